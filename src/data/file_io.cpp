@@ -1,0 +1,217 @@
+// Whole-file reading with transparent gunzip (zlib, every member), and atomic writes.
+// Must match file_io.h: every failure is a mapgate::Error naming the path as given;
+// a truncated or corrupt gzip stream is an error, never a shorter result.
+#include "data/file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+
+#include "common/error.h"
+
+namespace mapgate {
+namespace {
+
+std::string errno_text(int err) { return std::strerror(err); }
+
+// Reads every byte of `path` without interpretation (works for pipes too).
+std::vector<std::uint8_t> read_raw(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw Error("file " + quoted(path) + ": cannot open: " + errno_text(errno));
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw Error("file " + quoted(path) + ": cannot stat: " + errno_text(err));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    throw Error("file " + quoted(path) + ": is a directory, expected a file");
+  }
+  // Regular files are read straight into a buffer of their size; anything more (a file
+  // that grew, a pipe) is appended from a small probe buffer until read() returns 0.
+  std::vector<std::uint8_t> bytes;
+  if (S_ISREG(st.st_mode) && st.st_size > 0) bytes.resize(static_cast<std::size_t>(st.st_size));
+  std::size_t used = 0;
+  std::uint8_t probe[1 << 16];
+  for (;;) {
+    bool into_probe = used == bytes.size();
+    std::uint8_t* dst = into_probe ? probe : bytes.data() + used;
+    std::size_t room =
+        into_probe ? sizeof(probe) : std::min(bytes.size() - used, std::size_t{1} << 30);
+    ssize_t got = ::read(fd, dst, room);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      throw Error("file " + quoted(path) + ": read failed: " + errno_text(err));
+    }
+    if (got == 0) break;
+    if (into_probe) bytes.insert(bytes.end(), probe, probe + got);
+    used += static_cast<std::size_t>(got);
+  }
+  ::close(fd);
+  bytes.resize(used);  // a regular file that shrank while being read
+  return bytes;
+}
+
+bool has_gzip_magic(const std::uint8_t* p, std::size_t n) {
+  return n >= 2 && p[0] == 0x1f && p[1] == 0x8b;
+}
+
+// Gunzips every concatenated member of `in` (zlib, windowBits 15+32).
+std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& path) {
+  auto fail = [&](const std::string& why) -> Error {
+    return Error("gzip " + quoted(path) + ": truncated or corrupt stream (" + why + ")");
+  };
+
+  // Size hint: ISIZE of the last member (uncompressed size mod 2^32), capped by
+  // deflate's maximum ratio (~1032:1) so a corrupt trailer cannot demand huge memory.
+  std::size_t hint = 0;
+  if (in.size() >= 18) {
+    const std::uint8_t* t = in.data() + in.size() - 4;
+    hint = std::size_t{t[0]} | std::size_t{t[1]} << 8 | std::size_t{t[2]} << 16 |
+           std::size_t{t[3]} << 24;
+    hint = std::min(hint, in.size() * 1032);
+  }
+  // One spare byte so the exact-size case never needs to grow to see the trailer.
+  std::vector<std::uint8_t> out(std::max<std::size_t>(hint + 1, 1 << 16));
+
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw Error("gzip " + quoted(path) + ": zlib init failed");
+  struct Guard {
+    z_stream* zs;
+    ~Guard() { inflateEnd(zs); }
+  } guard{&zs};
+
+  // zlib counts in uInt; feed at most this much per call so >4 GiB buffers work.
+  constexpr std::size_t kMaxCall = std::size_t{1} << 30;
+  std::size_t in_pos = 0, out_pos = 0;
+  int member = 1;
+  for (;;) {
+    if (out_pos == out.size()) out.resize(out.size() + out.size() / 2);
+    std::size_t in_avail = std::min(in.size() - in_pos, kMaxCall);
+    std::size_t out_avail = std::min(out.size() - out_pos, kMaxCall);
+    zs.next_in = const_cast<Bytef*>(in.data() + in_pos);
+    zs.avail_in = static_cast<uInt>(in_avail);
+    zs.next_out = out.data() + out_pos;
+    zs.avail_out = static_cast<uInt>(out_avail);
+    int rc = inflate(&zs, Z_NO_FLUSH);
+    in_pos += in_avail - zs.avail_in;
+    out_pos += out_avail - zs.avail_out;
+
+    if (rc == Z_STREAM_END) {
+      if (in_pos == in.size()) break;
+      if (!has_gzip_magic(in.data() + in_pos, in.size() - in_pos)) {
+        throw fail(std::to_string(in.size() - in_pos) + " bytes of trailing data after member " +
+                   std::to_string(member) + ", at compressed byte " + std::to_string(in_pos));
+      }
+      if (inflateReset(&zs) != Z_OK) throw fail("zlib reset failed");
+      ++member;
+      continue;
+    }
+    if (rc == Z_OK || rc == Z_BUF_ERROR) {
+      // inflate stops early only when output is full; room left with all input
+      // consumed means the member needs bytes that are not there.
+      if (in_pos == in.size() && zs.avail_out > 0) {
+        throw fail("input ends inside member " + std::to_string(member) + " after " +
+                   std::to_string(in.size()) + " compressed bytes, " + std::to_string(out_pos) +
+                   " bytes decompressed");
+      }
+      continue;
+    }
+    std::string msg = zs.msg ? zs.msg : ("zlib error " + std::to_string(rc));
+    throw fail(msg + " in member " + std::to_string(member) + " near compressed byte " +
+               std::to_string(in_pos));
+  }
+  out.resize(out_pos);
+  if (out.capacity() - out_pos > out_pos / 8) out.shrink_to_fit();
+  return out;
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  if (dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+  std::vector<std::uint8_t> raw = read_raw(path);
+  if (raw.empty()) throw Error("file " + quoted(path) + ": is empty (0 bytes)");
+  if (!has_gzip_magic(raw.data(), raw.size())) return raw;
+  return gunzip(raw, path);
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
+}
+
+std::string find_plain_or_gz(const std::string& dir, const std::string& name) {
+  std::string plain = join_path(dir, name);
+  if (file_exists(plain)) return plain;
+  std::string gz = plain + ".gz";
+  if (file_exists(gz)) return gz;
+  struct stat st {};
+  if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
+    throw Error("directory " + quoted(dir) + ": does not exist (looking for " + quoted(name) +
+                " or its .gz)");
+  }
+  throw Error("file " + quoted(plain) + ": missing (neither it nor " + quoted(gz) + " exists)");
+}
+
+void write_file_atomic(const std::string& path, const void* data, std::size_t size) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  auto fail = [&](const std::string& what, int err) -> Error {
+    ::unlink(tmp.c_str());
+    return Error("file " + quoted(path) + ": " + what + ": " + errno_text(err));
+  };
+
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int err = errno;
+    throw Error("file " + quoted(path) + ": cannot create temporary " + quoted(tmp) + ": " +
+                errno_text(err));
+  }
+  const auto* p = static_cast<const std::uint8_t*>(data);
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::write(fd, p + done, std::min(size - done, std::size_t{1} << 30));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      throw fail("write failed", err);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw fail("fsync failed", err);
+  }
+  if (::close(fd) != 0) throw fail("close failed", errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("rename failed", errno);
+
+  // Make the rename itself durable; best effort (some filesystems refuse fsync on dirs).
+  std::string::size_type slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+}  // namespace mapgate

@@ -1,0 +1,23 @@
+// Whole-file reading, transparently gunzipping files that start with the gzip magic.
+// Every failure throws mapgate::Error naming the file: missing, unreadable, truncated gzip.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace mapgate {
+
+// Raw bytes of `path`; if they start with 1f 8b they are gunzipped (all members),
+// and a truncated or corrupt stream is an error, never a shorter result.
+std::vector<std::uint8_t> read_file_bytes(const std::string& path);
+
+// `dir/name` if it exists, else `dir/name.gz` if it exists, else throws Error naming both.
+std::string find_plain_or_gz(const std::string& dir, const std::string& name);
+
+// Writes bytes to `path` atomically: a temporary file in the same directory, fsync, rename.
+void write_file_atomic(const std::string& path, const void* data, std::size_t size);
+
+bool file_exists(const std::string& path);
+
+}  // namespace mapgate

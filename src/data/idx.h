@@ -1,0 +1,29 @@
+// MNIST / Fashion-MNIST readers for the IDX format (plain or .gz files).
+// Must match http://yann.lecun.com/exdb/mnist/: big-endian header, magic 0x00000803
+// (ubyte, 3 dims) for images N x 28 x 28 and 0x00000801 (ubyte, 1 dim) for N labels.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace mapgate {
+
+// Decodes one images file's bytes (`path` for messages): returns N, fills `pixels`
+// (N x 28 x 28, row-major). Checks magic, dims and that the size is exactly 16 + N*784.
+std::size_t parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::string& path,
+                             std::vector<std::uint8_t>& pixels);
+// Decodes one labels file: checks magic, size exactly 8 + N, and every label < num_classes.
+std::vector<std::uint8_t> parse_idx_labels(const std::vector<std::uint8_t>& bytes,
+                                           const std::string& path, int num_classes);
+
+// "T-shirt/top", "Trouser", ... "Ankle boot".
+const std::vector<std::string>& fashion_mnist_names();
+
+// Both splits of "mnist" or "fashion-mnist" from `dir`: train-images-idx3-ubyte,
+// train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may be .gz).
+DatasetSplits load_idx_dataset(const std::string& name, const std::string& dir);
+
+}  // namespace mapgate
