@@ -1,0 +1,72 @@
+// `mapgate flops`: parameters and MACs of a DenseNet, per layer or as JSON.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_flags.h"
+#include "model/macs.h"
+#include "train/trained_model.h"
+
+namespace mapgate {
+namespace {
+
+struct FlopsArgs {
+  DenseNetConfig model;
+  int classes = 10;
+  std::string checkpoint;
+  bool json = false;
+};
+
+void print_table(const std::vector<LayerCost>& layers) {
+  std::printf("%-18s %-8s %6s %6s %7s %12s %14s\n", "layer", "kind", "in", "out", "HxW",
+              "params", "MACs");
+  for (const auto& l : layers) {
+    if (l.kind == "bn") continue;  // BN has parameters but no MACs; summed below
+    char hw[16];
+    std::snprintf(hw, sizeof hw, "%dx%d", l.height, l.width);
+    std::printf("%-18s %-8s %6d %6d %7s %12lld %14lld\n", l.name.c_str(), l.kind.c_str(),
+                l.in_channels, l.out_channels, hw, static_cast<long long>(l.params),
+                static_cast<long long>(l.macs));
+  }
+  long long bn_params = 0;
+  for (const auto& l : layers)
+    if (l.kind == "bn") bn_params += l.params;
+  const auto total = total_cost(layers);
+  std::printf("%-18s %-8s %6s %6s %7s %12lld %14s\n", "batch norms", "bn", "", "", "", bn_params, "0");
+  std::printf("total: %lld parameters, %lld MACs per image (%.1f M)\n",
+              static_cast<long long>(total.params), static_cast<long long>(total.macs),
+              total.macs / 1e6);
+}
+
+void run(const FlopsArgs& args) {
+  DenseNetConfig config = args.model;
+  config.num_classes = args.classes;
+  if (!args.checkpoint.empty()) {
+    config = read_model_config(args.checkpoint);
+  }
+  validate(config);
+  const auto layers = densenet_layer_costs(config);
+  const auto total = total_cost(layers);
+  if (args.json) {
+    std::cout << nlohmann::json{{"params", total.params}, {"macs", total.macs},
+                                {"model", to_json(config)}}
+                     .dump(2)
+              << "\n";
+  } else {
+    print_table(layers);
+  }
+}
+
+}  // namespace
+
+void add_flops_command(CLI::App& app, Action& action) {
+  auto args = std::make_shared<FlopsArgs>();
+  auto* cmd = app.add_subcommand("flops", "Parameters and multiply-accumulates of a DenseNet");
+  add_model_flags(cmd, args->model);
+  cmd->add_option("--classes", args->classes, "number of output classes");
+  cmd->add_option("--model", args->checkpoint, "a run directory or checkpoint: count its architecture");
+  cmd->add_flag("--json", args->json, "print JSON (params, macs) instead of the per-layer table");
+  cmd->callback([args, &action] { action = [args] { run(*args); }; });
+}
+
+}  // namespace mapgate

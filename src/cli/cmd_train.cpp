@@ -1,0 +1,50 @@
+// `mapgate train`: train a DenseNet on a dataset; see src/train/trainer.h.
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/model_flags.h"
+#include "data/fetch.h"
+#include "train/trainer.h"
+
+namespace mapgate {
+namespace {
+
+void run(TrainConfig config, const std::string& data_flag) {
+  validate(config);
+  config.data_dir = resolve_data_dir(data_flag, config.dataset,
+                                     [](const std::string& line) { std::cerr << line << "\n"; });
+  const DatasetSplits data = load_dataset(config.dataset, config.data_dir);
+  train(config, data, &std::cerr);
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, Action& action) {
+  auto config = std::make_shared<TrainConfig>();
+  auto data_flag = std::make_shared<std::string>();
+  config->threads = default_threads();
+  auto* cmd = app.add_subcommand("train", "Train a DenseNet (checkpoints every epoch, --resume continues)");
+  cmd->add_option("--dataset", config->dataset, "cifar10, cifar100, mnist or fashion-mnist");
+  cmd->add_option("--data", *data_flag, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
+  cmd->add_option("--out", config->out_dir, "run directory: config.json, metrics.jsonl, checkpoint.pt")->required();
+  add_model_flags(cmd, config->model);
+  cmd->add_option("--epochs", config->epochs, "epochs (the DenseNet recipe uses 300)");
+  cmd->add_option("--batch", config->batch, "mini-batch size");
+  cmd->add_option("--lr", config->lr, "initial learning rate");
+  cmd->add_option("--schedule", config->schedule, "step (/10 at 50% and 75% of epochs) or cosine");
+  cmd->add_option("--momentum", config->momentum, "Nesterov momentum");
+  cmd->add_option("--weight-decay", config->weight_decay, "L2 weight decay");
+  cmd->add_option("--threads", config->threads, "LibTorch intra-op threads");
+  cmd->add_option("--seed", config->seed, "seed of initialisation, data order and augmentation");
+  cmd->add_option("--train-limit", config->train_limit, "use only the first N training images (0: all)");
+  cmd->add_option("--test-limit", config->test_limit, "use only the first N test images (0: all)");
+  cmd->add_flag("--augment,!--no-augment", config->augment, "pad-4 random crop and horizontal flip");
+  cmd->add_flag("--resume", config->resume, "continue the run in --out from its checkpoint");
+  cmd->add_option("--stop-after", config->stop_after,
+                  "stop after this many epochs in total, resumable later (0: run to --epochs)");
+  cmd->callback([config, data_flag, &action] {
+    action = [config, data_flag] { run(*config, *data_flag); };
+  });
+}
+
+}  // namespace mapgate

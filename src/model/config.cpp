@@ -1,0 +1,63 @@
+// DenseNetConfig checks and JSON round trip.
+#include "model/config.h"
+
+#include <cmath>
+
+#include "common/error.h"
+
+namespace mapgate {
+
+int DenseNetConfig::transition_out(int channels) const {
+  return static_cast<int>(std::floor(effective_compression() * channels));
+}
+
+void validate(const DenseNetConfig& c) {
+  const int step = c.bc ? 6 : 3;
+  if (c.depth < 4 + step || (c.depth - 4) % step != 0)
+    throw UsageError("--depth " + std::to_string(c.depth) + ": expected " + std::to_string(step) +
+                     "n + 4 with n >= 1" + (c.bc ? " for --bc (e.g. 100)" : " (e.g. 40)"));
+  if (c.growth < 1 || c.growth > 1024)
+    throw UsageError("--growth " + std::to_string(c.growth) + ": expected 1..1024");
+  if (c.compression < 0 || c.compression > 1)
+    throw UsageError("--compression " + std::to_string(c.compression) + ": expected 0 < c <= 1 (0 = default)");
+  if (c.dropout < 0 || c.dropout >= 1)
+    throw UsageError("--dropout " + std::to_string(c.dropout) + ": expected 0 <= p < 1");
+  if (c.num_classes < 2) throw UsageError("classes " + std::to_string(c.num_classes) + ": expected >= 2");
+  if (c.in_channels < 1) throw UsageError("input channels " + std::to_string(c.in_channels) + ": expected >= 1");
+  if (c.image_size < 4) throw UsageError("image size " + std::to_string(c.image_size) + ": expected >= 4");
+}
+
+nlohmann::json to_json(const DenseNetConfig& c) {
+  return {{"depth", c.depth},           {"growth", c.growth},
+          {"bc", c.bc},                 {"compression", c.effective_compression()},
+          {"dropout", c.dropout},       {"num_classes", c.num_classes},
+          {"in_channels", c.in_channels}, {"image_size", c.image_size}};
+}
+
+DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::string& source) {
+  DenseNetConfig c;
+  auto get = [&](const char* key, auto& field) {
+    if (!j.contains(key)) throw Error(source + ": model config lacks \"" + key + "\"");
+    try {
+      j.at(key).get_to(field);
+    } catch (const nlohmann::json::exception&) {
+      throw Error(source + ": model config \"" + key + "\" has the wrong type");
+    }
+  };
+  get("depth", c.depth);
+  get("growth", c.growth);
+  get("bc", c.bc);
+  get("compression", c.compression);
+  get("dropout", c.dropout);
+  get("num_classes", c.num_classes);
+  get("in_channels", c.in_channels);
+  get("image_size", c.image_size);
+  try {
+    validate(c);
+  } catch (const UsageError& e) {
+    throw Error(source + ": invalid model config (" + e.what() + ")");
+  }
+  return c;
+}
+
+}  // namespace mapgate

@@ -1,0 +1,35 @@
+// DenseNet architecture settings (DESIGN.md §1) and their checks; no LibTorch here so
+// that MAC counting, the CLI and (later) the engine can share them.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace mapgate {
+
+struct DenseNetConfig {
+  int depth = 40;           // total conv + linear layers: 3 blocks of (depth-4)/3 layers
+  int growth = 12;          // k: new maps per dense layer
+  bool bc = false;          // bottleneck (1x1 -> 4k) layers and compression
+  double compression = 0;   // transition output = floor(compression * C); 0 = 1.0, BC 0.5
+  double dropout = 0;       // after each dense-layer conv (training only)
+  int num_classes = 10;
+  int in_channels = 3;
+  int image_size = 32;      // square inputs
+
+  double effective_compression() const { return compression > 0 ? compression : (bc ? 0.5 : 1.0); }
+  int layers_per_block() const { return bc ? (depth - 4) / 6 : (depth - 4) / 3; }
+  int stem_channels() const { return bc ? 2 * growth : 16; }
+  // Channels after a transition that receives `channels` maps.
+  int transition_out(int channels) const;
+};
+
+// Throws UsageError naming the flag (--depth, --growth, ...) and the rule.
+void validate(const DenseNetConfig& config);
+
+nlohmann::json to_json(const DenseNetConfig& config);
+// Reads the keys written by to_json; throws Error naming `source` on a missing key.
+DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::string& source);
+
+}  // namespace mapgate

@@ -1,0 +1,61 @@
+// DenseNet for small images (Huang et al., CVPR 2017; DESIGN.md §1) as LibTorch modules.
+// Module names match the rows of densenet_layer_costs() in macs.h, so the hand count
+// and the parameter count of this model can be compared layer by layer.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "model/config.h"
+
+namespace mapgate {
+
+// BN-ReLU-conv3x3 -> k maps (BC: BN-ReLU-conv1x1 -> 4k, BN-ReLU-conv3x3 -> k).
+class DenseLayerImpl : public torch::nn::Module {
+ public:
+  DenseLayerImpl(int in_channels, const DenseNetConfig& config);
+  // x: (N, C_in, H, W) -> new maps (N, k, H, W)
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  bool bc_;
+  double dropout_;
+  torch::nn::BatchNorm2d norm1_{nullptr}, norm2_{nullptr};
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+};
+TORCH_MODULE(DenseLayer);
+
+// BN-ReLU-conv1x1 then 2x2 average pooling.
+class TransitionImpl : public torch::nn::Module {
+ public:
+  TransitionImpl(int in_channels, int out_channels);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::BatchNorm2d norm_{nullptr};
+  torch::nn::Conv2d conv_{nullptr};
+};
+TORCH_MODULE(Transition);
+
+class DenseNetImpl : public torch::nn::Module {
+ public:
+  explicit DenseNetImpl(const DenseNetConfig& config);
+  // x: (N, in_channels, S, S) normalised images -> logits (N, num_classes)
+  torch::Tensor forward(const torch::Tensor& x);
+  const DenseNetConfig& config() const { return config_; }
+
+ private:
+  DenseNetConfig config_;
+  torch::nn::Conv2d stem_{nullptr};
+  torch::nn::ModuleList blocks_[3];
+  Transition transitions_[2] = {nullptr, nullptr};
+  torch::nn::BatchNorm2d norm_{nullptr};
+  torch::nn::Linear classifier_{nullptr};
+};
+TORCH_MODULE(DenseNet);
+
+}  // namespace mapgate

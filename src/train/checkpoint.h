@@ -1,0 +1,45 @@
+// Checkpoint file: model tensors, optimizer state and a JSON "state" (run config,
+// epoch, normalisation, class names) in one LibTorch archive, written atomically
+// (temporary file in the same directory, fsync, rename) so a crash never leaves a
+// half-written checkpoint in place of the last good one.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/input-archive.h>
+
+namespace mapgate {
+
+inline constexpr int kCheckpointVersion = 1;
+inline constexpr const char* kCheckpointFile = "checkpoint.pt";
+
+// RUN directory -> RUN/checkpoint.pt; a file path is returned unchanged.
+std::string checkpoint_path(const std::string& run_or_file);
+
+// `state` is stored as JSON text with "format" and "version" added.
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer* optimizer, nlohmann::json state);
+
+class Checkpoint {
+ public:
+  // Throws Error: missing file, not a LibTorch archive, not a mapgate checkpoint,
+  // or a version this build does not read.
+  explicit Checkpoint(const std::string& path);
+
+  const nlohmann::json& state() const { return state_; }
+  const std::string& path() const { return path_; }
+  // Copies every parameter and buffer of `model` from the file; throws Error naming
+  // the first layer that is missing or has a different shape.
+  void load_model(torch::nn::Module& model);
+  void load_optimizer(torch::optim::Optimizer& optimizer);
+
+ private:
+  std::string path_;
+  torch::serialize::InputArchive archive_;
+  nlohmann::json state_;
+};
+
+}  // namespace mapgate

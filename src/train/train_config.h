@@ -1,0 +1,41 @@
+// Every setting of a training run; written to RUN/config.json and into checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "model/config.h"
+
+namespace mapgate {
+
+struct TrainConfig {
+  std::string dataset = "cifar10";
+  std::string data_dir;             // resolved directory
+  std::string out_dir;              // RUN
+  DenseNetConfig model;
+  int epochs = 300;                 // the DenseNet recipe
+  int batch = 64;
+  double lr = 0.1;
+  std::string schedule = "step";    // step: /10 at 50% and 75% of epochs; cosine
+  double momentum = 0.9;            // Nesterov
+  double weight_decay = 1e-4;
+  int threads = 0;                  // 0: all cores
+  std::uint64_t seed = 0;
+  std::size_t train_limit = 0;      // 0: whole split
+  std::size_t test_limit = 0;
+  bool augment = true;
+  bool resume = false;
+  int stop_after = 0;               // stop (resumably) once this many epochs are done; 0: never
+
+  // Learning rate during epoch `epoch` (0-based).
+  double lr_at(int epoch) const;
+};
+
+// Throws UsageError naming the flag.
+void validate(const TrainConfig& config);
+
+nlohmann::json to_json(const TrainConfig& config);
+
+}  // namespace mapgate

@@ -1,0 +1,232 @@
+// The training loop; see trainer.h.
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/error.h"
+#include "data/file_io.h"
+#include "data/loader.h"
+#include "model/densenet.h"
+#include "train/checkpoint.h"
+#include "train/evaluate.h"
+#include "train/progress.h"
+
+namespace mapgate {
+namespace fs = std::filesystem;
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+nlohmann::json normalization_json(const Normalization& n) {
+  return {{"mean", n.mean}, {"std", n.std}};
+}
+
+void write_json_atomic(const std::string& path, const nlohmann::json& j) {
+  const std::string text = j.dump(2) + "\n";
+  write_file_atomic(path, text.data(), text.size());
+}
+
+// Keeps only the metrics of epochs <= `epochs_done` (a run killed between writing its
+// metrics line and its checkpoint would otherwise repeat an epoch after --resume).
+void trim_metrics(const std::string& path, int epochs_done) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    try {
+      if (nlohmann::json::parse(line).value("epoch", 0) <= epochs_done) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      // A torn last line from a killed run: drop it.
+    }
+  }
+  write_file_atomic(path, kept.data(), kept.size());
+}
+
+void append_line(const std::string& path, const std::string& line) {
+  std::ofstream out(path, std::ios::app);
+  out << line << "\n";
+  out.flush();
+  if (!out) throw Error("metrics " + quoted(path) + ": cannot append");
+}
+
+void prepare_run_dir(const TrainConfig& c) {
+  std::error_code ec;
+  fs::create_directories(c.out_dir, ec);
+  if (ec) throw Error("--out " + quoted(c.out_dir) + ": cannot create directory (" + ec.message() + ")");
+  if (::access(c.out_dir.c_str(), W_OK) != 0)
+    throw Error("--out " + quoted(c.out_dir) + ": directory is not writable");
+  const bool has_run = fs::exists(fs::path(c.out_dir) / kCheckpointFile);
+  if (c.resume && !has_run)
+    throw Error("--resume: " + quoted((fs::path(c.out_dir) / kCheckpointFile).string()) +
+                " not found; nothing to resume");
+  if (!c.resume && has_run)
+    throw UsageError("--out " + quoted(c.out_dir) +
+                     ": already holds a run (checkpoint.pt); pass --resume to continue it or "
+                     "choose another directory");
+}
+
+}  // namespace
+
+std::uint64_t epoch_seed(std::uint64_t seed, int epoch) {
+  // splitmix64 of (seed, epoch): well-spread, independent streams per epoch.
+  std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(epoch) + 1;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) {
+  if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  validate(c);
+  prepare_run_dir(c);
+  torch::set_num_threads(c.threads);
+
+  const Dataset train_set = full.train.head(c.train_limit);
+  const Dataset test_set = full.test.head(c.test_limit);
+  if (train_set.size() == 0) throw Error("dataset " + quoted(c.dataset) + ": training split is empty");
+  c.model.num_classes = train_set.num_classes;
+  c.model.in_channels = train_set.channels;
+  c.model.image_size = train_set.height;
+  const Normalization norm = compute_normalization(train_set);
+
+  torch::manual_seed(c.seed);
+  DenseNet model(c.model);
+  torch::optim::SGD optimizer(
+      model->parameters(),
+      torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(true).weight_decay(c.weight_decay));
+
+  const std::string run = c.out_dir;
+  const std::string checkpoint_file = (fs::path(run) / kCheckpointFile).string();
+  const std::string metrics_file = (fs::path(run) / kMetricsFile).string();
+  int start_epoch = 0;
+  if (c.resume) {
+    Checkpoint checkpoint(checkpoint_file);
+    checkpoint.load_model(*model);
+    checkpoint.load_optimizer(optimizer);
+    start_epoch = checkpoint.state().value("epoch", 0);
+    trim_metrics(metrics_file, start_epoch);
+    if (log) *log << "resuming " << run << " after epoch " << start_epoch << "\n";
+  } else {
+    std::ofstream(metrics_file, std::ios::trunc);
+  }
+  nlohmann::json config_json = to_json(c);
+  write_json_atomic((fs::path(run) / kConfigFile).string(), config_json);
+
+  nlohmann::json state = {{"config", config_json},
+                          {"model", to_json(c.model)},
+                          {"dataset", c.dataset},
+                          {"class_names", train_set.class_names},
+                          {"normalization", normalization_json(norm)}};
+
+  LoaderOptions loader_options;
+  loader_options.batch_size = c.batch;
+  loader_options.augment = c.augment;
+  loader_options.seed = c.seed;
+  Loader loader(train_set, norm, loader_options);
+  const std::size_t steps = loader.batches_per_epoch();
+  ProgressLine progress(log, log == &std::cerr && ::isatty(STDERR_FILENO));
+
+  TrainSummary summary;
+  summary.epochs_done = start_epoch;
+  const int last_epoch = c.stop_after > 0 ? std::min(c.epochs, c.stop_after) : c.epochs;
+  const auto run_start = Clock::now();
+  double images_per_s_sum = 0;
+  for (int epoch = start_epoch; epoch < last_epoch; ++epoch) {
+    const double lr = c.lr_at(epoch);
+    for (auto& group : optimizer.param_groups())
+      static_cast<torch::optim::SGDOptions&>(group.options()).lr(lr);
+    torch::manual_seed(epoch_seed(c.seed, epoch));  // dropout stream
+    model->train();
+    loader.start_epoch(epoch);
+
+    const auto epoch_start = Clock::now();
+    double loss_sum = 0;
+    std::size_t correct = 0, seen = 0, step = 0;
+    Batch batch;
+    while (loader.next(batch)) {
+      auto images = torch::from_blob(batch.images.data(),
+                                     {batch.size, train_set.channels, train_set.height, train_set.width});
+      auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
+      optimizer.zero_grad();
+      auto logits = model->forward(images);
+      auto loss = torch::nn::functional::cross_entropy(logits, labels);
+      loss.backward();
+      optimizer.step();
+
+      const double loss_value = loss.item<double>();
+      ++step;
+      if (!std::isfinite(loss_value))
+        throw Error("training: loss is " + std::to_string(loss_value) + " at epoch " +
+                    std::to_string(epoch + 1) + " step " + std::to_string(step) +
+                    " (lower --lr?); last good checkpoint: " + quoted(checkpoint_file));
+      loss_sum += loss_value * batch.size;
+      correct += logits.argmax(1).eq(labels).sum().item<std::int64_t>();
+      seen += batch.size;
+
+      StepStats s;
+      s.epoch = epoch + 1;
+      s.epochs = c.epochs;
+      s.step = step;
+      s.steps = steps;
+      s.elapsed_s = seconds_since(epoch_start);
+      s.images_per_s = seen / std::max(s.elapsed_s, 1e-9);
+      s.data_wait_s = loader.wait_seconds();
+      s.loss = loss_sum / seen;
+      s.accuracy = double(correct) / seen;
+      const double epoch_eta = s.elapsed_s / step * (steps - step);
+      const double epoch_time = s.elapsed_s / step * steps;
+      s.eta_s = epoch_eta + epoch_time * (last_epoch - epoch - 1);
+      progress.update(s);
+    }
+    const double train_time = seconds_since(epoch_start);
+    const EvalResult test = evaluate(model, test_set, norm);
+    const double images_per_s = seen / std::max(train_time, 1e-9);
+    images_per_s_sum += images_per_s;
+
+    nlohmann::json metrics = {{"epoch", epoch + 1},
+                              {"lr", lr},
+                              {"train_loss", loss_sum / seen},
+                              {"train_accuracy", double(correct) / seen},
+                              {"test_loss", test.loss},
+                              {"test_accuracy", test.accuracy()},
+                              {"test_examples", test.examples},
+                              {"train_seconds", train_time},
+                              {"data_wait_seconds", loader.wait_seconds()},
+                              {"images_per_s", images_per_s},
+                              {"eval_seconds", seconds_since(epoch_start) - train_time}};
+    append_line(metrics_file, metrics.dump());
+    state["epoch"] = epoch + 1;
+    save_checkpoint(checkpoint_file, *model, &optimizer, state);
+
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "epoch %d/%d done in %s | train loss %.4f acc %.4f | test loss %.4f acc %.4f "
+                  "| %.0f img/s, data wait %.1fs",
+                  epoch + 1, c.epochs, format_duration(seconds_since(epoch_start)).c_str(),
+                  loss_sum / seen, double(correct) / seen, test.loss, test.accuracy(),
+                  images_per_s, loader.wait_seconds());
+    progress.finish(line);
+    summary.epochs_done = epoch + 1;
+    summary.test_accuracy = test.accuracy();
+    summary.test_loss = test.loss;
+  }
+  const int ran = summary.epochs_done - start_epoch;
+  if (ran > 0) summary.train_images_per_s = images_per_s_sum / ran;
+  if (log && ran > 0)
+    *log << "trained " << ran << " epoch(s) in " << format_duration(seconds_since(run_start))
+         << "; checkpoint " << checkpoint_file << "\n";
+  return summary;
+}
+
+}  // namespace mapgate

@@ -1,0 +1,32 @@
+// Dense DenseNet training (DESIGN.md §3, the DenseNet recipe): SGD with Nesterov
+// momentum, weight decay, step or cosine learning rate; per-epoch metrics, atomic
+// checkpoints and exact resume (data order, augmentation and dropout depend only on
+// the seed and the epoch, so an interrupted run continues as if never stopped).
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "data/dataset.h"
+#include "train/train_config.h"
+
+namespace mapgate {
+
+inline constexpr const char* kConfigFile = "config.json";
+inline constexpr const char* kMetricsFile = "metrics.jsonl";
+
+struct TrainSummary {
+  int epochs_done = 0;          // epochs completed in total (including resumed ones)
+  double test_accuracy = 0;     // after the last epoch run; 0 if none ran
+  double test_loss = 0;
+  double train_images_per_s = 0;  // mean over the epochs run in this call
+};
+
+// Trains on `data.train`, evaluates on `data.test` after every epoch, writes RUN/.
+// `log` receives the progress line and epoch summaries (nullptr: silent).
+TrainSummary train(TrainConfig config, const DatasetSplits& data, std::ostream* log);
+
+// Seed of the per-epoch random streams (loader, dropout).
+std::uint64_t epoch_seed(std::uint64_t seed, int epoch);
+
+}  // namespace mapgate
