@@ -27,11 +27,11 @@ TEST(ModelCost, StemAndClassifierByHand) {
   const auto layers = densenet_layer_costs(DenseNetConfig{});
   EXPECT_EQ(layers.front().name, "stem");
   EXPECT_EQ(layers.front().macs, 3LL * 16 * 9 * 32 * 32);
-  // Last block: 16 + 3*12*12 = 448 channels? No: transitions keep all channels (compression 1).
-  // Block 3 input 160 + 12 * 12 = 304 channels into the classifier.
+  // Transitions keep all channels (compression 1): 16 + 3 blocks * 12 layers * 12 = 448
+  // channels into the classifier.
   EXPECT_EQ(layers.back().name, "classifier");
-  EXPECT_EQ(layers.back().in_channels, 456);
-  EXPECT_EQ(layers.back().macs, 456LL * 10);
+  EXPECT_EQ(layers.back().in_channels, 448);
+  EXPECT_EQ(layers.back().macs, 448LL * 10);
 }
 
 std::int64_t params_under(torch::nn::Module& m, const std::string& prefix) {
@@ -93,8 +93,9 @@ TEST(DenseNetConfigCheck, RejectsBadDepthNamingFlag) {
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("--depth 41"), std::string::npos) << e.what();
   }
-  c.depth = 40;
-  c.bc = true;  // BC needs 6n+4
+  c.depth = 43;  // 3n+4, but BC needs 6n+4
+  EXPECT_NO_THROW(validate(c));
+  c.bc = true;
   EXPECT_THROW(validate(c), UsageError);
   c.depth = 100;
   EXPECT_NO_THROW(validate(c));

@@ -1,0 +1,93 @@
+// Test helpers for the end-to-end suites: a learnable synthetic dataset built in memory
+// (STYLE.md: "a few hundred learnable synthetic images") and a scratch directory under
+// ::testing::TempDir() that is unique per test and removed afterwards.
+#pragma once
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "data/dataset.h"
+
+namespace mapgate::test {
+
+// n images of 3 x size x size, 4 classes: the class is the quadrant holding a bright
+// blob (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right); every pixel carries
+// uniform noise. Labels cycle 0,1,2,3 so any prefix is balanced. Deterministic in `seed`
+// (raw mt19937_64 draws, no std distributions, so every standard library agrees).
+// Horizontal flips swap classes 0<->1 and 2<->3: train on it with augment = false.
+inline Dataset make_quadrant_blobs(std::size_t n, int size, std::uint64_t seed) {
+  Dataset d;
+  d.name = "quadrant-blobs";
+  d.channels = 3;
+  d.height = d.width = size;
+  d.num_classes = 4;
+  d.class_names = {"top-left", "top-right", "bottom-left", "bottom-right"};
+  d.images.resize(n * d.image_bytes());
+  d.labels.resize(n);
+  std::mt19937_64 rng(seed);
+  auto draw = [&rng](int k) { return static_cast<int>(rng() % static_cast<std::uint64_t>(k)); };
+  const int half = size / 2;
+  const int radius = std::max(1, size / 8);
+  for (std::size_t i = 0; i < n; ++i) {
+    const int label = static_cast<int>(i % 4);
+    d.labels[i] = static_cast<std::uint8_t>(label);
+    // Blob centre anywhere inside its quadrant (the blob may touch the quadrant edge).
+    const int cy = (label >= 2 ? half : 0) + draw(half);
+    const int cx = (label % 2 ? half : 0) + draw(half);
+    std::uint8_t* img = d.images.data() + i * d.image_bytes();
+    for (int c = 0; c < 3; ++c)
+      for (int y = 0; y < size; ++y)
+        for (int x = 0; x < size; ++x) {
+          const bool in_blob = (y - cy) * (y - cy) + (x - cx) * (x - cx) <= radius * radius;
+          img[(c * size + y) * size + x] =
+              static_cast<std::uint8_t>(in_blob ? 170 + draw(86) : draw(100));
+        }
+  }
+  return d;
+}
+
+inline DatasetSplits make_quadrant_splits(std::size_t n_train, std::size_t n_test, int size,
+                                          std::uint64_t seed) {
+  return {make_quadrant_blobs(n_train, size, seed), make_quadrant_blobs(n_test, size, seed + 1000)};
+}
+
+// A fresh directory <TempDir>/mapgate_<test name>_<pid>_<n>, removed on destruction.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    static int counter = 0;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string tag = info ? std::string(info->test_suite_name()) + "_" + info->name() : "scratch";
+    for (char& ch : tag)
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    path_ = (std::filesystem::path(::testing::TempDir()) /
+             ("mapgate_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const {
+    return (std::filesystem::path(path_) / name).string();
+  }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace mapgate::test

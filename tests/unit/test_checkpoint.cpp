@@ -1,0 +1,257 @@
+// Checkpoint files (src/train/checkpoint.h): a bit-exact round trip of weights, BN
+// buffers and optimizer state, and one-line errors naming the file (and the layer) for
+// every kind of bad checkpoint.
+#include "train/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../e2e/synthetic_data.h"
+#include "common/error.h"
+#include "model/densenet.h"
+#include "train/trained_model.h"
+
+namespace mapgate {
+namespace {
+
+namespace fs = std::filesystem;
+using test::ScratchDir;
+
+DenseNetConfig tiny_config(int growth = 4) {
+  DenseNetConfig c;
+  c.depth = 10;
+  c.growth = growth;
+  c.image_size = 12;
+  return c;
+}
+
+DenseNet make_model(const DenseNetConfig& c, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  return DenseNet(c);
+}
+
+torch::optim::SGD make_sgd(DenseNet& model) {
+  return torch::optim::SGD(model->parameters(),
+                           torch::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4));
+}
+
+// One SGD step on a fixed random batch (train mode: BN running statistics move too).
+void sgd_step(DenseNet& model, torch::optim::SGD& optimizer, std::uint64_t seed) {
+  torch::manual_seed(seed);
+  const auto images = torch::randn({8, 3, 12, 12});
+  const auto labels = torch::randint(0, 10, {8}, torch::kInt64);
+  model->train();
+  optimizer.zero_grad();
+  torch::nn::functional::cross_entropy(model->forward(images), labels).backward();
+  optimizer.step();
+}
+
+// Empty if every parameter and buffer is bit-identical, else the first that differs.
+std::string first_difference(torch::nn::Module& a, torch::nn::Module& b) {
+  const auto pa = a.named_parameters(), pb = b.named_parameters();
+  const auto ba = a.named_buffers(), bb = b.named_buffers();
+  if (pa.size() != pb.size() || ba.size() != bb.size()) return "different number of tensors";
+  for (const auto& p : pa) {
+    if (!pb.contains(p.key())) return p.key() + " missing";
+    if (!torch::equal(p.value(), pb[p.key()])) return p.key();
+  }
+  for (const auto& t : ba) {
+    if (!bb.contains(t.key())) return t.key() + " missing";
+    if (!torch::equal(t.value(), bb[t.key()])) return t.key();
+  }
+  return "";
+}
+
+std::string message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("NOT a mapgate::Error: ") + e.what();
+  }
+  return "(no exception)";
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::vector<char> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<char>(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const std::string& path, const char* data, std::size_t size) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(data, static_cast<std::streamsize>(size));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override { torch::set_num_threads(1); }
+
+  // A depth-10, k=4 model after three SGD steps, saved with its optimizer.
+  std::string save_trained(const std::string& name) {
+    const std::string path = dir_ / name;
+    DenseNet model = make_model(tiny_config(), /*seed=*/1);
+    auto optimizer = make_sgd(model);
+    for (int s = 0; s < 3; ++s) sgd_step(model, optimizer, 100 + s);
+    save_checkpoint(path, *model, &optimizer, {{"epoch", 3}});
+    return path;
+  }
+
+  ScratchDir dir_;
+};
+
+TEST_F(CheckpointTest, RoundTripIsBitExactForWeightsBuffersAndOptimizer) {
+  const std::string path = dir_ / "model.pt";
+  DenseNet model = make_model(tiny_config(), /*seed=*/1);
+  auto optimizer = make_sgd(model);
+  for (int s = 0; s < 3; ++s) sgd_step(model, optimizer, 100 + s);
+  save_checkpoint(path, *model, &optimizer, {{"epoch", 3}, {"note", "round trip"}});
+  EXPECT_FALSE(fs::exists(path + ".tmp")) << "temporary file left behind";
+
+  DenseNet loaded = make_model(tiny_config(), /*seed=*/2);
+  ASSERT_NE(first_difference(*model, *loaded), "") << "seeds 1 and 2 gave the same model";
+  auto loaded_optimizer = make_sgd(loaded);
+  Checkpoint checkpoint(path);
+  EXPECT_EQ(checkpoint.path(), path);
+  EXPECT_EQ(checkpoint.state().value("epoch", 0), 3);
+  EXPECT_EQ(checkpoint.state().value("note", ""), "round trip");
+  EXPECT_EQ(checkpoint.state().value("format", ""), "mapgate-checkpoint");
+  EXPECT_EQ(checkpoint.state().value("version", 0), kCheckpointVersion);
+  checkpoint.load_model(*loaded);
+  checkpoint.load_optimizer(loaded_optimizer);
+  EXPECT_EQ(first_difference(*model, *loaded), "") << "differs after load";
+  // BN buffers are really there (running stats moved away from their initial values).
+  const auto buffers = loaded->named_buffers();
+  ASSERT_TRUE(buffers.contains("block1.0.norm.running_mean"));
+  EXPECT_FALSE(torch::equal(buffers["block1.0.norm.running_mean"], torch::zeros({16})));
+  ASSERT_TRUE(buffers.contains("block1.0.norm.num_batches_tracked"));
+  EXPECT_EQ(buffers["block1.0.norm.num_batches_tracked"].item<std::int64_t>(), 3);
+
+  // The momentum buffers came back too: one more identical step keeps them identical
+  // (a lost momentum buffer would make this step differ).
+  sgd_step(model, optimizer, 200);
+  sgd_step(loaded, loaded_optimizer, 200);
+  EXPECT_EQ(first_difference(*model, *loaded), "") << "differs after one more SGD step";
+}
+
+TEST_F(CheckpointTest, SavingAgainReplacesTheFile) {
+  const std::string path = save_trained("model.pt");
+  DenseNet other = make_model(tiny_config(), /*seed=*/7);
+  save_checkpoint(path, *other, nullptr, {{"epoch", 9}});
+  Checkpoint checkpoint(path);
+  EXPECT_EQ(checkpoint.state().value("epoch", 0), 9);
+  DenseNet loaded = make_model(tiny_config(), /*seed=*/8);
+  checkpoint.load_model(*loaded);
+  EXPECT_EQ(first_difference(*other, *loaded), "");
+  // No optimizer stored: resuming from it must say so.
+  DenseNet m = make_model(tiny_config(), 1);
+  auto optimizer = make_sgd(m);
+  const std::string msg = message_of([&] { checkpoint.load_optimizer(optimizer); });
+  EXPECT_TRUE(contains(msg, quoted(path)) && contains(msg, "optimizer")) << msg;
+}
+
+TEST_F(CheckpointTest, DifferentGrowthNamesLayerAndBothShapes) {
+  const std::string path = save_trained("k4.pt");
+  DenseNet wider = make_model(tiny_config(/*growth=*/6), /*seed=*/1);
+  Checkpoint checkpoint(path);
+  const std::string msg = message_of([&] { checkpoint.load_model(*wider); });
+  EXPECT_TRUE(contains(msg, quoted(path))) << msg;
+  EXPECT_TRUE(contains(msg, "block1.0.conv.weight")) << msg;
+  EXPECT_TRUE(contains(msg, "[4, 16, 3, 3]")) << msg;  // stored
+  EXPECT_TRUE(contains(msg, "[6, 16, 3, 3]")) << msg;  // expected by this model
+  EXPECT_TRUE(contains(msg, "--growth")) << msg;
+  EXPECT_FALSE(contains(msg, "\n")) << msg;
+}
+
+TEST_F(CheckpointTest, DifferentDepthNamesMissingLayer) {
+  const std::string path = save_trained("d10.pt");
+  DenseNetConfig deeper = tiny_config();
+  deeper.depth = 13;  // 3 layers per block: block1.2 is not in the file
+  DenseNet model = make_model(deeper, 1);
+  const std::string msg = message_of([&] { Checkpoint(path).load_model(*model); });
+  EXPECT_TRUE(contains(msg, quoted(path)) && contains(msg, "block1.2.")) << msg;
+  EXPECT_TRUE(contains(msg, "missing")) << msg;
+}
+
+// Every bad file gives a one-line mapgate::Error naming the file.
+void expect_one_line_error_naming(const std::string& path, const std::string& also = "") {
+  const std::string msg = message_of([&] { Checkpoint checkpoint(path); });
+  EXPECT_TRUE(contains(msg, quoted(path))) << msg;
+  EXPECT_FALSE(contains(msg, "\n")) << msg;
+  EXPECT_FALSE(contains(msg, "NOT a mapgate::Error")) << msg;
+  EXPECT_FALSE(contains(msg, "(no exception)")) << msg;
+  if (!also.empty()) EXPECT_TRUE(contains(msg, also)) << msg;
+  // load_trained_model (eval, flops, export) goes through the same checks.
+  const std::string via_model = message_of([&] { load_trained_model(path); });
+  EXPECT_TRUE(contains(via_model, quoted(path))) << via_model;
+  EXPECT_FALSE(contains(via_model, "\n")) << via_model;
+}
+
+TEST_F(CheckpointTest, MissingFile) {
+  expect_one_line_error_naming(dir_ / "nope.pt", "no such file");
+}
+
+TEST_F(CheckpointTest, RandomBytes) {
+  std::mt19937 rng(42);
+  std::vector<char> junk(4096);
+  for (char& c : junk) c = static_cast<char>(rng() & 0xff);
+  const std::string path = dir_ / "junk.pt";
+  write_bytes(path, junk.data(), junk.size());
+  expect_one_line_error_naming(path);
+}
+
+TEST_F(CheckpointTest, EmptyFile) {
+  const std::string path = dir_ / "empty.pt";
+  write_bytes(path, "", 0);
+  expect_one_line_error_naming(path);
+}
+
+TEST_F(CheckpointTest, TruncatedCheckpoint) {
+  const auto bytes = read_bytes(save_trained("whole.pt"));
+  ASSERT_GT(bytes.size(), 1000u);
+  const std::string path = dir_ / "half.pt";
+  write_bytes(path, bytes.data(), bytes.size() / 2);
+  expect_one_line_error_naming(path);
+}
+
+TEST_F(CheckpointTest, LibTorchArchiveThatIsNotACheckpoint) {
+  const std::string path = dir_ / "other.pt";
+  torch::serialize::OutputArchive archive;
+  archive.write("weight", torch::ones({3, 3}));
+  archive.save_to(path);
+  expect_one_line_error_naming(path, "not a mapgate checkpoint");
+}
+
+TEST_F(CheckpointTest, ForeignStateRecord) {
+  const std::string path = dir_ / "foreign.pt";
+  torch::serialize::OutputArchive archive;
+  archive.write("state", c10::IValue(std::string(R"({"format": "something-else"})")));
+  archive.save_to(path);
+  expect_one_line_error_naming(path, "not a mapgate checkpoint");
+}
+
+TEST_F(CheckpointTest, NewerVersionSaysWhatThisBuildReads) {
+  const std::string path = dir_ / "future.pt";
+  torch::serialize::OutputArchive archive;
+  archive.write("state", c10::IValue(std::string(R"({"format": "mapgate-checkpoint", "version": 99})")));
+  archive.save_to(path);
+  expect_one_line_error_naming(path, "version 99");
+}
+
+TEST_F(CheckpointTest, CheckpointPathOfRunDirectory) {
+  EXPECT_EQ(checkpoint_path(dir_.path()), dir_ / kCheckpointFile);
+  EXPECT_EQ(checkpoint_path(dir_ / "x.pt"), dir_ / "x.pt");
+}
+
+}  // namespace
+}  // namespace mapgate
