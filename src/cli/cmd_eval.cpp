@@ -1,6 +1,9 @@
-// `mapgate eval`: accuracy of a trained model on its dataset's test split.
+// `mapgate eval`: accuracy of a trained model on its dataset's test split; for a gated
+// model also its exact MACs under thresholded masks (DESIGN.md §4, §7 keys) and, with
+// --thresholds, the accuracy/MACs curve across tau.
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "common/error.h"
@@ -18,19 +21,94 @@ struct EvalArgs {
   int batch = 256;
   int threads = 0;
   bool json = false;
+  double threshold = -1;     // < 0: the model's own tau
+  std::string thresholds;    // "0.3,0.4,...": one evaluation per tau
 };
+
+std::vector<double> parse_thresholds(const std::string& text) {
+  std::vector<double> taus;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::size_t used = 0;
+    double tau = -1;
+    try {
+      tau = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || !(tau >= 0 && tau <= 1))
+      throw UsageError("--thresholds " + quoted(text) + ": " + quoted(item) +
+                       " is not a number in [0, 1]; expected e.g. 0.3,0.4,0.5");
+    taus.push_back(tau);
+  }
+  if (taus.empty()) throw UsageError("--thresholds " + quoted(text) + ": expected e.g. 0.3,0.4,0.5");
+  return taus;
+}
+
+nlohmann::json gate_json(const EvalResult& r, double tau) {
+  return {{"threshold", tau},
+          {"accuracy", r.accuracy()},
+          {"macs_dense", r.macs_dense},
+          {"macs_mean", r.macs_mean()},
+          {"macs_p50", r.macs_percentile(0.5)},
+          {"macs_p95", r.macs_percentile(0.95)},
+          {"speedup_potential", r.macs_dense / std::max(r.macs_mean(), 1.0)},
+          {"active_fraction", r.active_fraction()},
+          {"per_layer_active", r.layer_active}};
+}
+
+void print_curve(TrainedModel& trained, const Dataset& test, const std::vector<double>& taus,
+                 const EvalArgs& args) {
+  if (!trained.config.gated)
+    throw UsageError("--thresholds: " + quoted(trained.path) + " has no gates (trained with --gates off)");
+  nlohmann::json curve = nlohmann::json::array();
+  if (!args.json)
+    std::printf("%6s %9s %14s %8s %8s\n", "tau", "accuracy", "mean MACs", "speedup", "kept");
+  for (double tau : taus) {
+    trained.model->set_threshold(tau);
+    const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch);
+    if (args.json) {
+      curve.push_back(gate_json(r, tau));
+    } else {
+      std::printf("%6.3f %9.4f %14.0f %8.3f %8.4f\n", tau, r.accuracy(), r.macs_mean(),
+                  r.macs_dense / std::max(r.macs_mean(), 1.0), r.active_fraction());
+    }
+  }
+  if (args.json)
+    std::cout << nlohmann::json{{"model", trained.path}, {"examples", test.size()}, {"curve", curve}}.dump(2)
+              << "\n";
+}
 
 void run(const EvalArgs& args) {
   if (args.batch < 1) throw UsageError("--batch " + std::to_string(args.batch) + ": expected >= 1");
   if (args.threads < 1) throw UsageError("--threads " + std::to_string(args.threads) + ": expected >= 1");
   torch::set_num_threads(args.threads);
   TrainedModel trained = load_trained_model(args.model);
+  if (args.threshold >= 0 || !args.thresholds.empty()) {
+    if (!trained.config.gated)
+      throw UsageError(std::string(args.threshold >= 0 ? "--threshold" : "--thresholds") + ": " +
+                       quoted(trained.path) + " has no gates (trained with --gates off)");
+  }
+  if (args.threshold >= 0) {
+    try {
+      trained.model->set_threshold(args.threshold);
+    } catch (const UsageError&) {
+      throw UsageError("--threshold " + std::to_string(args.threshold) + ": expected 0 <= tau <= 1");
+    }
+    trained.config.threshold = args.threshold;
+  }
+  const std::vector<double> taus = args.thresholds.empty() ? std::vector<double>{} : parse_thresholds(args.thresholds);
   const std::string dir = resolve_data_dir(args.data, trained.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
   const Dataset test = load_dataset(trained.dataset, dir).test.head(args.test_limit);
   if (test.channels != trained.config.in_channels || test.height != trained.config.image_size ||
       test.num_classes != trained.config.num_classes)
     throw Error("--data " + quoted(dir) + ": images do not fit the model in " + quoted(trained.path));
+  if (!taus.empty()) {
+    print_curve(trained, test, taus, args);
+    return;
+  }
   const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch);
 
   if (args.json) {
@@ -39,24 +117,40 @@ void run(const EvalArgs& args) {
       per_class.push_back({{"class", test.class_names[c]},
                            {"examples", r.class_total[c]},
                            {"accuracy", r.class_total[c] ? double(r.class_correct[c]) / r.class_total[c] : 0.0}});
-    std::cout << nlohmann::json{{"model", trained.path},
-                                {"dataset", trained.dataset},
-                                {"epoch", trained.epoch},
-                                {"examples", r.examples},
-                                {"accuracy", r.accuracy()},
-                                {"loss", r.loss},
-                                {"per_class", per_class}}
-                     .dump(2)
-              << "\n";
+    nlohmann::json out = {{"model", trained.path},
+                          {"dataset", trained.dataset},
+                          {"epoch", trained.epoch},
+                          {"examples", r.examples},
+                          {"accuracy", r.accuracy()},
+                          {"loss", r.loss},
+                          {"per_class", per_class}};
+    if (r.gated) {
+      out.update(gate_json(r, trained.config.threshold));
+      for (int c = 0; c < test.num_classes; ++c) out["per_class"][c]["macs_mean"] = r.class_macs[c];
+    }
+    std::cout << out.dump(2) << "\n";
     return;
   }
   std::printf("%s (%s, epoch %d) on %zu %s test images: accuracy %.4f, loss %.4f\n",
               trained.path.c_str(), trained.dataset.c_str(), trained.epoch, r.examples,
               trained.dataset.c_str(), r.accuracy(), r.loss);
-  std::printf("%-14s %8s %9s\n", "class", "examples", "accuracy");
-  for (int c = 0; c < test.num_classes; ++c)
-    std::printf("%-14s %8zu %9.4f\n", test.class_names[c].c_str(), r.class_total[c],
+  if (r.gated) {
+    std::printf("gates at tau %.3f: mean %.0f MACs (p50 %.0f, p95 %.0f) of %lld dense, potential "
+                "speed-up x%.3f, %.4f of gated maps kept\n",
+                trained.config.threshold, r.macs_mean(), r.macs_percentile(0.5), r.macs_percentile(0.95),
+                static_cast<long long>(r.macs_dense), r.macs_dense / std::max(r.macs_mean(), 1.0),
+                r.active_fraction());
+    std::printf("kept per layer:");
+    for (double a : r.layer_active) std::printf(" %.2f", a);
+    std::printf("\n");
+  }
+  std::printf("%-14s %8s %9s%s\n", "class", "examples", "accuracy", r.gated ? "   mean MACs" : "");
+  for (int c = 0; c < test.num_classes; ++c) {
+    std::printf("%-14s %8zu %9.4f", test.class_names[c].c_str(), r.class_total[c],
                 r.class_total[c] ? double(r.class_correct[c]) / r.class_total[c] : 0.0);
+    if (r.gated) std::printf(" %12.0f", r.class_macs[c]);
+    std::printf("\n");
+  }
 }
 
 }  // namespace
@@ -71,6 +165,9 @@ void add_eval_command(CLI::App& app, Action& action) {
   cmd->add_option("--batch", args->batch, "evaluation batch size");
   cmd->add_option("--threads", args->threads, "LibTorch intra-op threads");
   cmd->add_flag("--json", args->json, "print JSON");
+  cmd->add_option("--threshold", args->threshold, "gated models: tau for p > tau (default: the model's)");
+  cmd->add_option("--thresholds", args->thresholds,
+                  "gated models: comma-separated taus, prints the accuracy/MACs curve");
   cmd->callback([args, &action] { action = [args] { run(*args); }; });
 }
 

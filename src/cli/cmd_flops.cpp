@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "model/gated_macs.h"
 #include "model/macs.h"
 #include "train/trained_model.h"
 
@@ -47,13 +48,26 @@ void run(const FlopsArgs& args) {
   validate(config);
   const auto layers = densenet_layer_costs(config);
   const auto total = total_cost(layers);
+  // A gated model adds its gates: C_in * k MACs each, and their parameters.
+  std::int64_t gate_macs = 0;
+  if (config.gated) gate_macs = GatedCost(config).gate_macs();
+  const std::int64_t gate_params = config.gated ? gate_macs + config.dense_layers() * config.growth : 0;
   if (args.json) {
-    std::cout << nlohmann::json{{"params", total.params}, {"macs", total.macs},
-                                {"model", to_json(config)}}
-                     .dump(2)
-              << "\n";
+    nlohmann::json out = {{"params", total.params + gate_params}, {"macs", total.macs},
+                          {"model", to_json(config)}};
+    if (config.gated) {
+      out["gate_params"] = gate_params;
+      out["gate_macs"] = gate_macs;
+      out["macs_all_on"] = total.macs + gate_macs;
+    }
+    std::cout << out.dump(2) << "\n";
   } else {
     print_table(layers);
+    if (config.gated)
+      std::printf("gates: %lld parameters, %lld MACs per image (all gates on: %lld MACs; "
+                  "`mapgate eval` gives the mean under the masks)\n",
+                  static_cast<long long>(gate_params), static_cast<long long>(gate_macs),
+                  static_cast<long long>(total.macs + gate_macs));
   }
 }
 

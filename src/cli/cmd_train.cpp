@@ -42,6 +42,21 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_flag("--resume", config->resume, "continue the run in --out from its checkpoint");
   cmd->add_option("--stop-after", config->stop_after,
                   "stop after this many epochs in total, resumable later (0: run to --epochs)");
+  // Gates (DESIGN.md §2-3, docs/method.md).
+  cmd->add_option("--gates", config->gates, "off, reinforce or gumbel (gumbel: not implemented yet)");
+  cmd->add_option("--penalty", config->penalty, "lambda: reward R = -CE - lambda * cost");
+  cmd->add_option("--cost", config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
+  cmd->add_option("--baseline", config->baseline, "REINFORCE baseline: greedy (self-critical) or mean");
+  cmd->add_option("--threshold", config->model.threshold, "tau: inference keeps a map when p > tau");
+  cmd->add_option("--p-clamp", config->model.p_clamp, "eps: gate probabilities stay in [eps, 1-eps]");
+  cmd->add_option("--entropy", config->entropy, "entropy bonus beta for the gate policy");
+  cmd->add_option("--warmup-epochs", config->warmup_epochs, "dense epochs (all gates on) before gating");
+  cmd->add_option("--penalty-ramp-epochs", config->penalty_ramp_epochs,
+                  "raise lambda linearly over this many gated epochs (0: full lambda at once)");
+  cmd->add_option("--gate-lr", config->gate_lr, "Adam learning rate of the gates");
+  cmd->add_option("--bn-recal", config->bn_recal_batches,
+                  "recalibrate BN over this many training batches with thresholded masks before each eval");
+  cmd->add_option("--init", config->init, "start from the weights of this run or checkpoint (gates fresh)");
   cmd->callback([config, data_flag, &action] {
     action = [config, data_flag] { run(*config, *data_flag); };
   });

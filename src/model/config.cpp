@@ -25,13 +25,24 @@ void validate(const DenseNetConfig& c) {
   if (c.num_classes < 2) throw UsageError("classes " + std::to_string(c.num_classes) + ": expected >= 2");
   if (c.in_channels < 1) throw UsageError("input channels " + std::to_string(c.in_channels) + ": expected >= 1");
   if (c.image_size < 4) throw UsageError("image size " + std::to_string(c.image_size) + ": expected >= 4");
+  if (!(c.threshold >= 0 && c.threshold <= 1))
+    throw UsageError("--threshold " + std::to_string(c.threshold) + ": expected 0 <= tau <= 1");
+  if (!(c.p_clamp >= 0 && c.p_clamp < 0.5))
+    throw UsageError("--p-clamp " + std::to_string(c.p_clamp) + ": expected 0 <= eps < 0.5");
 }
 
 nlohmann::json to_json(const DenseNetConfig& c) {
-  return {{"depth", c.depth},           {"growth", c.growth},
-          {"bc", c.bc},                 {"compression", c.effective_compression()},
-          {"dropout", c.dropout},       {"num_classes", c.num_classes},
-          {"in_channels", c.in_channels}, {"image_size", c.image_size}};
+  nlohmann::json j = {{"depth", c.depth},           {"growth", c.growth},
+                      {"bc", c.bc},                 {"compression", c.effective_compression()},
+                      {"dropout", c.dropout},       {"num_classes", c.num_classes},
+                      {"in_channels", c.in_channels}, {"image_size", c.image_size}};
+  // Gate keys only for a gated model, so a dense run's files stay as they were.
+  if (c.gated) {
+    j["gates"] = true;
+    j["threshold"] = c.threshold;
+    j["p_clamp"] = c.p_clamp;
+  }
+  return j;
 }
 
 DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::string& source) {
@@ -52,6 +63,11 @@ DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::str
   get("num_classes", c.num_classes);
   get("in_channels", c.in_channels);
   get("image_size", c.image_size);
+  if (j.contains("gates")) {  // absent: a dense model
+    get("gates", c.gated);
+    get("threshold", c.threshold);
+    get("p_clamp", c.p_clamp);
+  }
   try {
     validate(c);
   } catch (const UsageError& e) {

@@ -17,12 +17,18 @@ struct DenseNetConfig {
   int num_classes = 10;
   int in_channels = 3;
   int image_size = 32;      // square inputs
+  // Gates (DESIGN.md §2): one per dense layer, deciding from the layer's input which of
+  // its k output maps to compute. Off: the plain DenseNet, bit for bit.
+  bool gated = false;
+  double threshold = 0.5;   // tau: inference keeps map j when p_j > tau
+  double p_clamp = 0.01;    // eps: p = eps + (1 - 2 eps) sigmoid(z), so p stays in [eps, 1-eps]
 
   double effective_compression() const { return compression > 0 ? compression : (bc ? 0.5 : 1.0); }
   int layers_per_block() const { return bc ? (depth - 4) / 6 : (depth - 4) / 3; }
   int stem_channels() const { return bc ? 2 * growth : 16; }
   // Channels after a transition that receives `channels` maps.
   int transition_out(int channels) const;
+  int dense_layers() const { return 3 * layers_per_block(); }   // = number of gates
 };
 
 // Throws UsageError naming the flag (--depth, --growth, ...) and the rule.

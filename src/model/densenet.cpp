@@ -39,8 +39,10 @@ DenseLayerImpl::DenseLayerImpl(int in_channels, const DenseNetConfig& config)
   }
 }
 
-torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x) {
-  auto y = conv1_->forward(bn_relu(norm1_, x));
+torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& in_mask) {
+  auto a = bn_relu(norm1_, x);
+  if (in_mask.defined()) a = a * in_mask;
+  auto y = conv1_->forward(a);
   if (bc_) {
     if (dropout_ > 0) y = F::dropout(y, F::DropoutFuncOptions().p(dropout_).training(is_training()));
     y = conv2_->forward(bn_relu(norm2_, y));
@@ -54,8 +56,10 @@ TransitionImpl::TransitionImpl(int in_channels, int out_channels) {
   conv_ = register_module("conv", make_conv(in_channels, out_channels, 1));
 }
 
-torch::Tensor TransitionImpl::forward(const torch::Tensor& x) {
-  return F::avg_pool2d(conv_->forward(bn_relu(norm_, x)), F::AvgPool2dFuncOptions(2));
+torch::Tensor TransitionImpl::forward(const torch::Tensor& x, const torch::Tensor& in_mask) {
+  auto a = bn_relu(norm_, x);
+  if (in_mask.defined()) a = a * in_mask;
+  return F::avg_pool2d(conv_->forward(a), F::AvgPool2dFuncOptions(2));
 }
 
 DenseNetImpl::DenseNetImpl(const DenseNetConfig& config) : config_(config) {
@@ -78,9 +82,32 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config) : config_(config) {
   norm_ = register_module("norm", torch::nn::BatchNorm2d(channels));
   classifier_ = register_module("classifier", torch::nn::Linear(channels, config_.num_classes));
   torch::nn::init::zeros_(classifier_->bias);
+  if (config_.gated) {
+    gates_ = register_module("gates", torch::nn::ModuleList());
+    int in = config_.stem_channels();
+    for (int b = 0; b < 3; ++b) {
+      for (int i = 0; i < config_.layers_per_block(); ++i) {
+        gates_->push_back(Gate(in, config_.growth));
+        in += config_.growth;
+      }
+      if (b < 2) in = config_.transition_out(in);
+    }
+  }
+}
+
+void DenseNetImpl::set_threshold(double tau) {
+  DenseNetConfig c = config_;
+  c.threshold = tau;
+  validate(c);
+  config_ = c;
 }
 
 torch::Tensor DenseNetImpl::forward(const torch::Tensor& x) {
+  if (config_.gated) {
+    GateControl control;
+    control.mode = is_training() ? GateMode::kSample : GateMode::kThreshold;
+    return forward_gated(x, control).logits;
+  }
   auto h = stem_->forward(x);
   for (int b = 0; b < 3; ++b) {
     // Collect the maps and concatenate once per layer: layer i reads all earlier maps.
@@ -95,6 +122,63 @@ torch::Tensor DenseNetImpl::forward(const torch::Tensor& x) {
   h = torch::relu(norm_->forward(h));
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   return classifier_->forward(h);
+}
+
+GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateControl& control) {
+  TORCH_CHECK(config_.gated, "forward_gated: this DenseNet has no gates (config.gated is false)");
+  const auto n = x.size(0);
+  const int layers = config_.dense_layers();
+  TORCH_CHECK(control.mode != GateMode::kGiven || static_cast<int>(control.masks.size()) == layers,
+              "forward_gated: ", control.masks.size(), " masks given, the model has ", layers, " gates");
+  const double tau = control.threshold >= 0 ? control.threshold : config_.threshold;
+  GatedOutput out;
+  torch::Tensor log_prob = torch::zeros({n}, x.options());
+  auto as_4d = [n](const torch::Tensor& m) { return m.view({n, -1, 1, 1}); };
+
+  auto h = stem_->forward(x);
+  // keep: (N, C) 0/1 per channel of the running concatenation. Stem and transition
+  // outputs are not gated (all 1); each layer appends its own mask.
+  torch::Tensor keep = torch::ones({n, h.size(1)}, x.options());
+  int l = 0;
+  for (int b = 0; b < 3; ++b) {
+    std::vector<torch::Tensor> maps{h}, keeps{keep};
+    for (const auto& module : *blocks_[b]) {
+      auto input = maps.size() == 1 ? maps[0] : torch::cat(maps, 1);
+      auto in_keep = keeps.size() == 1 ? keeps[0] : torch::cat(keeps, 1);
+      auto s = input.detach().mean({2, 3});  // (N, C_in)
+      auto p = gate_probability(gates_[l]->as<GateImpl>()->forward(s), config_.p_clamp);  // (N, k)
+      torch::Tensor m;
+      switch (control.mode) {
+        case GateMode::kSample: m = torch::bernoulli(p.detach()); break;
+        case GateMode::kThreshold: m = p.detach().gt(tau).to(p.scalar_type()); break;
+        case GateMode::kAllOn: m = torch::ones_like(p); break;
+        case GateMode::kGiven:
+          m = control.masks[l].to(p.scalar_type());
+          TORCH_CHECK(m.sizes() == p.sizes(), "forward_gated: mask ", l, " has shape ", m.sizes(),
+                      ", expected ", p.sizes());
+          break;
+      }
+      log_prob = log_prob + bernoulli_log_prob(p, m);
+      auto y = module->as<DenseLayerImpl>()->forward(input, as_4d(in_keep));
+      maps.push_back(y * as_4d(m));  // a switched-off map is exactly zero
+      keeps.push_back(m);
+      out.masks.push_back(m);
+      out.probs.push_back(p);
+      ++l;
+    }
+    h = torch::cat(maps, 1);
+    keep = torch::cat(keeps, 1);
+    if (control.keep_features) out.features.push_back(h);
+    if (b < 2) {
+      h = transitions_[b]->forward(h, as_4d(keep));
+      keep = torch::ones({n, h.size(1)}, x.options());
+    }
+  }
+  h = torch::relu(norm_->forward(h)) * as_4d(keep);
+  h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
+  out.logits = classifier_->forward(h);
+  out.log_prob = log_prob;
+  return out;
 }
 
 }  // namespace mapgate

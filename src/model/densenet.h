@@ -11,6 +11,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "model/config.h"
+#include "model/gate.h"
 
 namespace mapgate {
 
@@ -18,8 +19,10 @@ namespace mapgate {
 class DenseLayerImpl : public torch::nn::Module {
  public:
   DenseLayerImpl(int in_channels, const DenseNetConfig& config);
-  // x: (N, C_in, H, W) -> new maps (N, k, H, W)
-  torch::Tensor forward(const torch::Tensor& x);
+  // x: (N, C_in, H, W) -> new maps (N, k, H, W). in_mask (N, C_in, 1, 1), if defined,
+  // zeroes switched-off input maps after BN-ReLU (BN maps a zero map to a constant),
+  // so a switched-off map contributes nothing, exactly as if its channel were absent.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& in_mask = {});
 
  private:
   bool bc_;
@@ -33,7 +36,8 @@ TORCH_MODULE(DenseLayer);
 class TransitionImpl : public torch::nn::Module {
  public:
   TransitionImpl(int in_channels, int out_channels);
-  torch::Tensor forward(const torch::Tensor& x);
+  // in_mask as for DenseLayerImpl::forward.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& in_mask = {});
 
  private:
   torch::nn::BatchNorm2d norm_{nullptr};
@@ -44,9 +48,16 @@ TORCH_MODULE(Transition);
 class DenseNetImpl : public torch::nn::Module {
  public:
   explicit DenseNetImpl(const DenseNetConfig& config);
-  // x: (N, in_channels, S, S) normalised images -> logits (N, num_classes)
+  // x: (N, in_channels, S, S) normalised images -> logits (N, num_classes).
+  // A gated model samples masks in training mode and thresholds them in eval mode.
   torch::Tensor forward(const torch::Tensor& x);
+  // Gated forward (config().gated only): logits plus every gate's mask, p and the
+  // log-probability of the masks. The gate input s = GAP(x_l) is detached, so the
+  // policy loss trains only the gates, never the network weights.
+  GatedOutput forward_gated(const torch::Tensor& x, const GateControl& control);
   const DenseNetConfig& config() const { return config_; }
+  // tau used by GateMode::kThreshold (eval's --threshold override).
+  void set_threshold(double tau);
 
  private:
   DenseNetConfig config_;
@@ -55,6 +66,9 @@ class DenseNetImpl : public torch::nn::Module {
   Transition transitions_[2] = {nullptr, nullptr};
   torch::nn::BatchNorm2d norm_{nullptr};
   torch::nn::Linear classifier_{nullptr};
+  // One gate per dense layer, block-major; registered after every dense parameter so
+  // that the dense weights draw the same random numbers as in an ungated model.
+  torch::nn::ModuleList gates_{nullptr};
 };
 TORCH_MODULE(DenseNet);
 

@@ -42,7 +42,8 @@ std::string checkpoint_path(const std::string& run_or_file) {
 }
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, nlohmann::json state) {
+                     const torch::optim::Optimizer* optimizer, nlohmann::json state,
+                     const torch::optim::Optimizer* gate_optimizer) {
   state["format"] = "mapgate-checkpoint";
   state["version"] = kCheckpointVersion;
   torch::serialize::OutputArchive archive;
@@ -53,6 +54,11 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
     torch::serialize::OutputArchive optimizer_archive;
     optimizer->save(optimizer_archive);
     archive.write("optimizer", optimizer_archive);
+  }
+  if (gate_optimizer) {
+    torch::serialize::OutputArchive gate_archive;
+    gate_optimizer->save(gate_archive);
+    archive.write("gate_optimizer", gate_archive);
   }
   const std::string tmp = path + ".tmp";
   try {
@@ -95,9 +101,11 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
                 ", this build reads 1.." + std::to_string(kCheckpointVersion));
 }
 
-void Checkpoint::load_model(torch::nn::Module& model) {
+void Checkpoint::load_model(torch::nn::Module& model,
+                            const std::function<bool(const std::string&)>& skip) {
   torch::NoGradGuard no_grad;
   auto copy = [&](const std::string& name, torch::Tensor& target) {
+    if (skip && skip(name)) return;
     c10::IValue value;
     if (!archive_.try_read("model/" + name, value) || !value.isTensor())
       throw Error("checkpoint " + quoted(path_) + ": layer " + name +
@@ -113,10 +121,10 @@ void Checkpoint::load_model(torch::nn::Module& model) {
   for (auto& b : model.named_buffers()) copy(b.key(), b.value());
 }
 
-void Checkpoint::load_optimizer(torch::optim::Optimizer& optimizer) {
+void Checkpoint::load_optimizer(torch::optim::Optimizer& optimizer, const std::string& key) {
   torch::serialize::InputArchive optimizer_archive;
-  if (!archive_.try_read("optimizer", optimizer_archive))
-    throw Error("checkpoint " + quoted(path_) + ": has no optimizer state (cannot --resume from it)");
+  if (!archive_.try_read(key, optimizer_archive))
+    throw Error("checkpoint " + quoted(path_) + ": has no " + key + " state (cannot --resume from it)");
   try {
     optimizer.load(optimizer_archive);
   } catch (const c10::Error& e) {

@@ -4,6 +4,7 @@
 // half-written checkpoint in place of the last good one.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,9 +20,11 @@ inline constexpr const char* kCheckpointFile = "checkpoint.pt";
 // RUN directory -> RUN/checkpoint.pt; a file path is returned unchanged.
 std::string checkpoint_path(const std::string& run_or_file);
 
-// `state` is stored as JSON text with "format" and "version" added.
+// `state` is stored as JSON text with "format" and "version" added. A gated run also
+// stores its gate optimizer (Adam) under "gate_optimizer".
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
-                     const torch::optim::Optimizer* optimizer, nlohmann::json state);
+                     const torch::optim::Optimizer* optimizer, nlohmann::json state,
+                     const torch::optim::Optimizer* gate_optimizer = nullptr);
 
 class Checkpoint {
  public:
@@ -32,9 +35,12 @@ class Checkpoint {
   const nlohmann::json& state() const { return state_; }
   const std::string& path() const { return path_; }
   // Copies every parameter and buffer of `model` from the file; throws Error naming
-  // the first layer that is missing or has a different shape.
-  void load_model(torch::nn::Module& model);
-  void load_optimizer(torch::optim::Optimizer& optimizer);
+  // the first layer that is missing or has a different shape. Tensors whose name
+  // `skip` accepts are left as they are (--init: fresh gates on dense weights).
+  void load_model(torch::nn::Module& model,
+                  const std::function<bool(const std::string&)>& skip = nullptr);
+  // key: "optimizer" (network weights) or "gate_optimizer".
+  void load_optimizer(torch::optim::Optimizer& optimizer, const std::string& key = "optimizer");
 
  private:
   std::string path_;

@@ -1,7 +1,43 @@
 // Evaluation loop: no augmentation, no shuffling, no gradients.
 #include "train/evaluate.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include "model/gated_macs.h"
+
 namespace mapgate {
+namespace {
+
+Loader plain_loader(const Dataset& data, const Normalization& norm, int batch_size) {
+  LoaderOptions options;
+  options.batch_size = batch_size;
+  options.shuffle = false;
+  options.augment = false;
+  return Loader(data, norm, options);
+}
+
+}  // namespace
+
+double EvalResult::macs_mean() const {
+  double sum = 0;
+  for (auto m : macs) sum += static_cast<double>(m);
+  return macs.empty() ? 0 : sum / macs.size();
+}
+
+double EvalResult::macs_percentile(double q) const {
+  if (macs.empty()) return 0;
+  std::vector<std::int64_t> sorted = macs;
+  std::sort(sorted.begin(), sorted.end());
+  const auto rank = static_cast<std::size_t>(std::ceil(q * sorted.size()));
+  return static_cast<double>(sorted[std::min(sorted.size() - 1, rank > 0 ? rank - 1 : 0)]);
+}
+
+double EvalResult::active_fraction() const {
+  double sum = 0;
+  for (double a : layer_active) sum += a;
+  return layer_active.empty() ? 0 : sum / layer_active.size();
+}
 
 EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm,
                     int batch_size) {
@@ -14,17 +50,37 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
   options.augment = false;
   Loader loader(data, norm, options);
   loader.start_epoch(0);
+  const bool gated = model->config().gated;
+  std::unique_ptr<GatedCost> cost;
 
   EvalResult r;
   r.class_total.assign(data.num_classes, 0);
   r.class_correct.assign(data.num_classes, 0);
   double loss_sum = 0;
+  if (gated) {
+    cost = std::make_unique<GatedCost>(model->config());
+    r.gated = true;
+    r.macs_dense = cost->dense_macs();
+    r.layer_active.assign(cost->layers(), 0);
+    r.class_macs.assign(data.num_classes, 0);
+  }
   Batch batch;
   while (loader.next(batch)) {
     auto images = torch::from_blob(batch.images.data(),
                                    {batch.size, data.channels, data.height, data.width});
     auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
-    auto logits = model->forward(images);
+    torch::Tensor logits;
+    if (gated) {
+      const GatedOutput out = model->forward_gated(images, GateControl{});
+      logits = out.logits;
+      for (std::size_t l = 0; l < out.masks.size(); ++l)
+        r.layer_active[l] += out.masks[l].mean(1).sum().item<double>();
+      const auto macs = example_macs(*cost, out.masks);
+      for (int i = 0; i < batch.size; ++i) r.class_macs[batch.labels[i]] += static_cast<double>(macs[i]);
+      r.macs.insert(r.macs.end(), macs.begin(), macs.end());
+    } else {
+      logits = model->forward(images);
+    }
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, labels,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -43,8 +99,41 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
     r.examples += batch.size;
   }
   r.loss = r.examples ? loss_sum / r.examples : 0;
+  if (gated && r.examples) {
+    for (auto& a : r.layer_active) a /= r.examples;
+    for (int c = 0; c < data.num_classes; ++c)
+      r.class_macs[c] = r.class_total[c] ? r.class_macs[c] / r.class_total[c] : 0;
+  }
   if (was_training) model->train();
   return r;
+}
+
+void recalibrate_batch_norm(DenseNet& model, const Dataset& data, const Normalization& norm,
+                            int batches, int batch_size) {
+  if (batches <= 0 || data.size() == 0) return;
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->train();
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> norms;
+  for (const auto& m : model->modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+      norms.emplace_back(bn, bn->options.momentum());
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);  // cumulative average over the batches
+    }
+  Loader loader = plain_loader(data, norm, batch_size);
+  loader.start_epoch(0);
+  Batch batch;
+  for (int b = 0; b < batches && loader.next(batch); ++b) {
+    auto images = torch::from_blob(batch.images.data(),
+                                   {batch.size, data.channels, data.height, data.width});
+    if (model->config().gated)
+      model->forward_gated(images, GateControl{});
+    else
+      model->forward(images);
+  }
+  for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
+  if (!was_training) model->eval();
 }
 
 }  // namespace mapgate

@@ -1,4 +1,6 @@
-// Test-set evaluation of a model in eval mode: accuracy, loss and per-class accuracy.
+// Test-set evaluation of a model in eval mode: accuracy, loss and per-class accuracy;
+// for a gated model (thresholded masks, DESIGN.md §4) also the exact MACs of every
+// example, the kept fraction per gate and the mean MACs per class.
 #pragma once
 
 #include <cstdint>
@@ -16,9 +18,26 @@ struct EvalResult {
   double loss = 0;                        // mean cross-entropy
   std::vector<std::size_t> class_total, class_correct;
   double accuracy() const { return examples ? double(correct) / examples : 0; }
+
+  // Gated models only (gated = true); everything counted under m = [p > tau].
+  bool gated = false;
+  std::int64_t macs_dense = 0;                  // the ungated network, per image
+  std::vector<std::int64_t> macs;               // per example, in dataset order
+  std::vector<double> layer_active;             // per gate: mean fraction of its k maps kept
+  std::vector<double> class_macs;               // per class: mean MACs
+  double macs_mean() const;
+  double macs_percentile(double q) const;       // q in [0, 1], nearest rank
+  double active_fraction() const;               // mean over gates of layer_active
 };
 
 EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm,
                     int batch_size = 256);
+
+// Re-estimates every BN layer's running statistics as the plain average over the first
+// `batches` batches of `data` (no augmentation, fixed order), run in training mode with
+// thresholded masks, so that inference normalises what inference computes (a switched-off
+// map is zero, which training-mode sampling made different). No-op for batches = 0.
+void recalibrate_batch_norm(DenseNet& model, const Dataset& data, const Normalization& norm,
+                            int batches, int batch_size = 64);
 
 }  // namespace mapgate

@@ -24,7 +24,11 @@ std::string format_step(const StepStats& s) {
                 "loss %.4f acc %.4f | ETA %s",
                 s.epoch, s.epochs, s.step, s.steps, s.images_per_s, s.data_wait_s, wait_pct,
                 s.loss, s.accuracy, format_duration(s.eta_s).c_str());
-  return buf;
+  if (!s.gated) return buf;
+  char gates[128];
+  std::snprintf(gates, sizeof gates, " | kept %.3f MACs %.1fM reward %.4f H %.3f", s.kept,
+                s.macs / 1e6, s.reward, s.entropy);
+  return std::string(buf) + gates;
 }
 
 ProgressLine::ProgressLine(std::ostream* out, bool terminal, double interval_s)

@@ -16,6 +16,11 @@ struct StepStats {
   double elapsed_s = 0;               // this epoch
   double loss = 0, accuracy = 0;      // running means over the epoch
   double eta_s = 0;                   // whole run
+  bool gated = false;                 // gated runs add (running means over the epoch):
+  double kept = 0;                    // fraction of gated maps on
+  double macs = 0;                    // exact MACs per example under the sampled masks
+  double reward = 0;                  // mean REINFORCE reward
+  double entropy = 0;                 // gate-policy entropy per map, nats
 };
 
 std::string format_duration(double seconds);   // "1:02:03" or "2:03"

@@ -16,7 +16,28 @@ double TrainConfig::lr_at(int epoch) const {
 }
 
 void validate(const TrainConfig& c) {
-  validate(c.model);
+  if (c.gates != "off" && c.gates != "reinforce" && c.gates != "gumbel")
+    throw UsageError("--gates " + quoted(c.gates) + ": unknown; expected one of off, reinforce, gumbel");
+  if (c.gates == "gumbel")
+    throw UsageError("--gates gumbel: not implemented yet; use --gates reinforce");
+  DenseNetConfig model = c.model;
+  model.gated = c.gated();
+  validate(model);
+  if (c.gated()) {
+    if (!(c.penalty >= 0)) throw UsageError("--penalty " + std::to_string(c.penalty) + ": expected >= 0");
+    if (c.cost != "maps" && c.cost != "macs")
+      throw UsageError("--cost " + quoted(c.cost) + ": unknown; expected one of maps, macs");
+    if (c.baseline != "greedy" && c.baseline != "mean")
+      throw UsageError("--baseline " + quoted(c.baseline) + ": unknown; expected one of greedy, mean");
+    if (c.warmup_epochs < 0)
+      throw UsageError("--warmup-epochs " + std::to_string(c.warmup_epochs) + ": expected >= 0");
+    if (c.penalty_ramp_epochs < 0)
+      throw UsageError("--penalty-ramp-epochs " + std::to_string(c.penalty_ramp_epochs) + ": expected >= 0");
+    if (!(c.entropy >= 0)) throw UsageError("--entropy " + std::to_string(c.entropy) + ": expected >= 0");
+    if (!(c.gate_lr > 0)) throw UsageError("--gate-lr " + std::to_string(c.gate_lr) + ": expected > 0");
+    if (c.bn_recal_batches < 0)
+      throw UsageError("--bn-recal " + std::to_string(c.bn_recal_batches) + ": expected >= 0");
+  }
   if (c.epochs < 1) throw UsageError("--epochs " + std::to_string(c.epochs) + ": expected >= 1");
   if (c.batch < 1) throw UsageError("--batch " + std::to_string(c.batch) + ": expected >= 1");
   if (!(c.lr > 0)) throw UsageError("--lr " + std::to_string(c.lr) + ": expected > 0");
@@ -28,7 +49,7 @@ void validate(const TrainConfig& c) {
 }
 
 nlohmann::json to_json(const TrainConfig& c) {
-  return {{"dataset", c.dataset},
+  nlohmann::json j = {{"dataset", c.dataset},
           {"data_dir", c.data_dir},
           {"out_dir", c.out_dir},
           {"model", to_json(c.model)},
@@ -45,6 +66,19 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"test_limit", c.test_limit},
           {"augment", c.augment},
           {"revision", MAPGATE_REVISION}};
+  if (!c.init.empty()) j["init"] = c.init;
+  if (c.gated()) {  // a dense run's config.json keeps its keys
+    j["gates"] = c.gates;
+    j["penalty"] = c.penalty;
+    j["cost"] = c.cost;
+    j["baseline"] = c.baseline;
+    j["warmup_epochs"] = c.warmup_epochs;
+    j["penalty_ramp_epochs"] = c.penalty_ramp_epochs;
+    j["entropy"] = c.entropy;
+    j["gate_lr"] = c.gate_lr;
+    j["bn_recal_batches"] = c.bn_recal_batches;
+  }
+  return j;
 }
 
 }  // namespace mapgate

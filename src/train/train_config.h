@@ -29,6 +29,21 @@ struct TrainConfig {
   bool resume = false;
   int stop_after = 0;               // stop (resumably) once this many epochs are done; 0: never
 
+  // Gates (DESIGN.md §3). model.gated follows `gates` (train() sets it); the gate
+  // threshold and p clamp live in `model` since the model carries them.
+  std::string gates = "off";        // off | reinforce | gumbel
+  double penalty = 0.5;             // lambda in R = -CE - lambda * cost
+  std::string cost = "maps";        // maps | macs
+  std::string baseline = "greedy";  // greedy | mean
+  int warmup_epochs = 0;            // dense epochs (all gates on, gates untrained) first
+  int penalty_ramp_epochs = 0;      // lambda grows linearly over this many gated epochs
+  double entropy = 0;               // entropy bonus beta
+  double gate_lr = 1e-3;            // Adam learning rate of the gate weights
+  int bn_recal_batches = 0;         // BN recalibration under thresholded masks before eval
+  std::string init;                 // dense weights to start from (run dir or checkpoint)
+
+  bool gated() const { return gates != "off"; }
+
   // Learning rate during epoch `epoch` (0-based).
   double lr_at(int epoch) const;
 };

@@ -16,6 +16,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/progress.h"
+#include "train/reinforce.h"
 
 namespace mapgate {
 namespace fs = std::filesystem;
@@ -98,13 +99,20 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
   c.model.num_classes = train_set.num_classes;
   c.model.in_channels = train_set.channels;
   c.model.image_size = train_set.height;
+  c.model.gated = c.gated();
   const Normalization norm = compute_normalization(train_set);
 
   torch::manual_seed(c.seed);
   DenseNet model(c.model);
+  // theta (everything but the gates) by SGD; phi (the gates) by Adam, see docs/method.md.
+  auto [theta, phi] = split_parameters(*model);
   torch::optim::SGD optimizer(
-      model->parameters(),
-      torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(true).weight_decay(c.weight_decay));
+      theta, torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(true).weight_decay(c.weight_decay));
+  std::unique_ptr<torch::optim::Adam> gate_optimizer;
+  if (c.gated()) gate_optimizer = std::make_unique<torch::optim::Adam>(phi, torch::optim::AdamOptions(c.gate_lr));
+  std::unique_ptr<GatedCost> gated_cost;
+  if (c.gated()) gated_cost = std::make_unique<GatedCost>(c.model);
+  double mean_baseline = std::nan("");
 
   const std::string run = c.out_dir;
   const std::string checkpoint_file = (fs::path(run) / kCheckpointFile).string();
@@ -114,10 +122,19 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
     Checkpoint checkpoint(checkpoint_file);
     checkpoint.load_model(*model);
     checkpoint.load_optimizer(optimizer);
+    if (gate_optimizer) checkpoint.load_optimizer(*gate_optimizer, "gate_optimizer");
     start_epoch = checkpoint.state().value("epoch", 0);
+    if (checkpoint.state().contains("mean_baseline") && checkpoint.state()["mean_baseline"].is_number())
+      mean_baseline = checkpoint.state()["mean_baseline"].get<double>();
     trim_metrics(metrics_file, start_epoch);
     if (log) *log << "resuming " << run << " after epoch " << start_epoch << "\n";
   } else {
+    if (!c.init.empty()) {
+      // Dense weights from another run; every non-gate tensor must be there and fit.
+      Checkpoint init(checkpoint_path(c.init));
+      init.load_model(*model, [](const std::string& name) { return name.rfind("gates.", 0) == 0; });
+      if (log) *log << "initialised from " << init.path() << (c.gated() ? " (gates fresh)" : "") << "\n";
+    }
     std::ofstream(metrics_file, std::ios::trunc);
   }
   nlohmann::json config_json = to_json(c);
@@ -153,18 +170,55 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
     const auto epoch_start = Clock::now();
     double loss_sum = 0;
     std::size_t correct = 0, seen = 0, step = 0;
+    // Gated runs: sums over the epoch's batches (weighted by batch size) of the step stats.
+    const bool gated_phase = c.gated() && epoch >= c.warmup_epochs;
+    double kept_sum = 0, macs_sum = 0, reward_sum = 0, entropy_sum = 0, penalty = 0;
     Batch batch;
     while (loader.next(batch)) {
       auto images = torch::from_blob(batch.images.data(),
                                      {batch.size, train_set.channels, train_set.height, train_set.width});
       auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
       optimizer.zero_grad();
-      auto logits = model->forward(images);
-      auto loss = torch::nn::functional::cross_entropy(logits, labels);
-      loss.backward();
-      optimizer.step();
-
-      const double loss_value = loss.item<double>();
+      torch::Tensor logits, loss;
+      double loss_value = 0;
+      if (!c.gated()) {
+        logits = model->forward(images);
+        loss = torch::nn::functional::cross_entropy(logits, labels);
+        loss.backward();
+        optimizer.step();
+        loss_value = loss.item<double>();
+      } else if (!gated_phase) {
+        // Dense warm-up: all gates on, gates untouched.
+        GateControl all_on;
+        all_on.mode = GateMode::kAllOn;
+        logits = model->forward_gated(images, all_on).logits;
+        loss = torch::nn::functional::cross_entropy(logits, labels);
+        loss.backward();
+        optimizer.step();
+        loss_value = loss.item<double>();
+        kept_sum += batch.size;
+        macs_sum += static_cast<double>(gated_cost->dense_macs() + gated_cost->gate_macs()) * batch.size;
+      } else {
+        ReinforceSettings rs;
+        const double ramp = c.penalty_ramp_epochs > 0
+                                ? (epoch - c.warmup_epochs + double(step) / steps) / c.penalty_ramp_epochs
+                                : 1.0;
+        penalty = rs.penalty = c.penalty * std::min(1.0, ramp);
+        rs.cost = c.cost;
+        rs.baseline = c.baseline;
+        rs.entropy = c.entropy;
+        gate_optimizer->zero_grad();
+        const GatedStep g = reinforce_step(model, images, labels, *gated_cost, rs, mean_baseline);
+        g.loss.backward();
+        optimizer.step();
+        gate_optimizer->step();
+        logits = g.logits;
+        loss_value = g.ce;
+        kept_sum += g.kept * batch.size;
+        macs_sum += g.macs * batch.size;
+        reward_sum += g.reward * batch.size;
+        entropy_sum += g.entropy * batch.size;
+      }
       ++step;
       if (!std::isfinite(loss_value))
         throw Error("training: loss is " + std::to_string(loss_value) + " at epoch " +
@@ -184,12 +238,20 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
       s.data_wait_s = loader.wait_seconds();
       s.loss = loss_sum / seen;
       s.accuracy = double(correct) / seen;
+      if (c.gated()) {
+        s.gated = true;
+        s.kept = kept_sum / seen;
+        s.macs = macs_sum / seen;
+        s.reward = gated_phase ? reward_sum / seen : 0;
+        s.entropy = gated_phase ? entropy_sum / seen : 0;
+      }
       const double epoch_eta = s.elapsed_s / step * (steps - step);
       const double epoch_time = s.elapsed_s / step * steps;
       s.eta_s = epoch_eta + epoch_time * (last_epoch - epoch - 1);
       progress.update(s);
     }
     const double train_time = seconds_since(epoch_start);
+    if (gated_phase) recalibrate_batch_norm(model, train_set, norm, c.bn_recal_batches, c.batch);
     const EvalResult test = evaluate(model, test_set, norm);
     const double images_per_s = seen / std::max(train_time, 1e-9);
     images_per_s_sum += images_per_s;
@@ -205,9 +267,28 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
                               {"data_wait_seconds", loader.wait_seconds()},
                               {"images_per_s", images_per_s},
                               {"eval_seconds", seconds_since(epoch_start) - train_time}};
+    if (c.gated()) {
+      metrics["gated_phase"] = gated_phase;
+      metrics["penalty"] = gated_phase ? penalty : 0.0;
+      metrics["train_kept_fraction"] = kept_sum / seen;
+      metrics["train_macs_mean"] = macs_sum / seen;
+      metrics["train_reward"] = gated_phase ? reward_sum / seen : 0.0;
+      metrics["gate_entropy"] = gated_phase ? entropy_sum / seen : 0.0;
+      metrics["test_macs_dense"] = test.macs_dense;
+      metrics["test_macs_mean"] = test.macs_mean();
+      metrics["test_active_fraction"] = test.active_fraction();
+      metrics["test_speedup_potential"] = test.macs_dense / std::max(test.macs_mean(), 1.0);
+      metrics["test_per_layer_active"] = test.layer_active;
+    }
     append_line(metrics_file, metrics.dump());
     state["epoch"] = epoch + 1;
-    save_checkpoint(checkpoint_file, *model, &optimizer, state);
+    if (c.gated()) {
+      if (std::isnan(mean_baseline))
+        state.erase("mean_baseline");
+      else
+        state["mean_baseline"] = mean_baseline;
+    }
+    save_checkpoint(checkpoint_file, *model, &optimizer, state, gate_optimizer.get());
 
     char line[256];
     std::snprintf(line, sizeof line,
@@ -216,7 +297,17 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
                   epoch + 1, c.epochs, format_duration(seconds_since(epoch_start)).c_str(),
                   loss_sum / seen, double(correct) / seen, test.loss, test.accuracy(),
                   images_per_s, loader.wait_seconds());
-    progress.finish(line);
+    std::string summary_line = line;
+    if (c.gated()) {
+      char gate_line[192];
+      std::snprintf(gate_line, sizeof gate_line,
+                    " | test kept %.3f MACs %.1fM (x%.2f) | train kept %.3f reward %.4f H %.3f",
+                    test.active_fraction(), test.macs_mean() / 1e6,
+                    test.macs_dense / std::max(test.macs_mean(), 1.0), kept_sum / seen,
+                    reward_sum / seen, entropy_sum / seen);
+      summary_line += gate_line;
+    }
+    progress.finish(summary_line);
     summary.epochs_done = epoch + 1;
     summary.test_accuracy = test.accuracy();
     summary.test_loss = test.loss;

@@ -1,0 +1,56 @@
+// Gate module and Bernoulli policy helpers; formulas in gate.h (DESIGN.md §2).
+#include "model/gate.h"
+
+#include <torch/nn/init.h>
+
+#include "model/gated_macs.h"
+
+namespace mapgate {
+
+GateImpl::GateImpl(int in_channels, int maps) {
+  fc_ = register_module("fc", torch::nn::Linear(in_channels, maps));
+  torch::NoGradGuard no_grad;
+  fc_->weight.zero_();
+  fc_->bias.fill_(kGateBiasInit);
+}
+
+torch::Tensor GateImpl::forward(const torch::Tensor& s) { return fc_->forward(s); }
+
+torch::Tensor gate_probability(const torch::Tensor& logits, double eps) {
+  return eps + (1 - 2 * eps) * torch::sigmoid(logits);
+}
+
+torch::Tensor bernoulli_log_prob(const torch::Tensor& p, const torch::Tensor& m) {
+  // p stays inside [eps, 1-eps]; the floor only guards eps = 0 against log(0).
+  const double tiny = 1e-12;
+  auto terms = m * torch::log(p.clamp_min(tiny)) + (1 - m) * torch::log((1 - p).clamp_min(tiny));
+  return terms.flatten(1).sum(1);
+}
+
+torch::Tensor bernoulli_entropy(const torch::Tensor& p) {
+  const double tiny = 1e-12;
+  auto terms = p * torch::log(p.clamp_min(tiny)) + (1 - p) * torch::log((1 - p).clamp_min(tiny));
+  return -terms.flatten(1).sum(1);
+}
+
+torch::Tensor kept_counts(const std::vector<torch::Tensor>& masks) {
+  std::vector<torch::Tensor> counts;
+  for (const auto& m : masks) counts.push_back(m.detach().sum(1).round().to(torch::kInt64));
+  return torch::stack(counts, 1).contiguous();
+}
+
+std::vector<std::int64_t> example_macs(const GatedCost& cost, const std::vector<torch::Tensor>& masks) {
+  const auto counts = kept_counts(masks);  // (N, L)
+  const auto n = counts.size(0);
+  const int layers = static_cast<int>(counts.size(1));
+  const auto* data = counts.data_ptr<std::int64_t>();
+  std::vector<std::int64_t> macs(n);
+  std::vector<int> active(layers);
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (int l = 0; l < layers; ++l) active[l] = static_cast<int>(data[i * layers + l]);
+    macs[i] = cost.macs(active);
+  }
+  return macs;
+}
+
+}  // namespace mapgate

@@ -1,0 +1,72 @@
+// Feature-map gates (DESIGN.md §2): from a dense layer's input x (N, C_in, H, W),
+//   s = GAP(x) (N, C_in),  p = eps + (1 - 2 eps) * sigmoid(W s + b)   (N, k),
+// and the mask m (N, k) of the k maps the layer computes: sampled (training), p > tau
+// (inference), all on, or given. The Bernoulli helpers are the policy pi(m | x) that
+// REINFORCE differentiates (src/train/reinforce.h).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+namespace mapgate {
+
+// Initial gate bias: sigmoid(3) = 0.953, so a fresh gate keeps ~95% of the maps and a
+// warm (dense-trained) network starts almost dense. The weight starts at zero: the
+// policy is input-independent until REINFORCE moves it.
+inline constexpr double kGateBiasInit = 3.0;
+
+class GateImpl : public torch::nn::Module {
+ public:
+  GateImpl(int in_channels, int maps);
+  // s: (N, C_in) per-channel means of the layer input -> logits z (N, k)
+  torch::Tensor forward(const torch::Tensor& s);
+
+ private:
+  torch::nn::Linear fc_{nullptr};
+};
+TORCH_MODULE(Gate);
+
+// p = eps + (1 - 2 eps) sigmoid(z): the "p clamp" as a smooth squash, so p never leaves
+// [eps, 1-eps] (every map keeps a chance eps of being explored) and the gradient never
+// vanishes the way a hard clamp's does.
+torch::Tensor gate_probability(const torch::Tensor& logits, double eps);
+
+enum class GateMode {
+  kSample,     // m ~ Bernoulli(p), independently per example and map
+  kThreshold,  // m = [p > tau]
+  kAllOn,      // m = 1: the dense network (gates still evaluated for their statistics)
+  kGiven,      // m = GateControl::masks[l]
+};
+
+struct GateControl {
+  GateMode mode = GateMode::kThreshold;
+  double threshold = -1;              // tau; < 0: the model's configured threshold
+  std::vector<torch::Tensor> masks;   // kGiven: one (N, k) 0/1 tensor per dense layer
+  bool keep_features = false;         // fill GatedOutput::features (tests, inspection)
+};
+
+struct GatedOutput {
+  torch::Tensor logits;               // (N, classes)
+  std::vector<torch::Tensor> masks;   // per dense layer (block-major order): (N, k) float 0/1
+  std::vector<torch::Tensor> probs;   // per dense layer: p (N, k), differentiable w.r.t. gates
+  torch::Tensor log_prob;             // (N): sum over layers and maps of log pi(m | x)
+  std::vector<torch::Tensor> features;  // keep_features: each block's concatenated output
+};
+
+class GatedCost;
+// Kept maps per example and gate: (N, L) int64, from the per-layer (N, k) masks.
+torch::Tensor kept_counts(const std::vector<torch::Tensor>& masks);
+// Exact MACs of each example (N values) under its masks.
+std::vector<std::int64_t> example_macs(const GatedCost& cost, const std::vector<torch::Tensor>& masks);
+
+// m: 0/1 masks, p: probabilities of the same shape (N, ...). Returns (N):
+//   log pi(m) = sum_j m_j log p_j + (1 - m_j) log(1 - p_j)
+torch::Tensor bernoulli_log_prob(const torch::Tensor& p, const torch::Tensor& m);
+// (N): sum_j -(p_j log p_j + (1 - p_j) log(1 - p_j)), in nats.
+torch::Tensor bernoulli_entropy(const torch::Tensor& p);
+
+}  // namespace mapgate

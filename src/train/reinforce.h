@@ -1,0 +1,65 @@
+// REINFORCE for the gates (DESIGN.md §3). Per example, with masks m ~ pi(. | x):
+//   R = -CE(f(x; m), y) - lambda * cost(m)
+//   policy loss = -(R - b) * log pi(m | x),  (R - b) detached,
+// whose gradient w.r.t. the gate weights phi is, in expectation, -grad_phi E[R] for any
+// baseline b that does not depend on m. Network weights theta get CE only.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "model/densenet.h"
+#include "model/gated_macs.h"
+
+namespace mapgate {
+
+// Per-example cost (N) of masks: "maps" = fraction of gated maps on, in [0, 1];
+// "macs" = exact MACs / dense MACs (gate cost included, so all-on is slightly above 1).
+torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost,
+                        const std::string& kind);
+
+// R = -CE(logits_i, y_i) - lambda * cost_i, per example (N); no gradient.
+torch::Tensor gate_reward(const torch::Tensor& logits, const torch::Tensor& labels,
+                          const torch::Tensor& cost, double lambda);
+
+// The surrogate -mean_i (R_i - b_i) log pi(m_i | x_i); its gradient is the REINFORCE
+// estimate of -grad E[R]. baseline: (N) or a scalar tensor; reward and baseline are
+// detached here.
+torch::Tensor reinforce_loss(const torch::Tensor& log_prob, const torch::Tensor& reward,
+                             const torch::Tensor& baseline);
+
+// Parameters of a DenseNet split into the network weights theta and the gate weights
+// phi ("gates.*"), each in named_parameters() order (so theta of an ungated model is
+// exactly parameters()).
+std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> split_parameters(
+    torch::nn::Module& model);
+
+struct ReinforceSettings {
+  double penalty = 0;              // lambda in effect for this step (after any ramp)
+  std::string cost = "maps";       // maps | macs
+  std::string baseline = "greedy"; // greedy (self-critical) | mean (moving average)
+  double entropy = 0;              // beta: the policy loss subtracts beta * H(pi(. | x))
+  double mean_decay = 0.9;         // mean baseline: b <- decay b + (1 - decay) mean(R)
+};
+
+struct GatedStep {
+  torch::Tensor logits;   // (N, classes) under the sampled masks
+  torch::Tensor loss;     // scalar: CE mean (theta) + policy loss (phi); call backward()
+  double ce = 0;          // batch means:
+  double reward = 0;
+  double kept = 0;        // fraction of gated maps on
+  double macs = 0;        // exact MACs per example
+  double entropy = 0;     // policy entropy per map, nats
+};
+
+// One training step's forward for a gated model in training mode. mean_baseline is the
+// running state of the "mean" baseline (NaN before the first step; updated here).
+// The greedy baseline runs a second, gradient-free forward with thresholded masks and
+// restores the BN running statistics it touched, so only the sampled pass updates them.
+GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
+                         const GatedCost& cost, const ReinforceSettings& settings,
+                         double& mean_baseline);
+
+}  // namespace mapgate
