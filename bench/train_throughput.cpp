@@ -1,0 +1,117 @@
+// Training throughput: mapgate's train() (loader thread, augmentation, progress and
+// metrics bookkeeping) against a bare LibTorch loop over the same network, optimizer
+// and batch size, alternating A and B in one process and reporting medians.
+// Used for docs/perf.md; see that file for the command and the figures.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <CLI/CLI.hpp>
+
+#include "model/densenet.h"
+#include "train/trainer.h"
+
+namespace {
+
+using namespace mapgate;
+
+Dataset random_cifar_like(std::size_t n, std::uint64_t seed) {
+  Dataset d;
+  d.name = "synthetic";
+  d.channels = 3;
+  d.height = d.width = 32;
+  d.num_classes = 10;
+  for (int c = 0; c < 10; ++c) d.class_names.push_back(std::to_string(c));
+  std::mt19937_64 rng(seed);
+  d.images.resize(n * d.image_bytes());
+  for (auto& p : d.images) p = static_cast<std::uint8_t>(rng());
+  d.labels.resize(n);
+  for (std::size_t i = 0; i < n; ++i) d.labels[i] = static_cast<std::uint8_t>(i % 10);
+  return d;
+}
+
+// Images per second of `steps` SGD steps on fixed random batches, nothing else.
+double bare_libtorch(const DenseNetConfig& c, int batch, int steps) {
+  torch::manual_seed(0);
+  DenseNet model(c);
+  model->train();
+  torch::optim::SGD optimizer(model->parameters(),
+                              torch::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  auto images = torch::randn({batch, 3, 32, 32});
+  auto labels = torch::randint(0, 10, {batch}, torch::kInt64);
+  const auto start = std::chrono::steady_clock::now();
+  for (int s = 0; s < steps; ++s) {
+    optimizer.zero_grad();
+    auto loss = torch::nn::functional::cross_entropy(model->forward(images), labels);
+    loss.backward();
+    optimizer.step();
+    loss.item<float>();  // one host sync per step, like any loop that logs its loss
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return batch * steps / seconds;
+}
+
+// Images per second of mapgate's training loop (train_seconds in metrics.jsonl).
+double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int batch, int threads,
+                     const std::string& dir) {
+  std::filesystem::remove_all(dir);
+  TrainConfig t;
+  t.model = c;
+  t.out_dir = dir;
+  t.epochs = 1;
+  t.batch = batch;
+  t.threads = threads;
+  train(t, data, nullptr);
+  std::ifstream metrics(std::filesystem::path(dir) / kMetricsFile);
+  std::string line;
+  std::getline(metrics, line);
+  const auto j = nlohmann::json::parse(line);
+  return j.at("images_per_s").get<double>();
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Training throughput: mapgate train() vs a bare LibTorch loop, same network"};
+  app.option_defaults()->always_capture_default();
+  DenseNetConfig c;
+  int batch = 64, threads = 2, steps = 10, repeats = 5;
+  std::string dir = "/tmp/mapgate-train-bench";
+  app.add_option("--depth", c.depth, "DenseNet depth");
+  app.add_option("--growth", c.growth, "growth rate");
+  app.add_option("--batch", batch, "batch size");
+  app.add_option("--threads", threads, "LibTorch threads");
+  app.add_option("--steps", steps, "training steps per measurement");
+  app.add_option("--repeats", repeats, "measurements of each (alternating)");
+  app.add_option("--dir", dir, "scratch run directory");
+  CLI11_PARSE(app, argc, argv);
+
+  torch::set_num_threads(threads);
+  DatasetSplits data;
+  data.train = random_cifar_like(static_cast<std::size_t>(batch) * steps, 1);
+  data.test = random_cifar_like(batch, 2);
+  bare_libtorch(c, batch, 2);  // warm-up: allocator, thread pool
+  std::vector<double> bare, ours;
+  for (int r = 0; r < repeats; ++r) {
+    bare.push_back(bare_libtorch(c, batch, steps));
+    ours.push_back(mapgate_train(c, data, batch, threads, dir));
+    std::printf("repeat %d: bare %.1f img/s, mapgate %.1f img/s\n", r + 1, bare.back(), ours.back());
+    std::fflush(stdout);
+  }
+  std::filesystem::remove_all(dir);
+  const double b = median(bare), m = median(ours);
+  std::printf("DenseNet-%d k=%d batch %d, %d thread(s), %d steps x %d repeats\n", c.depth, c.growth,
+              batch, threads, steps, repeats);
+  std::printf("median: bare LibTorch %.1f img/s, mapgate train %.1f img/s, mapgate/bare %.3f "
+              "(overhead %.1f%%)\n", b, m, m / b, 100 * (1 - m / b));
+  std::printf("implied CIFAR-10 epoch (50000 images): %.1f min\n", 50000 / m / 60);
+  return 0;
+}
