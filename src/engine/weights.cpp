@@ -1,0 +1,379 @@
+// Weight file writer, reader and checks; the byte layout is documented in
+// docs/weight-format.md and must stay in step with it (bump kWeightFormatVersion).
+#include "engine/weights.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace mapgate {
+namespace {
+
+std::string shape_str(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string prefix(const std::string& source) { return "weights " + quoted(source) + ": "; }
+
+bool little_endian_host() {
+  const std::uint16_t probe = 1;
+  unsigned char first;
+  std::memcpy(&first, &probe, 1);
+  return first == 1;
+}
+
+// --- little-endian writing ---
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void put_floats(std::string& out, const std::vector<float>& data) {
+  const std::size_t at = out.size();
+  out.resize(at + 4 * data.size());
+  if (little_endian_host()) {
+    if (!data.empty()) std::memcpy(&out[at], data.data(), 4 * data.size());
+    return;
+  }
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &data[i], 4);
+    for (int b = 0; b < 4; ++b) out[at + 4 * i + b] = static_cast<char>((bits >> (8 * b)) & 0xff);
+  }
+}
+
+// --- bounds-checked little-endian reading ---
+class Reader {
+ public:
+  Reader(const std::string& bytes, const std::string& source) : bytes_(bytes), source_(source) {}
+  void need(std::size_t n, const std::string& what) const {
+    if (bytes_.size() - pos_ < n) truncated(std::to_string(n), what);
+  }
+  [[noreturn]] void truncated(const std::string& n, const std::string& what) const {
+    throw Error(prefix(source_) + "truncated: " + what + " needs " + n + " bytes at offset " + std::to_string(pos_) +
+                ", the file has " + std::to_string(bytes_.size()) + " bytes");
+  }
+  std::uint32_t u32(const std::string& what) {
+    need(4, what);
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes_[pos_ + i])) << (8 * i);
+    pos_ += 4;
+    return v;
+  }
+  std::string bytes(std::size_t n, const std::string& what) {
+    need(n, what);
+    std::string s = bytes_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+  void floats(std::vector<float>& out, std::size_t n, const std::string& what) {
+    if (n > (bytes_.size() - pos_) / 4) truncated(std::to_string(n) + " x 4", what);
+    out.resize(n);
+    if (little_endian_host()) {
+      if (n) std::memcpy(out.data(), bytes_.data() + pos_, 4 * n);
+    } else {
+      for (std::size_t i = 0; i < n; ++i) {
+        std::uint32_t bits = 0;
+        for (int b = 0; b < 4; ++b)
+          bits |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes_[pos_ + 4 * i + b])) << (8 * b);
+        std::memcpy(&out[i], &bits, 4);
+      }
+    }
+    pos_ += 4 * n;
+  }
+  std::size_t pos() const { return pos_; }
+  std::size_t size() const { return bytes_.size(); }
+
+ private:
+  const std::string& bytes_;
+  const std::string& source_;
+  std::size_t pos_ = 0;
+};
+
+// The rules of config.cpp's validate(), restated here so that the engine links without
+// the LibTorch library; messages name the file instead of a flag.
+void check_architecture(const DenseNetConfig& c, const std::string& source) {
+  const int step = c.bc ? 6 : 3;
+  auto bad = [&](const std::string& what) { throw Error(prefix(source) + "invalid architecture: " + what); };
+  if (c.depth < 4 + step || (c.depth - 4) % step != 0)
+    bad("depth " + std::to_string(c.depth) + ", expected " + std::to_string(step) + "n + 4 with n >= 1");
+  if (c.growth < 1 || c.growth > 1024) bad("growth " + std::to_string(c.growth) + ", expected 1..1024");
+  if (!(c.compression >= 0 && c.compression <= 1))
+    bad("compression " + std::to_string(c.compression) + ", expected 0 < c <= 1");
+  if (c.num_classes < 2) bad("num_classes " + std::to_string(c.num_classes) + ", expected >= 2");
+  if (c.in_channels < 1) bad("in_channels " + std::to_string(c.in_channels) + ", expected >= 1");
+  if (c.image_size < 4) bad("image_size " + std::to_string(c.image_size) + ", expected >= 4");
+  if (!(c.threshold >= 0 && c.threshold <= 1))
+    bad("threshold " + std::to_string(c.threshold) + ", expected 0 <= tau <= 1");
+  if (!(c.p_clamp >= 0 && c.p_clamp < 0.5)) bad("p_clamp " + std::to_string(c.p_clamp) + ", expected 0 <= eps < 0.5");
+}
+
+nlohmann::json header_json(const Weights& w, std::size_t tensor_count) {
+  const auto& c = w.config;
+  return {{"format", "mapgate-weights"},
+          {"architecture",
+           {{"depth", c.depth},
+            {"growth", c.growth},
+            {"bc", c.bc},
+            {"compression", c.effective_compression()},
+            {"num_classes", c.num_classes},
+            {"in_channels", c.in_channels},
+            {"image_size", c.image_size}}},
+          {"gates", {{"gated", c.gated}, {"threshold", c.threshold}, {"p_clamp", c.p_clamp}}},
+          {"normalization", {{"mean", w.mean}, {"std", w.std}}},
+          {"batch_norm_eps", w.bn_eps},
+          {"tensor_count", tensor_count}};
+}
+
+void parse_header(const std::string& text, Weights& w, std::size_t& tensor_count, const std::string& source) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(prefix(source) + "header is not valid JSON (" + e.what() + ")");
+  }
+  auto field = [&](const nlohmann::json& obj, const std::string& path, const char* key, auto& out) {
+    if (!obj.is_object() || !obj.contains(key))
+      throw Error(prefix(source) + "header lacks \"" + path + key + "\"");
+    try {
+      obj.at(key).get_to(out);
+    } catch (const nlohmann::json::exception&) {
+      throw Error(prefix(source) + "header \"" + path + key + "\" has the wrong type");
+    }
+  };
+  std::string format;
+  field(j, "", "format", format);
+  if (format != "mapgate-weights")
+    throw Error(prefix(source) + "header format \"" + format + "\", expected \"mapgate-weights\"");
+  nlohmann::json arch, gates, norm;
+  field(j, "", "architecture", arch);
+  field(j, "", "gates", gates);
+  field(j, "", "normalization", norm);
+  auto& c = w.config;
+  field(arch, "architecture.", "depth", c.depth);
+  field(arch, "architecture.", "growth", c.growth);
+  field(arch, "architecture.", "bc", c.bc);
+  field(arch, "architecture.", "compression", c.compression);
+  field(arch, "architecture.", "num_classes", c.num_classes);
+  field(arch, "architecture.", "in_channels", c.in_channels);
+  field(arch, "architecture.", "image_size", c.image_size);
+  field(gates, "gates.", "gated", c.gated);
+  field(gates, "gates.", "threshold", c.threshold);
+  field(gates, "gates.", "p_clamp", c.p_clamp);
+  field(norm, "normalization.", "mean", w.mean);
+  field(norm, "normalization.", "std", w.std);
+  field(j, "", "batch_norm_eps", w.bn_eps);
+  field(j, "", "tensor_count", tensor_count);
+}
+
+}  // namespace
+
+int engine_transition_out(const DenseNetConfig& config, int channels) {
+  return static_cast<int>(std::floor(config.effective_compression() * channels));
+}
+
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected_tensors(const DenseNetConfig& c) {
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> t;
+  auto bn = [&](const std::string& name, std::int64_t ch) {
+    for (const char* p : {"weight", "bias", "running_mean", "running_var"}) t.push_back({name + "." + p, {ch}});
+  };
+  const std::int64_t k = c.growth;
+  std::int64_t ch = c.stem_channels();
+  t.push_back({"stem.weight", {ch, c.in_channels, 3, 3}});
+  std::vector<std::int64_t> gate_in;
+  for (int b = 0; b < 3; ++b) {
+    for (int i = 0; i < c.layers_per_block(); ++i) {
+      const std::string name = "block" + std::to_string(b + 1) + "." + std::to_string(i);
+      if (c.bc) {
+        bn(name + ".norm1", ch);
+        t.push_back({name + ".conv1.weight", {4 * k, ch, 1, 1}});
+        bn(name + ".norm2", 4 * k);
+        t.push_back({name + ".conv2.weight", {k, 4 * k, 3, 3}});
+      } else {
+        bn(name + ".norm", ch);
+        t.push_back({name + ".conv.weight", {k, ch, 3, 3}});
+      }
+      gate_in.push_back(ch);
+      ch += k;
+    }
+    if (b < 2) {
+      const std::string name = "trans" + std::to_string(b + 1);
+      const std::int64_t out = engine_transition_out(c, static_cast<int>(ch));
+      bn(name + ".norm", ch);
+      t.push_back({name + ".conv.weight", {out, ch, 1, 1}});
+      ch = out;
+    }
+  }
+  bn("norm", ch);
+  t.push_back({"classifier.weight", {c.num_classes, ch}});
+  t.push_back({"classifier.bias", {c.num_classes}});
+  if (c.gated) {
+    for (std::size_t l = 0; l < gate_in.size(); ++l) {
+      const std::string name = "gates." + std::to_string(l) + ".fc";
+      t.push_back({name + ".weight", {k, gate_in[l]}});
+      t.push_back({name + ".bias", {k}});
+    }
+  }
+  return t;
+}
+
+void check_weights(const Weights& w, const std::string& source) {
+  check_architecture(w.config, source);
+  const std::size_t in = static_cast<std::size_t>(w.config.in_channels);
+  if (w.mean.size() != in || w.std.size() != in)
+    throw Error(prefix(source) + "normalization has " + std::to_string(w.mean.size()) + " means and " +
+                std::to_string(w.std.size()) + " stds, expected " + std::to_string(in) + " (one per input channel)");
+  if (!(w.bn_eps > 0)) throw Error(prefix(source) + "batch_norm_eps " + std::to_string(w.bn_eps) + ", expected > 0");
+  const auto expected = expected_tensors(w.config);
+  std::set<std::string> names;
+  for (const auto& [name, shape] : expected) {
+    names.insert(name);
+    auto it = w.tensors.find(name);
+    if (it == w.tensors.end())
+      throw Error(prefix(source) + "tensor \"" + name + "\" is missing (expected shape " + shape_str(shape) + ")");
+    if (it->second.shape != shape)
+      throw Error(prefix(source) + "tensor \"" + name + "\" has shape " + shape_str(it->second.shape) +
+                  ", this architecture expects " + shape_str(shape) + " (different depth, growth or bc?)");
+    std::size_t n = 1;
+    for (auto d : shape) n *= static_cast<std::size_t>(d);
+    if (it->second.data.size() != n)
+      throw Error(prefix(source) + "tensor \"" + name + "\" holds " + std::to_string(it->second.data.size()) +
+                  " values, its shape " + shape_str(shape) + " needs " + std::to_string(n));
+  }
+  for (const auto& [name, tensor] : w.tensors)
+    if (!names.count(name))
+      throw Error(prefix(source) + "unexpected tensor \"" + name + "\" (not part of this architecture: " +
+                  (w.config.gated ? "gated" : "ungated") + ", depth " + std::to_string(w.config.depth) + ")");
+}
+
+void write_weights(const std::string& path, const Weights& w) {
+  check_weights(w, path);
+  const auto expected = expected_tensors(w.config);
+  std::string out(kWeightMagic, sizeof kWeightMagic);
+  put_u32(out, kWeightFormatVersion);
+  const std::string header = header_json(w, expected.size()).dump();
+  put_u32(out, static_cast<std::uint32_t>(header.size()));
+  out += header;
+  for (const auto& [name, shape] : expected) {
+    const auto& t = w.tensors.at(name);
+    put_u32(out, static_cast<std::uint32_t>(name.size()));
+    out += name;
+    put_u32(out, static_cast<std::uint32_t>(shape.size()));
+    for (auto d : shape) put_u32(out, static_cast<std::uint32_t>(d));
+    put_floats(out, t.data);
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error(prefix(path) + "cannot open " + quoted(tmp) + " for writing");
+    f.write(out.data(), static_cast<std::streamsize>(out.size()));
+    f.close();
+    if (!f) throw Error(prefix(path) + "write failed (disk full?)");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw Error(prefix(path) + "cannot rename " + quoted(tmp) + " to it");
+}
+
+Weights read_weights(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(prefix(path) + "cannot open (missing file? write one with `mapgate export`)");
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) throw Error(prefix(path) + "read failed");
+  Reader r(bytes, path);
+
+  const std::string magic = r.bytes(sizeof kWeightMagic, "the magic");
+  if (magic != std::string(kWeightMagic, sizeof kWeightMagic)) {
+    std::string shown;
+    for (char ch : magic) shown += (ch >= 32 && ch < 127) ? std::string(1, ch) : "\\x" + [&] {
+      char buf[3];
+      std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned char>(ch));
+      return std::string(buf);
+    }();
+    throw Error(prefix(path) + "not a mapgate weight file (magic \"" + shown + "\", expected \"MAPGATE\\0\")");
+  }
+  const std::uint32_t version = r.u32("the version");
+  if (version != kWeightFormatVersion)
+    throw Error(prefix(path) + "this file is version " + std::to_string(version) + ", this build reads version " +
+                std::to_string(kWeightFormatVersion) + (version > kWeightFormatVersion ? " (newer mapgate?)" : ""));
+  const std::uint32_t header_size = r.u32("the header size");
+  Weights w;
+  std::size_t count = 0;
+  parse_header(r.bytes(header_size, "the JSON header"), w, count, path);
+  check_architecture(w.config, path);
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::string what = "tensor " + std::to_string(i);
+    const std::uint32_t name_size = r.u32(what + "'s name size");
+    if (name_size > 4096) throw Error(prefix(path) + what + " has a name of " + std::to_string(name_size) + " bytes");
+    const std::string name = r.bytes(name_size, what + "'s name");
+    const std::uint32_t ndim = r.u32("tensor \"" + name + "\"'s rank");
+    if (ndim > 8) throw Error(prefix(path) + "tensor \"" + name + "\" has rank " + std::to_string(ndim) + ", expected <= 8");
+    WeightTensor t;
+    std::size_t n = 1;
+    for (std::uint32_t d = 0; d < ndim; ++d) {
+      t.shape.push_back(r.u32("tensor \"" + name + "\"'s shape"));
+      n *= static_cast<std::size_t>(t.shape.back());
+      if (n > r.size()) r.truncated(std::to_string(n) + " x 4", "tensor \"" + name + "\"'s data");
+    }
+    r.floats(t.data, n, "tensor \"" + name + "\"'s data (" + shape_str(t.shape) + ")");
+    if (!w.tensors.emplace(name, std::move(t)).second)
+      throw Error(prefix(path) + "tensor \"" + name + "\" appears twice");
+  }
+  if (r.pos() != r.size())
+    throw Error(prefix(path) + std::to_string(r.size() - r.pos()) + " unexpected bytes after the last tensor (offset " +
+                std::to_string(r.pos()) + ")");
+  check_weights(w, path);
+  return w;
+}
+
+Weights random_weights(const DenseNetConfig& config, std::uint64_t seed, double gate_bias) {
+  Weights w;
+  w.config = config;
+  w.config.compression = config.effective_compression();
+  w.mean.assign(config.in_channels, 0.5f);
+  w.std.assign(config.in_channels, 0.25f);
+  std::mt19937_64 rng(seed);
+  // Portable draws (the standard distributions differ between libraries).
+  auto uniform = [&] { return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0); };
+  auto normal = [&] {
+    const double u1 = uniform() + 1e-300, u2 = uniform();
+    return std::sqrt(-2 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  };
+  for (const auto& [name, shape] : expected_tensors(w.config)) {
+    WeightTensor t;
+    t.shape = shape;
+    std::size_t n = 1;
+    for (auto d : shape) n *= static_cast<std::size_t>(d);
+    t.data.resize(n);
+    auto ends_with = [&](const std::string& s) {
+      return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+    };
+    const bool gate = name.rfind("gates.", 0) == 0;
+    double fan = 1;  // fan-out of a conv (Kaiming, as densenet.cpp), fan-in of a linear
+    if (shape.size() == 4) fan = static_cast<double>(shape[0]) * shape[2] * shape[3];
+    if (shape.size() == 2) fan = static_cast<double>(shape[1]);
+    for (auto& v : t.data) {
+      double x;
+      if (gate && ends_with(".bias")) x = gate_bias + 0.5 * normal();
+      else if (gate) x = 4.0 * normal() / std::sqrt(fan);  // GAP inputs are small: spread the gates
+      else if (shape.size() >= 2) x = normal() * std::sqrt(2.0 / fan);
+      else if (ends_with(".running_var")) x = 0.5 + uniform();
+      else if (ends_with(".running_mean")) x = 0.1 * normal();
+      else if (ends_with("norm.weight") || ends_with("norm1.weight") || ends_with("norm2.weight")) x = 0.75 + 0.5 * uniform();
+      else x = 0.1 * normal();  // BN bias, classifier bias
+      v = static_cast<float>(x);
+    }
+    w.tensors.emplace(name, std::move(t));
+  }
+  return w;
+}
+
+}  // namespace mapgate
