@@ -38,13 +38,16 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--seed", config->seed, "seed of initialisation, data order and augmentation");
   cmd->add_option("--train-limit", config->train_limit, "use only the first N training images (0: all)");
   cmd->add_option("--test-limit", config->test_limit, "use only the first N test images (0: all)");
-  cmd->add_flag("--augment,!--no-augment", config->augment, "pad-4 random crop and horizontal flip");
+  auto no_augment = std::make_shared<bool>(false);
+  cmd->add_flag("--no-augment", *no_augment, "turn off the pad-4 random crop and horizontal flip (on by default)");
   cmd->add_flag("--resume", config->resume, "continue the run in --out from its checkpoint");
   cmd->add_option("--stop-after", config->stop_after,
                   "stop after this many epochs in total, resumable later (0: run to --epochs)");
   // Gates (DESIGN.md §2-3, docs/method.md).
-  cmd->add_option("--gates", config->gates, "off, reinforce or gumbel (gumbel: not implemented yet)");
-  cmd->add_option("--penalty", config->penalty, "lambda: reward R = -CE - lambda * cost");
+  cmd->add_option("--gates", config->gates,
+                  "off, reinforce or gumbel (straight-through Gumbel-sigmoid, target-rate loss)");
+  cmd->add_option("--penalty", config->penalty,
+                  "lambda: reward R = -CE - lambda * cost (gumbel: weight of the target-rate loss)");
   cmd->add_option("--cost", config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
   cmd->add_option("--baseline", config->baseline, "REINFORCE baseline: greedy (self-critical) or mean");
   cmd->add_option("--threshold", config->model.threshold, "tau: inference keeps a map when p > tau");
@@ -56,8 +59,12 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--gate-lr", config->gate_lr, "Adam learning rate of the gates");
   cmd->add_option("--bn-recal", config->bn_recal_batches,
                   "recalibrate BN over this many training batches with thresholded masks before each eval");
+  cmd->add_option("--gumbel-temperature", config->gumbel_temperature,
+                  "gumbel: T in sigmoid((logit p + noise) / T)");
+  cmd->add_option("--target-rate", config->target_rate, "gumbel: wanted kept fraction per layer");
   cmd->add_option("--init", config->init, "start from the weights of this run or checkpoint (gates fresh)");
-  cmd->callback([config, data_flag, &action] {
+  cmd->callback([config, data_flag, no_augment, &action] {
+    config->augment = !*no_augment;
     action = [config, data_flag] { run(*config, *data_flag); };
   });
 }

@@ -157,8 +157,9 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
           TORCH_CHECK(m.sizes() == p.sizes(), "forward_gated: mask ", l, " has shape ", m.sizes(),
                       ", expected ", p.sizes());
           break;
+        case GateMode::kGumbel: m = gumbel_straight_through(p, control.temperature); break;
       }
-      log_prob = log_prob + bernoulli_log_prob(p, m);
+      log_prob = log_prob + bernoulli_log_prob(p, m.detach());
       auto y = module->as<DenseLayerImpl>()->forward(input, as_4d(in_keep));
       maps.push_back(y * as_4d(m));  // a switched-off map is exactly zero
       keeps.push_back(m);

@@ -53,7 +53,8 @@ class DenseNetImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   // Gated forward (config().gated only): logits plus every gate's mask, p and the
   // log-probability of the masks. The gate input s = GAP(x_l) is detached, so the
-  // policy loss trains only the gates, never the network weights.
+  // policy loss trains only the gates, never the network weights. GateMode::kGumbel masks
+  // are exactly 0/1 but carry a straight-through gradient to the gates (--gates gumbel).
   GatedOutput forward_gated(const torch::Tensor& x, const GateControl& control);
   const DenseNetConfig& config() const { return config_; }
   // tau used by GateMode::kThreshold (eval's --threshold override).

@@ -33,6 +33,22 @@ torch::Tensor bernoulli_entropy(const torch::Tensor& p) {
   return -terms.flatten(1).sum(1);
 }
 
+torch::Tensor gumbel_straight_through(const torch::Tensor& p, double temperature,
+                                      const torch::Tensor& noise) {
+  TORCH_CHECK(temperature > 0, "gumbel_straight_through: temperature must be > 0");
+  const double tiny = 1e-12;
+  torch::Tensor l = noise;
+  if (!l.defined()) {
+    const auto u = torch::rand_like(p).clamp(tiny, 1 - tiny);
+    l = torch::log(u) - torch::log1p(-u);
+  }
+  // logit of the clamped p, so hard ~ Bernoulli(p): the distribution REINFORCE samples.
+  const auto logit = torch::log(p.clamp_min(tiny)) - torch::log((1 - p).clamp_min(tiny));
+  const auto soft = torch::sigmoid((logit + l) / temperature);
+  const auto hard = soft.detach().gt(0.5).to(p.scalar_type());
+  return hard + (soft - soft.detach());
+}
+
 torch::Tensor kept_counts(const std::vector<torch::Tensor>& masks) {
   std::vector<torch::Tensor> counts;
   for (const auto& m : masks) counts.push_back(m.detach().sum(1).round().to(torch::kInt64));

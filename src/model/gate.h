@@ -40,18 +40,22 @@ enum class GateMode {
   kThreshold,  // m = [p > tau]
   kAllOn,      // m = 1: the dense network (gates still evaluated for their statistics)
   kGiven,      // m = GateControl::masks[l]
+  kGumbel,     // straight-through Gumbel-sigmoid (src/train/gumbel.h): forward m = [soft > 0.5],
+               // exactly 0/1; backward d m / d soft = 1, soft = sigmoid((logit(p) + L) / T)
 };
 
 struct GateControl {
   GateMode mode = GateMode::kThreshold;
   double threshold = -1;              // tau; < 0: the model's configured threshold
   std::vector<torch::Tensor> masks;   // kGiven: one (N, k) 0/1 tensor per dense layer
+  double temperature = 1.0;           // kGumbel: T > 0
   bool keep_features = false;         // fill GatedOutput::features (tests, inspection)
 };
 
 struct GatedOutput {
   torch::Tensor logits;               // (N, classes)
   std::vector<torch::Tensor> masks;   // per dense layer (block-major order): (N, k) float 0/1
+                                      // (kGumbel: differentiable w.r.t. the gates, straight-through)
   std::vector<torch::Tensor> probs;   // per dense layer: p (N, k), differentiable w.r.t. gates
   torch::Tensor log_prob;             // (N): sum over layers and maps of log pi(m | x)
   std::vector<torch::Tensor> features;  // keep_features: each block's concatenated output
@@ -68,5 +72,13 @@ std::vector<std::int64_t> example_macs(const GatedCost& cost, const std::vector<
 torch::Tensor bernoulli_log_prob(const torch::Tensor& p, const torch::Tensor& m);
 // (N): sum_j -(p_j log p_j + (1 - p_j) log(1 - p_j)), in nats.
 torch::Tensor bernoulli_entropy(const torch::Tensor& p);
+
+// Straight-through Gumbel-sigmoid mask from gate probabilities p (N, k): with logistic
+// noise L = log u - log(1 - u), u ~ U(0, 1) (the difference of two Gumbel(0, 1)),
+//   soft = sigmoid((logit(p) + L) / T),  hard = [soft > 0.5],  m = hard + (soft - soft.detach()).
+// Forward m is exactly hard (x - x = 0 exactly), and hard ~ Bernoulli(p) for every T;
+// backward dm/dsoft = 1. `noise` (same shape as p), if defined, replaces the draw of L.
+torch::Tensor gumbel_straight_through(const torch::Tensor& p, double temperature,
+                                      const torch::Tensor& noise = {});
 
 }  // namespace mapgate

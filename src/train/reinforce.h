@@ -52,6 +52,7 @@ struct GatedStep {
   double kept = 0;        // fraction of gated maps on
   double macs = 0;        // exact MACs per example
   double entropy = 0;     // policy entropy per map, nats
+  double rate_loss = 0;   // --gates gumbel: the target-rate loss (0 for REINFORCE)
 };
 
 // One training step's forward for a gated model in training mode. mean_baseline is the

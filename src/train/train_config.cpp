@@ -18,8 +18,6 @@ double TrainConfig::lr_at(int epoch) const {
 void validate(const TrainConfig& c) {
   if (c.gates != "off" && c.gates != "reinforce" && c.gates != "gumbel")
     throw UsageError("--gates " + quoted(c.gates) + ": unknown; expected one of off, reinforce, gumbel");
-  if (c.gates == "gumbel")
-    throw UsageError("--gates gumbel: not implemented yet; use --gates reinforce");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
   validate(model);
@@ -37,6 +35,15 @@ void validate(const TrainConfig& c) {
     if (!(c.gate_lr > 0)) throw UsageError("--gate-lr " + std::to_string(c.gate_lr) + ": expected > 0");
     if (c.bn_recal_batches < 0)
       throw UsageError("--bn-recal " + std::to_string(c.bn_recal_batches) + ": expected >= 0");
+  }
+  if (c.gates == "gumbel") {
+    if (c.cost != "maps")
+      throw UsageError("--cost " + quoted(c.cost) +
+                       ": --gates gumbel's target-rate loss counts maps; --cost macs is for --gates reinforce");
+    if (!(c.gumbel_temperature > 0))
+      throw UsageError("--gumbel-temperature " + std::to_string(c.gumbel_temperature) + ": expected > 0");
+    if (!(c.target_rate >= 0 && c.target_rate <= 1))
+      throw UsageError("--target-rate " + std::to_string(c.target_rate) + ": expected 0 <= t <= 1");
   }
   if (c.epochs < 1) throw UsageError("--epochs " + std::to_string(c.epochs) + ": expected >= 1");
   if (c.batch < 1) throw UsageError("--batch " + std::to_string(c.batch) + ": expected >= 1");
@@ -77,6 +84,10 @@ nlohmann::json to_json(const TrainConfig& c) {
     j["entropy"] = c.entropy;
     j["gate_lr"] = c.gate_lr;
     j["bn_recal_batches"] = c.bn_recal_batches;
+  }
+  if (c.gates == "gumbel") {  // a REINFORCE run's config.json keeps its keys
+    j["gumbel_temperature"] = c.gumbel_temperature;
+    j["target_rate"] = c.target_rate;
   }
   return j;
 }

@@ -32,7 +32,7 @@ struct TrainConfig {
   // Gates (DESIGN.md §3). model.gated follows `gates` (train() sets it); the gate
   // threshold and p clamp live in `model` since the model carries them.
   std::string gates = "off";        // off | reinforce | gumbel
-  double penalty = 0.5;             // lambda in R = -CE - lambda * cost
+  double penalty = 0.5;             // lambda in R = -CE - lambda * cost (gumbel: target-rate weight)
   std::string cost = "maps";        // maps | macs
   std::string baseline = "greedy";  // greedy | mean
   int warmup_epochs = 0;            // dense epochs (all gates on, gates untrained) first
@@ -41,6 +41,9 @@ struct TrainConfig {
   double gate_lr = 1e-3;            // Adam learning rate of the gate weights
   int bn_recal_batches = 0;         // BN recalibration under thresholded masks before eval
   std::string init;                 // dense weights to start from (run dir or checkpoint)
+  // --gates gumbel (src/train/gumbel.h): --penalty weighs the target-rate loss.
+  double gumbel_temperature = 1.0;  // T in sigmoid((logit p + L) / T)
+  double target_rate = 0.5;         // t: wanted kept fraction per layer
 
   bool gated() const { return gates != "off"; }
 

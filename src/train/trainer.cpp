@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "model/densenet.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/gumbel.h"
 #include "train/progress.h"
 #include "train/reinforce.h"
 
@@ -62,11 +64,6 @@ void append_line(const std::string& path, const std::string& line) {
 }
 
 void prepare_run_dir(const TrainConfig& c) {
-  std::error_code ec;
-  fs::create_directories(c.out_dir, ec);
-  if (ec) throw Error("--out " + quoted(c.out_dir) + ": cannot create directory (" + ec.message() + ")");
-  if (::access(c.out_dir.c_str(), W_OK) != 0)
-    throw Error("--out " + quoted(c.out_dir) + ": directory is not writable");
   const bool has_run = fs::exists(fs::path(c.out_dir) / kCheckpointFile);
   if (c.resume && !has_run)
     throw Error("--resume: " + quoted((fs::path(c.out_dir) / kCheckpointFile).string()) +
@@ -75,6 +72,27 @@ void prepare_run_dir(const TrainConfig& c) {
     throw UsageError("--out " + quoted(c.out_dir) +
                      ": already holds a run (checkpoint.pt); pass --resume to continue it or "
                      "choose another directory");
+  std::error_code ec;
+  fs::create_directories(c.out_dir, ec);
+  if (ec) throw Error("--out " + quoted(c.out_dir) + ": cannot create directory (" + ec.message() + ")");
+  if (::access(c.out_dir.c_str(), W_OK) != 0)
+    throw Error("--out " + quoted(c.out_dir) + ": directory is not writable");
+}
+
+// A resumed run keeps the settings it started with: a flag that would change what it
+// computes must match the checkpoint's record. --epochs may change (to extend a run),
+// and so may --threads, --test-limit and the data location.
+void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& now,
+                           const std::string& checkpoint_file) {
+  static const char* const kFree[] = {"data_dir", "out_dir", "epochs", "threads",
+                                      "test_limit", "revision", "init"};
+  for (const auto& [key, value] : now.items()) {
+    if (std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree)) continue;
+    if (saved.contains(key) && saved.at(key) == value) continue;
+    throw UsageError("--resume: setting \"" + key + "\" is " + value.dump() + " now but " +
+                     (saved.contains(key) ? saved.at(key).dump() : std::string("absent")) +
+                     " in " + quoted(checkpoint_file) + "; a resumed run keeps its settings");
+  }
 }
 
 }  // namespace
@@ -120,6 +138,8 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
   int start_epoch = 0;
   if (c.resume) {
     Checkpoint checkpoint(checkpoint_file);
+    if (checkpoint.state().contains("config"))
+      check_resume_settings(checkpoint.state().at("config"), to_json(c), checkpoint_file);
     checkpoint.load_model(*model);
     checkpoint.load_optimizer(optimizer);
     if (gate_optimizer) checkpoint.load_optimizer(*gate_optimizer, "gate_optimizer");
@@ -172,7 +192,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
     std::size_t correct = 0, seen = 0, step = 0;
     // Gated runs: sums over the epoch's batches (weighted by batch size) of the step stats.
     const bool gated_phase = c.gated() && epoch >= c.warmup_epochs;
-    double kept_sum = 0, macs_sum = 0, reward_sum = 0, entropy_sum = 0, penalty = 0;
+    double kept_sum = 0, macs_sum = 0, reward_sum = 0, entropy_sum = 0, rate_loss_sum = 0, penalty = 0;
     Batch batch;
     while (loader.next(batch)) {
       auto images = torch::from_blob(batch.images.data(),
@@ -199,16 +219,27 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
         kept_sum += batch.size;
         macs_sum += static_cast<double>(gated_cost->dense_macs() + gated_cost->gate_macs()) * batch.size;
       } else {
-        ReinforceSettings rs;
         const double ramp = c.penalty_ramp_epochs > 0
                                 ? (epoch - c.warmup_epochs + double(step) / steps) / c.penalty_ramp_epochs
                                 : 1.0;
-        penalty = rs.penalty = c.penalty * std::min(1.0, ramp);
-        rs.cost = c.cost;
-        rs.baseline = c.baseline;
-        rs.entropy = c.entropy;
+        penalty = c.penalty * std::min(1.0, ramp);
         gate_optimizer->zero_grad();
-        const GatedStep g = reinforce_step(model, images, labels, *gated_cost, rs, mean_baseline);
+        GatedStep g;
+        if (c.gates == "gumbel") {
+          GumbelSettings gs;
+          gs.penalty = penalty;
+          gs.target = c.target_rate;
+          gs.temperature = c.gumbel_temperature;
+          gs.entropy = c.entropy;
+          g = gumbel_step(model, images, labels, *gated_cost, gs);
+        } else {
+          ReinforceSettings rs;
+          rs.penalty = penalty;
+          rs.cost = c.cost;
+          rs.baseline = c.baseline;
+          rs.entropy = c.entropy;
+          g = reinforce_step(model, images, labels, *gated_cost, rs, mean_baseline);
+        }
         g.loss.backward();
         optimizer.step();
         gate_optimizer->step();
@@ -218,6 +249,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
         macs_sum += g.macs * batch.size;
         reward_sum += g.reward * batch.size;
         entropy_sum += g.entropy * batch.size;
+        rate_loss_sum += g.rate_loss * batch.size;
       }
       ++step;
       if (!std::isfinite(loss_value))
@@ -274,6 +306,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
       metrics["train_macs_mean"] = macs_sum / seen;
       metrics["train_reward"] = gated_phase ? reward_sum / seen : 0.0;
       metrics["gate_entropy"] = gated_phase ? entropy_sum / seen : 0.0;
+      if (c.gates == "gumbel") metrics["train_rate_loss"] = gated_phase ? rate_loss_sum / seen : 0.0;
       metrics["test_macs_dense"] = test.macs_dense;
       metrics["test_macs_mean"] = test.macs_mean();
       metrics["test_active_fraction"] = test.active_fraction();

@@ -1,7 +1,7 @@
 // Gated training end to end on in-memory synthetic data (DESIGN.md §3-4): a larger
 // penalty keeps fewer maps; checkpoints carry the gates and their settings, and eval of
 // a gated run reproduces its metrics.jsonl; --init starts from dense weights; --resume
-// of a gated run continues exactly.
+// of a gated run continues exactly; --gates gumbel is accepted, bad gate flags are not.
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -140,11 +140,20 @@ TEST(GatedTraining, InitFromDenseRunAndWarmup) {
   }
 }
 
-TEST(GatedTraining, GumbelAndBadFlagsAreUsageErrors) {
+TEST(GatedTraining, GumbelIsAcceptedAndBadFlagsAreUsageErrors) {
   test::ScratchDir dir;
   TrainConfig c = gated_config(dir / "g", 1.0);
   c.gates = "gumbel";
+  EXPECT_NO_THROW(validate(c));
+  c.gumbel_temperature = 0;
   EXPECT_THROW(validate(c), UsageError);
+  c.gumbel_temperature = 1;
+  c.target_rate = 1.5;
+  EXPECT_THROW(validate(c), UsageError);
+  c.target_rate = 0.5;
+  c.cost = "macs";  // the target-rate loss counts maps
+  EXPECT_THROW(validate(c), UsageError);
+  c.cost = "maps";
   c.gates = "soft";
   try {
     validate(c);
