@@ -14,6 +14,8 @@ void add_data_command(CLI::App& app, Action& action);
 void add_train_command(CLI::App& app, Action& action);
 void add_eval_command(CLI::App& app, Action& action);
 void add_flops_command(CLI::App& app, Action& action);
+void add_export_command(CLI::App& app, Action& action);
+void add_bench_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
 
 // --threads default: every core of this machine.

@@ -1,0 +1,368 @@
+// `mapgate bench`: measured inference time (DESIGN.md §5, §7; issue 4). In one process and
+// alternating within every repeat, LibTorch dense (eval-mode forward of the plain DenseNet),
+// engine dense and engine gated, at each (batch, threads) configuration; per-image median
+// milliseconds. Also checks the engine against LibTorch on the same inputs: logits, masks
+// and predictions.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+#include <random>
+
+#include <torch/utils.h>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "data/fetch.h"
+#include "engine/engine.h"
+#include "model/gated_macs.h"
+#include "train/export.h"
+#include "train/trained_model.h"
+
+namespace mapgate {
+namespace {
+
+const char* kBenchHelp =
+    "Time LibTorch dense, engine dense and engine gated inference, alternating in one process.\n"
+    "  --model M --data DIR: a trained model on its first --test-limit test images; the\n"
+    "    engine gates in threshold mode (the model's tau), compared with LibTorch's\n"
+    "    forward_gated in threshold mode.\n"
+    "  --random-weights --depth D --growth K [--bc] --keep F: random weights and random\n"
+    "    masks keeping round(F k) maps of every layer of every image (engine given-masks\n"
+    "    mode), on --images random inputs; compared with LibTorch under the same masks.\n"
+    "Configurations: every --batch x --threads pair (default batch 1,64 x threads 1,2).\n"
+    "JSON: the DESIGN.md keys libtorch_dense_ms, engine_dense_ms, engine_gated_ms (per image,\n"
+    "median over --repeats) for the first configuration at the top level, with its batch and\n"
+    "threads; \"runs\": one object per configuration with the same keys; macs_dense,\n"
+    "macs_gated_mean, macs_ratio (dense / gated mean MACs, gates' own MACs included in threshold\n"
+    "mode), kept_fraction; max_abs_diff = max(max_abs_diff_dense, max_abs_diff_gated) over\n"
+    "engine vs LibTorch logits (dense network; gated network under the same masks);\n"
+    "mask_mismatches and prediction_mismatches (examples) of the gated comparison.";
+
+struct BenchArgs {
+  std::string model, data;
+  bool random_weights = false;
+  DenseNetConfig arch;
+  double keep = 0.5;
+  std::vector<int> batches, threads;
+  int repeats = 3;
+  std::size_t test_limit = 256;
+  int images = 64;
+  std::uint64_t seed = 1;
+  bool json = false;
+};
+
+// Everything the timing loop needs, built once.
+struct Setup {
+  std::string description;
+  Weights weights;                 // the (possibly gated) network
+  DenseNet torch_dense{nullptr};   // the plain DenseNet of the same weights
+  DenseNet torch_gated{nullptr};   // gated model (null for an ungated model)
+  EngineMode gated_mode = EngineMode::kGated;
+  int n = 0;                       // images
+  std::vector<float> images;       // (n, C, S, S), normalised
+  std::vector<std::uint8_t> masks; // kGiven: (n, layers, k)
+};
+
+std::size_t image_floats(const DenseNetConfig& c) {
+  return static_cast<std::size_t>(c.in_channels) * c.image_size * c.image_size;
+}
+
+torch::Tensor as_tensor(const DenseNetConfig& c, const float* images, int n) {
+  return torch::from_blob(const_cast<float*>(images), {n, c.in_channels, c.image_size, c.image_size},
+                          torch::kFloat);
+}
+
+Setup setup_model(const BenchArgs& args) {
+  Setup s;
+  TrainedModel trained = load_trained_model(args.model);
+  s.weights = export_weights(trained);
+  const DenseNetConfig& c = s.weights.config;
+  s.torch_dense = densenet_from_weights(without_gates(s.weights), trained.path);
+  if (c.gated) s.torch_gated = trained.model;
+  s.gated_mode = c.gated ? EngineMode::kGated : EngineMode::kDense;
+  const std::string dir = resolve_data_dir(args.data, trained.dataset,
+                                           [](const std::string& l) { std::cerr << l << "\n"; });
+  const Dataset test = load_dataset(trained.dataset, dir).test.head(args.test_limit);
+  if (test.channels != c.in_channels || test.height != c.image_size || test.width != c.image_size ||
+      test.num_classes != c.num_classes)
+    throw Error("--data " + quoted(dir) + ": images do not fit the model in " + quoted(trained.path));
+  if (test.size() == 0) throw Error("--data " + quoted(dir) + ": no test images");
+  s.n = static_cast<int>(test.size());
+  s.images.resize(s.n * image_floats(c));
+  for (int i = 0; i < s.n; ++i)
+    prepare_image(test, i, trained.normalization, 0, 0, false, s.images.data() + i * image_floats(c));
+  s.description = trained.path + " (" + trained.dataset + ", DenseNet-" + std::to_string(c.depth) +
+                  (c.bc ? "-BC" : "") + " k=" + std::to_string(c.growth) +
+                  (c.gated ? ", gates at tau " + std::to_string(c.threshold) : ", no gates") + ")";
+  return s;
+}
+
+Setup setup_random(const BenchArgs& args) {
+  if (!(args.keep >= 0 && args.keep <= 1))
+    throw UsageError("--keep " + std::to_string(args.keep) + ": expected 0 <= F <= 1");
+  if (args.images < 1) throw UsageError("--images " + std::to_string(args.images) + ": expected >= 1");
+  Setup s;
+  DenseNetConfig c = args.arch;
+  c.gated = true;
+  validate(c);
+  s.weights = random_weights(c, args.seed, 0.0);
+  s.torch_dense = densenet_from_weights(without_gates(s.weights), "random weights");
+  s.torch_gated = densenet_from_weights(s.weights, "random weights");
+  s.gated_mode = EngineMode::kGiven;
+  s.n = std::max(args.images, *std::max_element(args.batches.begin(), args.batches.end()));
+  std::mt19937_64 rng(args.seed + 1);
+  std::normal_distribution<float> normal;
+  s.images.resize(s.n * image_floats(c));
+  for (auto& v : s.images) v = normal(rng);
+  const int layers = c.dense_layers(), k = c.growth;
+  const int kept = static_cast<int>(std::lround(args.keep * k));
+  s.masks.assign(static_cast<std::size_t>(s.n) * layers * k, 0);
+  std::vector<int> order(k);
+  for (int i = 0; i < s.n; ++i)
+    for (int l = 0; l < layers; ++l) {
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      for (int j = 0; j < kept; ++j) s.masks[(static_cast<std::size_t>(i) * layers + l) * k + order[j]] = 1;
+    }
+  char keep[32];
+  std::snprintf(keep, sizeof keep, "%.3g", args.keep);
+  s.description = "random weights, DenseNet-" + std::to_string(c.depth) + (c.bc ? "-BC" : "") +
+                  " k=" + std::to_string(k) + ", random masks keeping " + std::to_string(kept) + " of " +
+                  std::to_string(k) + " maps per layer (--keep " + keep + ")";
+  return s;
+}
+
+// LibTorch logits (and masks, gated) in batches of 64.
+torch::Tensor torch_logits(Setup& s, bool gated, std::vector<torch::Tensor>* masks) {
+  torch::NoGradGuard no_grad;
+  const DenseNetConfig& c = s.weights.config;
+  const int layers = c.dense_layers(), k = c.growth;
+  std::vector<torch::Tensor> out;
+  std::vector<std::vector<torch::Tensor>> per_layer(layers);
+  for (int at = 0; at < s.n; at += 64) {
+    const int b = std::min(64, s.n - at);
+    const auto x = as_tensor(c, s.images.data() + at * image_floats(c), b);
+    if (!gated) {
+      out.push_back(s.torch_dense->forward(x));
+      continue;
+    }
+    GateControl control;
+    control.mode = s.gated_mode == EngineMode::kGiven ? GateMode::kGiven : GateMode::kThreshold;
+    if (control.mode == GateMode::kGiven) {
+      const auto all = torch::from_blob(const_cast<std::uint8_t*>(s.masks.data()) +
+                                            static_cast<std::size_t>(at) * layers * k,
+                                        {b, layers, k}, torch::kUInt8)
+                           .to(torch::kFloat);
+      for (int l = 0; l < layers; ++l) control.masks.push_back(all.select(1, l).contiguous());
+    }
+    auto r = s.torch_gated->forward_gated(x, control);
+    out.push_back(r.logits);
+    for (int l = 0; l < layers; ++l) per_layer[l].push_back(r.masks[l]);
+  }
+  if (masks)
+    for (int l = 0; l < layers && gated; ++l) masks->push_back(torch::cat(per_layer[l], 0));
+  return torch::cat(out, 0).contiguous();
+}
+
+struct Check {
+  double diff_dense = 0, diff_gated = 0;
+  int mask_mismatches = 0, prediction_mismatches = 0;
+  std::int64_t macs_dense = 0;
+  double macs_gated = 0, kept_fraction = 0;
+};
+
+double max_abs_diff(const std::vector<float>& engine, const torch::Tensor& reference) {
+  const float* r = reference.data_ptr<float>();
+  double m = 0;
+  for (std::size_t i = 0; i < engine.size(); ++i) {
+    const double d = std::fabs(double(engine[i]) - double(r[i]));
+    if (!(d <= m)) m = d;  // NaN propagates as the maximum
+  }
+  return m;
+}
+
+Check check(Setup& s, Engine& dense, Engine& gated, int threads) {
+  const DenseNetConfig& c = s.weights.config;
+  const int classes = c.num_classes, layers = c.dense_layers(), k = c.growth;
+  Check r;
+  std::vector<float> logits(static_cast<std::size_t>(s.n) * classes);
+  dense.forward_batch(s.images.data(), s.n, logits.data(), nullptr, threads);
+  r.diff_dense = max_abs_diff(logits, torch_logits(s, false, nullptr));
+
+  std::vector<EngineStats> stats(s.n);
+  gated.forward_batch(s.images.data(), s.n, logits.data(), stats.data(), threads,
+                      s.masks.empty() ? nullptr : s.masks.data());
+  r.macs_dense = GatedCost(c).dense_macs();
+  double macs = 0, kept = 0;
+  for (const auto& st : stats) {
+    macs += static_cast<double>(st.macs);
+    for (int a : st.active) kept += double(a) / k;
+  }
+  r.macs_gated = macs / s.n;
+  r.kept_fraction = s.torch_gated ? kept / (double(s.n) * layers) : 1.0;
+  if (!s.torch_gated) {  // ungated model: the "gated" engine is the dense one
+    r.diff_gated = r.diff_dense;
+    return r;
+  }
+  std::vector<torch::Tensor> masks;
+  const auto reference = torch_logits(s, true, &masks);
+  r.diff_gated = max_abs_diff(logits, reference);
+  const auto ref_pred = reference.argmax(1);
+  for (int i = 0; i < s.n; ++i) {
+    const float* e = logits.data() + static_cast<std::size_t>(i) * classes;
+    if (std::max_element(e, e + classes) - e != ref_pred[i].item<std::int64_t>()) ++r.prediction_mismatches;
+    bool same = true;
+    for (int l = 0; l < layers && same; ++l) {
+      const float* m = masks[l].data_ptr<float>() + static_cast<std::size_t>(i) * k;
+      for (int j = 0; j < k; ++j)
+        if ((m[j] > 0.5f) != (stats[i].masks[static_cast<std::size_t>(l) * k + j] != 0)) same = false;
+    }
+    if (!same) ++r.mask_mismatches;
+  }
+  return r;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+struct Run {
+  int batch, threads;
+  double torch_ms, dense_ms, gated_ms;
+};
+
+Run time_config(Setup& s, Engine& dense, Engine& gated, int batch, int threads, int repeats) {
+  torch::set_num_threads(threads);
+  const DenseNetConfig& c = s.weights.config;
+  const int layers = c.dense_layers(), k = c.growth;
+  std::vector<float> logits(static_cast<std::size_t>(batch) * c.num_classes);
+  auto pass = [&](int method, int count) {
+    for (int at = 0; at < count; at += batch) {
+      const int b = std::min(batch, count - at);
+      const float* x = s.images.data() + at * image_floats(c);
+      if (method == 0) {
+        torch::NoGradGuard no_grad;
+        auto y = s.torch_dense->forward(as_tensor(c, x, b));
+        (void)y;
+      } else if (method == 1) {
+        dense.forward_batch(x, b, logits.data(), nullptr, threads);
+      } else {
+        gated.forward_batch(x, b, logits.data(), nullptr, threads,
+                            s.masks.empty() ? nullptr : s.masks.data() + static_cast<std::size_t>(at) * layers * k);
+      }
+    }
+  };
+  for (int m = 0; m < 3; ++m) pass(m, std::min(s.n, 2 * batch));  // warm-up
+  std::vector<double> ms[3];
+  for (int r = 0; r < repeats; ++r)
+    for (int m = 0; m < 3; ++m) {
+      const auto t0 = std::chrono::steady_clock::now();
+      pass(m, s.n);
+      const auto t1 = std::chrono::steady_clock::now();
+      ms[m].push_back(std::chrono::duration<double, std::milli>(t1 - t0).count() / s.n);
+    }
+  return {batch, threads, median(ms[0]), median(ms[1]), median(ms[2])};
+}
+
+void run(BenchArgs args) {
+  if (args.random_weights == !args.model.empty())
+    throw UsageError(args.random_weights ? "--random-weights and --model: give one of them"
+                                         : "expected --model M --data DIR or --random-weights");
+  if (args.repeats < 1) throw UsageError("--repeats " + std::to_string(args.repeats) + ": expected >= 1");
+  if (args.batches.empty()) args.batches = {1, 64};
+  if (args.threads.empty()) args.threads = {1, 2};
+  for (int b : args.batches)
+    if (b < 1) throw UsageError("--batch " + std::to_string(b) + ": expected >= 1");
+  for (int t : args.threads)
+    if (t < 1) throw UsageError("--threads " + std::to_string(t) + ": expected >= 1");
+  torch::set_num_threads(args.threads[0]);
+
+  Setup s = args.random_weights ? setup_random(args) : setup_model(args);
+  EngineOptions dense_options;
+  dense_options.mode = EngineMode::kDense;
+  EngineOptions gated_options;
+  gated_options.mode = s.gated_mode;
+  Engine dense(s.weights, dense_options), gated(s.weights, gated_options);
+
+  const Check ch = check(s, dense, gated, args.threads[0]);
+  std::vector<Run> runs;
+  for (int b : args.batches)
+    for (int t : args.threads) runs.push_back(time_config(s, dense, gated, b, t, args.repeats));
+
+  const double ratio = ch.macs_dense / std::max(ch.macs_gated, 1.0);
+  const double diff = std::max(ch.diff_dense, ch.diff_gated);
+  if (args.json) {
+    auto run_json = [&](const Run& r) {
+      return nlohmann::json{{"batch", r.batch},
+                            {"threads", r.threads},
+                            {"libtorch_dense_ms", r.torch_ms},
+                            {"engine_dense_ms", r.dense_ms},
+                            {"engine_gated_ms", r.gated_ms},
+                            {"engine_vs_libtorch_speedup", r.torch_ms / r.dense_ms},
+                            {"gated_speedup", r.dense_ms / r.gated_ms},
+                            {"gated_speedup_over_macs_ratio", r.dense_ms / r.gated_ms / ratio}};
+    };
+    nlohmann::json out = run_json(runs[0]);
+    out["source"] = s.description;
+    out["mode"] = args.random_weights ? "random-weights" : "model";
+    if (!args.random_weights) out["model"] = args.model;
+    else out["keep"] = args.keep;
+    out["architecture"] = to_json(s.weights.config);
+    out["images"] = s.n;
+    out["repeats"] = args.repeats;
+    out["macs_dense"] = ch.macs_dense;
+    out["macs_gated_mean"] = ch.macs_gated;
+    out["macs_ratio"] = ratio;
+    out["kept_fraction"] = ch.kept_fraction;
+    out["max_abs_diff"] = diff;
+    out["max_abs_diff_dense"] = ch.diff_dense;
+    out["max_abs_diff_gated"] = ch.diff_gated;
+    out["mask_mismatches"] = ch.mask_mismatches;
+    out["prediction_mismatches"] = ch.prediction_mismatches;
+    out["runs"] = nlohmann::json::array();
+    for (const auto& r : runs) out["runs"].push_back(run_json(r));
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("%s\n%d images, median of %d repeats, per image\n", s.description.c_str(), s.n, args.repeats);
+  std::printf("MACs: dense %lld, gated mean %.0f, macs_ratio %.3f, kept fraction %.4f\n",
+              static_cast<long long>(ch.macs_dense), ch.macs_gated, ratio, ch.kept_fraction);
+  std::printf("engine vs LibTorch: max_abs_diff %.3g (dense %.3g, gated %.3g), mask mismatches %d, "
+              "prediction mismatches %d of %d\n",
+              diff, ch.diff_dense, ch.diff_gated, ch.mask_mismatches, ch.prediction_mismatches, s.n);
+  std::printf("%5s %7s %12s %12s %12s %10s %10s %12s\n", "batch", "threads", "libtorch ms", "engine ms",
+              "gated ms", "eng/torch", "gated x", "x/macs_ratio");
+  for (const auto& r : runs)
+    std::printf("%5d %7d %12.3f %12.3f %12.3f %10.2f %10.2f %12.2f\n", r.batch, r.threads, r.torch_ms,
+                r.dense_ms, r.gated_ms, r.torch_ms / r.dense_ms, r.dense_ms / r.gated_ms,
+                r.dense_ms / r.gated_ms / ratio);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, Action& action) {
+  auto args = std::make_shared<BenchArgs>();
+  auto* cmd = app.add_subcommand("bench", kBenchHelp);
+  cmd->add_option("--model", args->model, "run directory or checkpoint file");
+  cmd->add_option("--data", args->data, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
+  cmd->add_option("--test-limit", args->test_limit, "--model: the first N test images (0: all)");
+  cmd->add_flag("--random-weights", args->random_weights, "random weights and random masks");
+  cmd->add_option("--depth", args->arch.depth, "--random-weights: DenseNet depth");
+  cmd->add_option("--growth", args->arch.growth, "--random-weights: growth rate k");
+  cmd->add_flag("--bc", args->arch.bc, "--random-weights: DenseNet-BC");
+  cmd->add_option("--keep", args->keep, "--random-weights: kept fraction F of every layer's maps");
+  cmd->add_option("--images", args->images, "--random-weights: random input images (at least the largest batch)");
+  cmd->add_option("--seed", args->seed, "--random-weights: seed of weights, images and masks");
+  cmd->add_option("--batch", args->batches, "batch sizes, comma-separated (default 1,64)")->delimiter(',');
+  cmd->add_option("--threads", args->threads, "thread counts, comma-separated (default 1,2)")->delimiter(',');
+  cmd->add_option("--repeats", args->repeats, "timed passes over the images per method and configuration");
+  cmd->add_flag("--json", args->json, "print JSON");
+  cmd->callback([args, &action] { action = [args] { run(*args); }; });
+}
+
+}  // namespace mapgate

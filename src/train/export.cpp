@@ -1,0 +1,120 @@
+// LibTorch model <-> engine Weights; see export.h and docs/weight-format.md.
+#include "train/export.h"
+
+#include <cstring>
+
+#include <torch/nn/modules/batchnorm.h>
+
+#include "common/error.h"
+
+namespace mapgate {
+namespace {
+
+bool skipped(const std::string& name) {
+  const std::string tail = "num_batches_tracked";
+  return name.size() >= tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+// Every parameter and buffer the weight file carries, with its LibTorch name.
+std::vector<std::pair<std::string, torch::Tensor>> named_tensors(DenseNet& model) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& item : model->named_parameters(/*recurse=*/true))
+    if (!skipped(item.key())) out.emplace_back(item.key(), item.value());
+  for (const auto& item : model->named_buffers(/*recurse=*/true))
+    if (!skipped(item.key())) out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::string shape_str(const std::vector<std::int64_t>& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+// The BatchNorm eps the model uses (the file stores one for all layers).
+double batch_norm_eps(DenseNet& model) {
+  double eps = -1;
+  for (const auto& module : model->modules(/*include_self=*/false)) {
+    const auto* bn = dynamic_cast<const torch::nn::BatchNorm2dImpl*>(module.get());
+    if (!bn) continue;
+    const double e = bn->options.eps();
+    if (eps >= 0 && e != eps) throw Error("export: BatchNorm layers use different eps values");
+    eps = e;
+  }
+  return eps >= 0 ? eps : 1e-5;
+}
+
+}  // namespace
+
+Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Normalization& norm) {
+  torch::NoGradGuard no_grad;
+  Weights w;
+  w.config = config;
+  w.config.compression = config.effective_compression();
+  w.config.dropout = 0;
+  w.mean = norm.mean;
+  w.std = norm.std;
+  w.bn_eps = batch_norm_eps(model);
+  for (auto& [name, tensor] : named_tensors(model)) {
+    const auto t = tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    WeightTensor wt;
+    wt.shape.assign(t.sizes().begin(), t.sizes().end());
+    wt.data.resize(static_cast<std::size_t>(t.numel()));
+    if (t.numel() > 0) std::memcpy(wt.data.data(), t.data_ptr<float>(), sizeof(float) * wt.data.size());
+    if (!w.tensors.emplace(name, std::move(wt)).second) throw Error("export: duplicate tensor " + quoted(name));
+  }
+  check_weights(w, "export");
+  return w;
+}
+
+Weights export_weights(TrainedModel& trained) {
+  return export_weights(trained.model, trained.config, trained.normalization);
+}
+
+Weights export_model(const std::string& run_or_file, const std::string& out) {
+  TrainedModel trained = load_trained_model(run_or_file);
+  Weights w = export_weights(trained);
+  write_weights(out, w);
+  return w;
+}
+
+DenseNet densenet_from_weights(const Weights& weights, const std::string& source) {
+  check_weights(weights, source);
+  DenseNetConfig config = weights.config;
+  config.dropout = 0;
+  DenseNet model(config);
+  torch::NoGradGuard no_grad;
+  std::size_t used = 0;
+  for (auto& [name, tensor] : named_tensors(model)) {
+    const auto it = weights.tensors.find(name);
+    if (it == weights.tensors.end()) throw Error("weights " + quoted(source) + ": no tensor " + quoted(name));
+    const WeightTensor& wt = it->second;
+    const std::vector<std::int64_t> want(tensor.sizes().begin(), tensor.sizes().end());
+    if (wt.shape != want)
+      throw Error("weights " + quoted(source) + ": tensor " + quoted(name) + " has shape " + shape_str(wt.shape) +
+                  ", the model expects " + shape_str(want));
+    tensor.copy_(torch::from_blob(const_cast<float*>(wt.data.data()), want, torch::kFloat));
+    ++used;
+  }
+  if (used != weights.tensors.size())
+    throw Error("weights " + quoted(source) + ": " + std::to_string(weights.tensors.size() - used) +
+                " tensors that the model does not have");
+  for (const auto& module : model->modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(module.get())) bn->options.eps(weights.bn_eps);
+  model->eval();
+  return model;
+}
+
+Weights without_gates(const Weights& weights) {
+  Weights w;
+  w.config = weights.config;
+  w.config.gated = false;
+  w.mean = weights.mean;
+  w.std = weights.std;
+  w.bn_eps = weights.bn_eps;
+  for (const auto& [name, t] : weights.tensors)
+    if (name.rfind("gates.", 0) != 0) w.tensors.emplace(name, t);
+  return w;
+}
+
+}  // namespace mapgate
