@@ -158,7 +158,9 @@ std::string pax_path(const std::string& data) {
     std::size_t space = data.find(' ', pos);
     if (space == std::string::npos) break;
     std::size_t len = std::strtoul(data.c_str() + pos, nullptr, 10);
-    if (len == 0 || pos + len > data.size()) break;
+    // Not `pos + len > size`: strtoul takes "-6" as 2^64 - 6, which wrapped pos back to
+    // the start and looped forever.
+    if (len == 0 || len > data.size() - pos || space >= pos + len) break;
     std::string rec = data.substr(space + 1, pos + len - space - 1);  // key=value\n
     if (!rec.empty() && rec.back() == '\n') rec.pop_back();
     if (rec.rfind("path=", 0) == 0) path = rec.substr(5);

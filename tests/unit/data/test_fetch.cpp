@@ -348,6 +348,18 @@ TEST(TarGz, ExtractsRegularFilesDirectoriesAndLongNames) {
   EXPECT_FALSE(fs::exists(tmp / "out/package/link"));  // links are not extracted
 }
 
+// A pax record length of "-6" (strtoul: 2^64 - 6) wrapped the record offset back to 0 and
+// the extractor looped forever; a malformed record now ends the pax data.
+TEST(TarGz, PaxRecordWithNegativeLengthEndsThePaxData) {
+  TempDir tmp;
+  write_gz(tmp / "a.tar.gz", tar_bytes({{"pax", "6 a=b\n-6 x\n", 'x'}, {"d/a.txt", "A"}}));
+  EXPECT_EQ(extract_tar_gz(tmp / "a.tar.gz", tmp / "out"), (std::vector<std::string>{"d/a.txt"}));
+  EXPECT_EQ(read_text(tmp / "out/d/a.txt"), "A");
+  // A well-formed path record after a good one still names the member.
+  write_gz(tmp / "b.tar.gz", tar_bytes({{"pax", "6 a=b\n16 path=d/b.txt\n", 'x'}, {"d/a.txt", "B"}}));
+  EXPECT_EQ(extract_tar_gz(tmp / "b.tar.gz", tmp / "out"), (std::vector<std::string>{"d/b.txt"}));
+}
+
 TEST(TarGz, FilterSelectsMembers) {
   TempDir tmp;
   write_gz(tmp / "a.tar.gz", tar_bytes({{"d/a.bin", "A"}, {"d/b.txt", "B"}, {"d/c.bin", "C"}}));
