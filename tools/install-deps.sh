@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything mapgate needs to build, test and run, from Debian 12's archive.
 # Run as root. libopenblas0-pthread matters: without it LibTorch uses the reference BLAS.
+# clang + libclang-rt-14-dev are only for the fuzz targets (libFuzzer; gcc has none),
+# llvm-14 for llvm-symbolizer, so that sanitizer reports name functions and lines.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  ca-certificates git cmake make g++ \
+  ca-certificates git cmake make g++ clang libclang-rt-14-dev llvm-14 \
   libtorch-dev libopenblas0-pthread \
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev \
   zlib1g-dev libpng-dev libssl-dev libcurl4-openssl-dev \

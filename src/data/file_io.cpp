@@ -147,7 +147,10 @@ std::string join_path(const std::string& dir, const std::string& name) {
 }  // namespace
 
 std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  std::vector<std::uint8_t> raw = read_raw(path);
+  return decode_file_bytes(read_raw(path), path);
+}
+
+std::vector<std::uint8_t> decode_file_bytes(std::vector<std::uint8_t> raw, const std::string& path) {
   if (raw.empty()) throw Error("file " + quoted(path) + ": is empty (0 bytes)");
   if (!has_gzip_magic(raw.data(), raw.size())) return raw;
   return gunzip(raw, path);

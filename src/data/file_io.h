@@ -12,6 +12,11 @@ namespace mapgate {
 // and a truncated or corrupt stream is an error, never a shorter result.
 std::vector<std::uint8_t> read_file_bytes(const std::string& path);
 
+// What read_file_bytes returns for a file holding `raw` (`path` for messages): `raw`
+// itself, or gunzipped if it starts with 1f 8b. Empty input is an error. read_file_bytes
+// is read + this; the fuzz targets call it directly.
+std::vector<std::uint8_t> decode_file_bytes(std::vector<std::uint8_t> raw, const std::string& path);
+
 // `dir/name` if it exists, else `dir/name.gz` if it exists, else throws Error naming both.
 std::string find_plain_or_gz(const std::string& dir, const std::string& name);
 

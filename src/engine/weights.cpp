@@ -288,6 +288,10 @@ Weights read_weights(const std::string& path) {
   if (!f) throw Error(prefix(path) + "cannot open (missing file? write one with `mapgate export`)");
   const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   if (f.bad()) throw Error(prefix(path) + "read failed");
+  return parse_weights(bytes, path);
+}
+
+Weights parse_weights(const std::string& bytes, const std::string& path) {
   Reader r(bytes, path);
 
   const std::string magic = r.bytes(sizeof kWeightMagic, "the magic");
@@ -353,7 +357,8 @@ Weights random_weights(const DenseNetConfig& config, std::uint64_t seed, double 
     std::size_t n = 1;
     for (auto d : shape) n *= static_cast<std::size_t>(d);
     t.data.resize(n);
-    auto ends_with = [&](const std::string& s) {
+    // A lambda may not capture a structured binding before C++20 (clang rejects it).
+    auto ends_with = [&name = name](const std::string& s) {
       return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
     };
     const bool gate = name.rfind("gates.", 0) == 0;

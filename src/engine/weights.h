@@ -51,6 +51,9 @@ void write_weights(const std::string& path, const Weights& weights);
 // Reads and checks `path`. Throws Error naming the file on a wrong magic, another
 // version, a truncated or over-long file, a bad header, or inconsistent tensors.
 Weights read_weights(const std::string& path);
+// The same from a weight file's bytes already in memory (`source` names them in
+// messages); read_weights is read + this. Used by fuzz/fuzz_weights.cpp.
+Weights parse_weights(const std::string& bytes, const std::string& source);
 
 // Random weights for tests and `mapgate bench --random-weights`: Kaiming-normal convolutions,
 // BN statistics near (but not at) the identity, gate biases near `gate_bias`, so that
