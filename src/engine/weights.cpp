@@ -7,9 +7,11 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -144,6 +146,20 @@ void parse_header(const std::string& text, Weights& w, std::size_t& tensor_count
   auto field = [&](const nlohmann::json& obj, const std::string& path, const char* key, auto& out) {
     if (!obj.is_object() || !obj.contains(key))
       throw Error(prefix(source) + "header lacks \"" + path + key + "\"");
+    // nlohmann turns a float or a bool into an integer with a plain cast, undefined for
+    // 1e300 (UBSan under fuzz/fuzz_weights.cpp): integer fields take only integers that fit.
+    using T = std::decay_t<decltype(out)>;
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+      const nlohmann::json& v = obj.at(key);
+      if (!v.is_number_integer())
+        throw Error(prefix(source) + "header \"" + path + key + "\" is " + v.dump() + ", expected an integer");
+      constexpr auto lo = static_cast<std::int64_t>(std::numeric_limits<T>::min());
+      constexpr auto hi = static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+      const auto x = v.template get<std::int64_t>();  // as stored when not unsigned
+      const bool fits = v.is_number_unsigned() ? v.template get<std::uint64_t>() <= hi
+                                               : x >= lo && (x < 0 || static_cast<std::uint64_t>(x) <= hi);
+      if (!fits) throw Error(prefix(source) + "header \"" + path + key + "\" is " + v.dump() + ", out of range");
+    }
     try {
       obj.at(key).get_to(out);
     } catch (const nlohmann::json::exception&) {
@@ -313,6 +329,15 @@ Weights parse_weights(const std::string& bytes, const std::string& path) {
   std::size_t count = 0;
   parse_header(r.bytes(header_size, "the JSON header"), w, count, path);
   check_architecture(w.config, path);
+  // Each of the 3n dense layers has at least 5 tensors (a BatchNorm's 4 and a conv), each
+  // record at least 8 bytes (name size, rank). Checked before check_weights lists the
+  // architecture's tensors: a header alone, with depth 2^31 - 1 and tensor_count 0, made
+  // that list take all memory and minutes (a hang under fuzz/fuzz_weights.cpp).
+  const std::uint64_t min_tensors = 3 * static_cast<std::uint64_t>(w.config.layers_per_block()) * 5;
+  if (min_tensors * 8 > r.size())
+    throw Error(prefix(path) + "truncated: depth " + std::to_string(w.config.depth) + " needs at least " +
+                std::to_string(min_tensors) + " tensors, at least " + std::to_string(min_tensors * 8) +
+                " bytes, the file has " + std::to_string(r.size()) + " bytes");
   for (std::size_t i = 0; i < count; ++i) {
     const std::string what = "tensor " + std::to_string(i);
     const std::uint32_t name_size = r.u32(what + "'s name size");

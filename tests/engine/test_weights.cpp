@@ -2,7 +2,9 @@
 // and malformed files (truncated, bad magic, other version, missing or misshaped tensor,
 // trailing bytes) rejected with one line that names the file.
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -149,6 +151,20 @@ TEST(WeightFile, NamesFollowTheLibTorchModel) {
   EXPECT_TRUE(found) << "BC: stem 2k = 6 maps, block 1 ends with 9, trans1 keeps floor(0.5 * 9) = 4";
 }
 
+// `file` (a whole weight file) with its JSON header replaced by `edit`ed JSON; the tensors
+// after the header are kept only if `keep_tensors`.
+std::string with_header(const std::string& file, const std::function<void(nlohmann::json&)>& edit,
+                        bool keep_tensors) {
+  std::uint32_t size = 0;
+  std::memcpy(&size, file.data() + 12, 4);  // little-endian host, as serialise()
+  nlohmann::json header = nlohmann::json::parse(file.substr(16, size));
+  edit(header);
+  const std::string text = header.dump();
+  std::string out = file.substr(0, 12);
+  u32(out, text.size());
+  return out + text + (keep_tensors ? file.substr(16 + size) : "");
+}
+
 class MalformedWeightFile : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -220,6 +236,56 @@ TEST_F(MalformedWeightFile, BadHeader) {
   bytes.replace(at, 9, "\"depth\":8");  // same length: 8 is not 3n + 4
   write_bytes(path_, bytes);
   EXPECT_THROWS_WITH(read_weights(path_), quoted(path_) + ": invalid architecture: depth 8");
+}
+
+// Found with fuzz/fuzz_weights.cpp (docs/reliability.md): a header alone, with an enormous depth and no
+// tensors, made the reader list the architecture's ~10^10 tensors before noticing that
+// none were there. Such a depth cannot fit in the file, and says so at once.
+TEST_F(MalformedWeightFile, DepthTheFileCannotHold) {
+  auto deep = [](nlohmann::json& h) {
+    h["architecture"]["depth"] = 2147483647;  // 3n + 4 with n = 715827881
+    h["tensor_count"] = 0;
+  };
+  const std::string bytes = with_header(good_, deep, /*keep_tensors=*/false);
+  EXPECT_THROWS_WITH(parse_weights(bytes, "deep.mgw"),
+                     "weights \"deep.mgw\": truncated: depth 2147483647 needs at least 10737418215 tensors");
+  // The same header with depth 7 still names the first missing tensor.
+  const std::string shallow =
+      with_header(good_, [](nlohmann::json& h) { h["tensor_count"] = 0; }, /*keep_tensors=*/false);
+  EXPECT_THROWS_WITH(parse_weights(shallow, "shallow.mgw"), "tensor \"stem.weight\" is missing");
+}
+
+// Found with fuzz/fuzz_weights.cpp: nlohmann converts a JSON float to int with a plain cast, undefined
+// behaviour (UBSan) for 1e300. Integer fields take integers that fit, nothing else.
+TEST_F(MalformedWeightFile, IntegerFieldsTakeOnlyIntegersThatFit) {
+  struct Case {
+    const char* group;  // "" for a top-level key
+    const char* key;
+    nlohmann::json value;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"architecture", "depth", 1e300, "header \"architecture.depth\" is 1e+300, expected an integer"},
+      {"architecture", "depth", 7.5, "header \"architecture.depth\" is 7.5, expected an integer"},
+      {"architecture", "growth", true, "header \"architecture.growth\" is true, expected an integer"},
+      {"architecture", "num_classes", 4294967300ull, "header \"architecture.num_classes\" is 4294967300, out of range"},
+      {"architecture", "in_channels", -2147483649ll, "header \"architecture.in_channels\" is -2147483649, out of range"},
+      {"", "tensor_count", -1, "header \"tensor_count\" is -1, out of range"},
+      {"", "tensor_count", 1e300, "header \"tensor_count\" is 1e+300, expected an integer"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.key) + " = " + c.value.dump());
+    const std::string bytes = with_header(
+        good_,
+        [&](nlohmann::json& h) {
+          if (*c.group) h[c.group][c.key] = c.value;
+          else h[c.key] = c.value;
+        },
+        /*keep_tensors=*/true);
+    EXPECT_THROWS_WITH(parse_weights(bytes, "ints.mgw"), "weights \"ints.mgw\": " + c.message);
+  }
+  // In range, the same fields still read back.
+  EXPECT_EQ(parse_weights(good_, "good.mgw").config.depth, 7);
 }
 
 TEST_F(MalformedWeightFile, WriterRefusesInconsistentWeights) {
