@@ -43,6 +43,9 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_flag("--resume", config->resume, "continue the run in --out from its checkpoint");
   cmd->add_option("--stop-after", config->stop_after,
                   "stop after this many epochs in total, resumable later (0: run to --epochs)");
+  cmd->add_flag("--skip-nonfinite", config->skip_nonfinite,
+                "skip a batch whose loss, REINFORCE advantage or gradient is not finite, counting it "
+                "in metrics.jsonl (default: stop the run naming the step)");
   // Gates (DESIGN.md §2-3, docs/method.md).
   cmd->add_option("--gates", config->gates,
                   "off, reinforce or gumbel (straight-through Gumbel-sigmoid, target-rate loss)");

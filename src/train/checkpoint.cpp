@@ -1,16 +1,13 @@
 // Checkpoint save/load; see checkpoint.h for the layout.
 #include "train/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <sstream>
 
 #include <torch/serialize/output-archive.h>
 
 #include "common/error.h"
+#include "data/file_io.h"
 
 namespace mapgate {
 namespace {
@@ -23,14 +20,6 @@ std::string shape_text(const torch::Tensor& t) {
 
 std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
-}
-
-void fsync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw Error("checkpoint " + quoted(path) + ": cannot reopen to sync");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw Error("checkpoint " + quoted(path) + ": fsync failed");
 }
 
 }  // namespace
@@ -60,21 +49,16 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
     gate_optimizer->save(gate_archive);
     archive.write("gate_optimizer", gate_archive);
   }
-  const std::string tmp = path + ".tmp";
+  // Serialised in memory, then written by write_file_atomic (temporary file, fsync,
+  // rename): a kill or a full disk never leaves a half-written file at `path`.
+  std::ostringstream bytes;
   try {
-    archive.save_to(tmp);
-    fsync_path(tmp);
+    archive.save_to(bytes);
   } catch (const c10::Error& e) {
-    std::remove(tmp.c_str());
-    throw Error("checkpoint " + quoted(path) + ": cannot write (" + first_line(e.what()) + ")");
-  } catch (const Error&) {
-    std::remove(tmp.c_str());
-    throw;
+    throw Error("checkpoint " + quoted(path) + ": cannot serialise (" + first_line(e.what()) + ")");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error("checkpoint " + quoted(path) + ": cannot rename the temporary file into place");
-  }
+  const std::string data = bytes.str();
+  write_file_atomic(path, data.data(), data.size());
 }
 
 Checkpoint::Checkpoint(const std::string& path) : path_(path) {

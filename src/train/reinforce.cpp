@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "train/numeric_guard.h"
 
 namespace mapgate {
 namespace F = torch::nn::functional;
@@ -57,11 +58,9 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
     // Runs first, and its BN running-stat updates are undone before the sampled pass
     // records its graph (BN's backward checks that those buffers were not modified).
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> saved;
-    for (const auto& b : model->buffers()) saved.push_back(b.clone());
+    const BufferSnapshot buffers(*model);
     const GatedOutput greedy = model->forward_gated(images, GateControl{});
-    std::size_t i = 0;
-    for (auto& b : model->buffers()) b.copy_(saved[i++]);
+    buffers.restore(*model);
     baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), s.penalty);
   }
 
@@ -86,6 +85,7 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   if (s.entropy != 0) loss = loss - s.entropy * entropy.mean();
 
   GatedStep step;
+  step.advantage_finite = all_finite(reward - baseline);
   step.logits = out.logits;
   step.loss = loss;
   step.ce = ce.item<double>();

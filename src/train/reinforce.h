@@ -53,6 +53,7 @@ struct GatedStep {
   double macs = 0;        // exact MACs per example
   double entropy = 0;     // policy entropy per map, nats
   double rate_loss = 0;   // --gates gumbel: the target-rate loss (0 for REINFORCE)
+  bool advantage_finite = true;  // REINFORCE: every example's R - b is finite
 };
 
 // One training step's forward for a gated model in training mode. mean_baseline is the

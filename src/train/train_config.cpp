@@ -22,7 +22,8 @@ void validate(const TrainConfig& c) {
   model.gated = c.gated();
   validate(model);
   if (c.gated()) {
-    if (!(c.penalty >= 0)) throw UsageError("--penalty " + std::to_string(c.penalty) + ": expected >= 0");
+    if (!(c.penalty >= 0) || !std::isfinite(c.penalty))
+      throw UsageError("--penalty " + std::to_string(c.penalty) + ": expected a finite value >= 0");
     if (c.cost != "maps" && c.cost != "macs")
       throw UsageError("--cost " + quoted(c.cost) + ": unknown; expected one of maps, macs");
     if (c.baseline != "greedy" && c.baseline != "mean")
@@ -31,8 +32,10 @@ void validate(const TrainConfig& c) {
       throw UsageError("--warmup-epochs " + std::to_string(c.warmup_epochs) + ": expected >= 0");
     if (c.penalty_ramp_epochs < 0)
       throw UsageError("--penalty-ramp-epochs " + std::to_string(c.penalty_ramp_epochs) + ": expected >= 0");
-    if (!(c.entropy >= 0)) throw UsageError("--entropy " + std::to_string(c.entropy) + ": expected >= 0");
-    if (!(c.gate_lr > 0)) throw UsageError("--gate-lr " + std::to_string(c.gate_lr) + ": expected > 0");
+    if (!(c.entropy >= 0) || !std::isfinite(c.entropy))
+      throw UsageError("--entropy " + std::to_string(c.entropy) + ": expected a finite value >= 0");
+    if (!(c.gate_lr > 0) || !std::isfinite(c.gate_lr))
+      throw UsageError("--gate-lr " + std::to_string(c.gate_lr) + ": expected a finite value > 0");
     if (c.bn_recal_batches < 0)
       throw UsageError("--bn-recal " + std::to_string(c.bn_recal_batches) + ": expected >= 0");
   }
@@ -40,17 +43,25 @@ void validate(const TrainConfig& c) {
     if (c.cost != "maps")
       throw UsageError("--cost " + quoted(c.cost) +
                        ": --gates gumbel's target-rate loss counts maps; --cost macs is for --gates reinforce");
-    if (!(c.gumbel_temperature > 0))
-      throw UsageError("--gumbel-temperature " + std::to_string(c.gumbel_temperature) + ": expected > 0");
+    if (!(c.gumbel_temperature > 0) || !std::isfinite(c.gumbel_temperature))
+      throw UsageError("--gumbel-temperature " + std::to_string(c.gumbel_temperature) +
+                       ": expected a finite value > 0");
     if (!(c.target_rate >= 0 && c.target_rate <= 1))
       throw UsageError("--target-rate " + std::to_string(c.target_rate) + ": expected 0 <= t <= 1");
   }
   if (c.epochs < 1) throw UsageError("--epochs " + std::to_string(c.epochs) + ": expected >= 1");
   if (c.batch < 1) throw UsageError("--batch " + std::to_string(c.batch) + ": expected >= 1");
-  if (!(c.lr > 0)) throw UsageError("--lr " + std::to_string(c.lr) + ": expected > 0");
+  if (!(c.lr > 0) || !std::isfinite(c.lr))
+    throw UsageError("--lr " + std::to_string(c.lr) + ": expected a finite value > 0");
   if (c.schedule != "step" && c.schedule != "cosine")
     throw UsageError("--schedule " + quoted(c.schedule) + ": unknown; expected one of step, cosine");
-  if (c.threads < 0) throw UsageError("--threads " + std::to_string(c.threads) + ": expected >= 1");
+  if (!(c.momentum > 0 && c.momentum < 1))  // Nesterov needs momentum > 0
+    throw UsageError("--momentum " + std::to_string(c.momentum) + ": expected 0 < m < 1");
+  if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
+    throw UsageError("--weight-decay " + std::to_string(c.weight_decay) + ": expected a finite value >= 0");
+  if (c.threads < 0 || c.threads > kMaxThreads)
+    throw UsageError("--threads " + std::to_string(c.threads) + ": expected 1.." + std::to_string(kMaxThreads) +
+                     " (0: every core)");
   if (c.stop_after < 0) throw UsageError("--stop-after " + std::to_string(c.stop_after) + ": expected >= 0");
   if (c.out_dir.empty()) throw UsageError("--out: required (the run directory)");
 }
@@ -72,6 +83,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"train_limit", c.train_limit},
           {"test_limit", c.test_limit},
           {"augment", c.augment},
+          {"skip_nonfinite", c.skip_nonfinite},
           {"revision", MAPGATE_REVISION}};
   if (!c.init.empty()) j["init"] = c.init;
   if (c.gated()) {  // a dense run's config.json keeps its keys

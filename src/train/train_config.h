@@ -10,6 +10,10 @@
 
 namespace mapgate {
 
+// Most LibTorch threads a flag may ask for (--threads): every extra thread past the
+// cores only slows LibTorch down, and 10^5 of them look like a hang.
+inline constexpr int kMaxThreads = 256;
+
 struct TrainConfig {
   std::string dataset = "cifar10";
   std::string data_dir;             // resolved directory
@@ -28,6 +32,7 @@ struct TrainConfig {
   bool augment = true;
   bool resume = false;
   int stop_after = 0;               // stop (resumably) once this many epochs are done; 0: never
+  bool skip_nonfinite = false;      // skip (and count) a batch with a non-finite loss, advantage or gradient
 
   // Gates (DESIGN.md §3). model.gated follows `gates` (train() sets it); the gate
   // threshold and p clamp live in `model` since the model carries them.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "common/error.h"
@@ -17,6 +18,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/gumbel.h"
+#include "train/numeric_guard.h"
 #include "train/progress.h"
 #include "train/reinforce.h"
 
@@ -77,6 +79,13 @@ void prepare_run_dir(const TrainConfig& c) {
   if (ec) throw Error("--out " + quoted(c.out_dir) + ": cannot create directory (" + ec.message() + ")");
   if (::access(c.out_dir.c_str(), W_OK) != 0)
     throw Error("--out " + quoted(c.out_dir) + ": directory is not writable");
+  // Temporaries of a killed run's atomic writes (NAME.tmp.PID) are garbage: the file
+  // they were meant to replace is intact.
+  for (const auto& entry : fs::directory_iterator(c.out_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    for (const char* file : {kCheckpointFile, kConfigFile, kMetricsFile})
+      if (name.rfind(std::string(file) + ".tmp.", 0) == 0) fs::remove(entry.path(), ec);
+  }
 }
 
 // A resumed run keeps the settings it started with: a flag that would change what it
@@ -84,8 +93,8 @@ void prepare_run_dir(const TrainConfig& c) {
 // and so may --threads, --test-limit and the data location.
 void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& now,
                            const std::string& checkpoint_file) {
-  static const char* const kFree[] = {"data_dir", "out_dir", "epochs", "threads",
-                                      "test_limit", "revision", "init"};
+  static const char* const kFree[] = {"data_dir", "out_dir", "epochs", "threads", "test_limit",
+                                      "revision", "init", "skip_nonfinite"};
   for (const auto& [key, value] : now.items()) {
     if (std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree)) continue;
     if (saved.contains(key) && saved.at(key) == value) continue;
@@ -105,7 +114,7 @@ std::uint64_t epoch_seed(std::uint64_t seed, int epoch) {
   return z ^ (z >> 31);
 }
 
-TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) {
+TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, const TrainHooks* hooks) {
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   validate(c);
   prepare_run_dir(c);
@@ -179,6 +188,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
   const int last_epoch = c.stop_after > 0 ? std::min(c.epochs, c.stop_after) : c.epochs;
   const auto run_start = Clock::now();
   double images_per_s_sum = 0;
+  std::int64_t global_step = 0;  // over this call, for TrainHooks
   for (int epoch = start_epoch; epoch < last_epoch; ++epoch) {
     const double lr = c.lr_at(epoch);
     for (auto& group : optimizer.param_groups())
@@ -189,7 +199,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
 
     const auto epoch_start = Clock::now();
     double loss_sum = 0;
-    std::size_t correct = 0, seen = 0, step = 0;
+    std::size_t correct = 0, seen = 0, step = 0, skipped = 0;
     // Gated runs: sums over the epoch's batches (weighted by batch size) of the step stats.
     const bool gated_phase = c.gated() && epoch >= c.warmup_epochs;
     double kept_sum = 0, macs_sum = 0, reward_sum = 0, entropy_sum = 0, rate_loss_sum = 0, penalty = 0;
@@ -199,32 +209,34 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
                                      {batch.size, train_set.channels, train_set.height, train_set.width});
       auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
       optimizer.zero_grad();
+      if (gate_optimizer) gate_optimizer->zero_grad();
+      ++step;
+      ++global_step;
+      std::optional<BufferSnapshot> buffers;
+      if (c.skip_nonfinite) buffers.emplace(*model);
+      // A non-finite loss, advantage or gradient is found before the optimizers step:
+      // the run stops naming it (the last checkpoint stays as it was), or with
+      // --skip-nonfinite the batch leaves no trace (BN statistics restored) and is counted.
+      std::string fault;
       torch::Tensor logits, loss;
       double loss_value = 0;
-      if (!c.gated()) {
-        logits = model->forward(images);
+      GatedStep g;
+      if (!gated_phase) {
+        // Dense model, or a gated one's dense warm-up: all gates on, gates untouched.
+        if (c.gated()) {
+          GateControl all_on;
+          all_on.mode = GateMode::kAllOn;
+          logits = model->forward_gated(images, all_on).logits;
+        } else {
+          logits = model->forward(images);
+        }
         loss = torch::nn::functional::cross_entropy(logits, labels);
-        loss.backward();
-        optimizer.step();
         loss_value = loss.item<double>();
-      } else if (!gated_phase) {
-        // Dense warm-up: all gates on, gates untouched.
-        GateControl all_on;
-        all_on.mode = GateMode::kAllOn;
-        logits = model->forward_gated(images, all_on).logits;
-        loss = torch::nn::functional::cross_entropy(logits, labels);
-        loss.backward();
-        optimizer.step();
-        loss_value = loss.item<double>();
-        kept_sum += batch.size;
-        macs_sum += static_cast<double>(gated_cost->dense_macs() + gated_cost->gate_macs()) * batch.size;
       } else {
         const double ramp = c.penalty_ramp_epochs > 0
-                                ? (epoch - c.warmup_epochs + double(step) / steps) / c.penalty_ramp_epochs
+                                ? (epoch - c.warmup_epochs + double(step - 1) / steps) / c.penalty_ramp_epochs
                                 : 1.0;
         penalty = c.penalty * std::min(1.0, ramp);
-        gate_optimizer->zero_grad();
-        GatedStep g;
         if (c.gates == "gumbel") {
           GumbelSettings gs;
           gs.penalty = penalty;
@@ -240,22 +252,41 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
           rs.entropy = c.entropy;
           g = reinforce_step(model, images, labels, *gated_cost, rs, mean_baseline);
         }
-        g.loss.backward();
-        optimizer.step();
-        gate_optimizer->step();
         logits = g.logits;
+        loss = g.loss;
         loss_value = g.ce;
-        kept_sum += g.kept * batch.size;
-        macs_sum += g.macs * batch.size;
+        if (!g.advantage_finite) fault = "REINFORCE advantage";
+      }
+      if (!std::isfinite(loss_value)) fault = "loss (" + std::to_string(loss_value) + ")";
+      else if (fault.empty() && !all_finite(loss)) fault = "gate loss";
+      if (fault.empty()) {
+        loss.backward();
+        if (hooks && hooks->after_backward) hooks->after_backward(global_step, *model);
+        const std::string bad = first_nonfinite_gradient(*model);
+        if (!bad.empty()) fault = "gradient of " + bad;
+      }
+      if (!fault.empty()) {
+        if (!c.skip_nonfinite)
+          throw Error("training: non-finite " + fault + " at epoch " + std::to_string(epoch + 1) +
+                      " step " + std::to_string(step) +
+                      " (lower --lr, or --skip-nonfinite to skip such batches); last good checkpoint: " +
+                      quoted(checkpoint_file));
+        buffers->restore(*model);
+        ++skipped;
+        continue;
+      }
+      optimizer.step();
+      if (gated_phase) {
+        gate_optimizer->step();
         reward_sum += g.reward * batch.size;
         entropy_sum += g.entropy * batch.size;
         rate_loss_sum += g.rate_loss * batch.size;
+        kept_sum += g.kept * batch.size;
+        macs_sum += g.macs * batch.size;
+      } else if (c.gated()) {
+        kept_sum += batch.size;
+        macs_sum += static_cast<double>(gated_cost->dense_macs() + gated_cost->gate_macs()) * batch.size;
       }
-      ++step;
-      if (!std::isfinite(loss_value))
-        throw Error("training: loss is " + std::to_string(loss_value) + " at epoch " +
-                    std::to_string(epoch + 1) + " step " + std::to_string(step) +
-                    " (lower --lr?); last good checkpoint: " + quoted(checkpoint_file));
       loss_sum += loss_value * batch.size;
       correct += logits.argmax(1).eq(labels).sum().item<std::int64_t>();
       seen += batch.size;
@@ -282,6 +313,10 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
       s.eta_s = epoch_eta + epoch_time * (last_epoch - epoch - 1);
       progress.update(s);
     }
+    if (seen == 0)
+      throw Error("training: every batch of epoch " + std::to_string(epoch + 1) +
+                  " had a non-finite loss, advantage or gradient and was skipped (lower --lr); "
+                  "last good checkpoint: " + quoted(checkpoint_file));
     const double train_time = seconds_since(epoch_start);
     if (gated_phase) recalibrate_batch_norm(model, train_set, norm, c.bn_recal_batches, c.batch);
     const EvalResult test = evaluate(model, test_set, norm);
@@ -298,6 +333,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
                               {"train_seconds", train_time},
                               {"data_wait_seconds", loader.wait_seconds()},
                               {"images_per_s", images_per_s},
+                              {"skipped_batches", skipped},
                               {"eval_seconds", seconds_since(epoch_start) - train_time}};
     if (c.gated()) {
       metrics["gated_phase"] = gated_phase;
@@ -321,7 +357,12 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
       else
         state["mean_baseline"] = mean_baseline;
     }
-    save_checkpoint(checkpoint_file, *model, &optimizer, state, gate_optimizer.get());
+    try {
+      save_checkpoint(checkpoint_file, *model, &optimizer, state, gate_optimizer.get());
+    } catch (const Error&) {
+      trim_metrics(metrics_file, epoch);  // this epoch has no checkpoint: forget its metrics line
+      throw;
+    }
 
     char line[256];
     std::snprintf(line, sizeof line,
@@ -331,6 +372,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log) 
                   loss_sum / seen, double(correct) / seen, test.loss, test.accuracy(),
                   images_per_s, loader.wait_seconds());
     std::string summary_line = line;
+    if (skipped > 0) summary_line += " | skipped " + std::to_string(skipped) + " non-finite batch(es)";
     if (c.gated()) {
       char gate_line[192];
       std::snprintf(gate_line, sizeof gate_line,

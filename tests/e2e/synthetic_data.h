@@ -1,6 +1,7 @@
 // Test helpers for the end-to-end suites: a learnable synthetic dataset built in memory
-// (STYLE.md: "a few hundred learnable synthetic images") and a scratch directory under
-// ::testing::TempDir() that is unique per test and removed afterwards.
+// (STYLE.md: "a few hundred learnable synthetic images"), a tiny CIFAR-10-format
+// directory for CLI runs, and a scratch directory under ::testing::TempDir() that is
+// unique per test and removed afterwards.
 #pragma once
 
 #include <unistd.h>
@@ -9,8 +10,10 @@
 #include <cctype>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -89,5 +92,25 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// A CIFAR-10 binary directory: 5 training files of `per_batch` records and a test file
+// of `test` records; record i has label i % 10 and pixel (i*7 + c) % 256 at byte c.
+inline void write_cifar_fixture(const std::string& dir, int per_batch, int test) {
+  std::filesystem::create_directories(dir);
+  auto write = [](const std::string& path, int records, int offset) {
+    std::vector<unsigned char> bytes;
+    for (int r = 0; r < records; ++r) {
+      const int i = offset + r;
+      bytes.push_back(static_cast<unsigned char>(i % 10));
+      for (int c = 0; c < 3072; ++c) bytes.push_back(static_cast<unsigned char>((i * 7 + c) % 256));
+    }
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(out.good()) << path;
+  };
+  for (int b = 1; b <= 5; ++b)
+    write((std::filesystem::path(dir) / ("data_batch_" + std::to_string(b) + ".bin")).string(), per_batch, (b - 1) * per_batch);
+  write((std::filesystem::path(dir) / "test_batch.bin").string(), test, 0);
+}
 
 }  // namespace mapgate::test

@@ -26,6 +26,7 @@ using test::CliResult;
 using test::run_mapgate;
 using test::ScratchDir;
 using test::shell_quote;
+using test::write_cifar_fixture;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -43,26 +44,6 @@ nlohmann::json parse_json(const CliResult& r) {
     ADD_FAILURE() << "stdout is not JSON (" << e.what() << ")\n" << r.describe();
     return nullptr;
   }
-}
-
-// A CIFAR-10 binary directory: 5 training files of `per_batch` records and a test file
-// of `test` records; record i has label i % 10 and pixel (i*7 + c) % 256 at byte c.
-void write_cifar_fixture(const std::string& dir, int per_batch, int test) {
-  fs::create_directories(dir);
-  auto write = [](const std::string& path, int records, int offset) {
-    std::vector<unsigned char> bytes;
-    for (int r = 0; r < records; ++r) {
-      const int i = offset + r;
-      bytes.push_back(static_cast<unsigned char>(i % 10));
-      for (int c = 0; c < 3072; ++c) bytes.push_back(static_cast<unsigned char>((i * 7 + c) % 256));
-    }
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-    ASSERT_TRUE(out.good()) << path;
-  };
-  for (int b = 1; b <= 5; ++b)
-    write((fs::path(dir) / ("data_batch_" + std::to_string(b) + ".bin")).string(), per_batch, (b - 1) * per_batch);
-  write((fs::path(dir) / "test_batch.bin").string(), test, 0);
 }
 
 class Cli : public ::testing::Test {

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "run_files.h"
 #include "synthetic_data.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
@@ -15,6 +16,8 @@
 
 namespace mapgate {
 namespace {
+
+using test::read_metrics;
 namespace fs = std::filesystem;
 
 const DatasetSplits& blobs() {
@@ -40,15 +43,6 @@ TrainConfig gated_config(const std::string& out_dir, double penalty) {
   c.gate_lr = 0.2;     // move the gates within a few dozen steps
   c.baseline = "greedy";
   return c;
-}
-
-std::vector<nlohmann::json> read_metrics(const std::string& run) {
-  std::ifstream in(fs::path(run) / kMetricsFile);
-  std::vector<nlohmann::json> lines;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  return lines;
 }
 
 TEST(GatedTraining, LargerPenaltyKeepsFewerMaps) {

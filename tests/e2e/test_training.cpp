@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,12 +17,16 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "run_files.h"
 #include "synthetic_data.h"
 #include "train/checkpoint.h"
 #include "train/trained_model.h"
 
 namespace mapgate {
 namespace {
+
+using test::read_metrics;
+using test::first_difference;
 
 namespace fs = std::filesystem;
 using test::ScratchDir;
@@ -48,33 +53,10 @@ TrainConfig small_config(const std::string& out_dir) {
   return c;
 }
 
-std::vector<nlohmann::json> read_metrics(const std::string& run) {
-  std::ifstream in(fs::path(run) / kMetricsFile);
-  std::vector<nlohmann::json> lines;
-  std::string line;
-  while (std::getline(in, line))
-    if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
-  return lines;
-}
-
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << path;
   return nlohmann::json::parse(in);
-}
-
-// Empty if both runs' checkpoints hold bit-identical parameters and buffers, else the
-// name of the first tensor that differs.
-std::string first_difference(const std::string& run_a, const std::string& run_b) {
-  TrainedModel a = load_trained_model(run_a), b = load_trained_model(run_b);
-  const auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
-  const auto ba = a.model->named_buffers(), bb = b.model->named_buffers();
-  if (pa.size() != pb.size() || ba.size() != bb.size()) return "different number of tensors";
-  for (const auto& p : pa)
-    if (!pb.contains(p.key()) || !torch::equal(p.value(), pb[p.key()])) return p.key();
-  for (const auto& t : ba)
-    if (!bb.contains(t.key()) || !torch::equal(t.value(), bb[t.key()])) return t.key();
-  return "";
 }
 
 std::string message_of(const std::function<void()>& f) {
@@ -273,7 +255,7 @@ TEST(Training, NonFiniteLossStopsNamingTheStepAndKeepsLastCheckpoint) {
   c.stop_after = 0;
   c.resume = true;
   const std::string msg = message_of([&] { train(c, small_data(), nullptr); });
-  EXPECT_TRUE(contains(msg, "loss is nan") || contains(msg, "loss is -nan")) << msg;
+  EXPECT_TRUE(contains(msg, "non-finite loss (nan)") || contains(msg, "non-finite loss (-nan)")) << msg;
   EXPECT_TRUE(contains(msg, "epoch 2 step 1")) << msg;
   EXPECT_TRUE(contains(msg, quoted(file))) << msg;
   EXPECT_FALSE(contains(msg, "\n")) << msg;
@@ -287,6 +269,58 @@ TEST(Training, NonFiniteLossStopsNamingTheStepAndKeepsLastCheckpoint) {
                 (p.key() == "stem.weight" && torch::equal(p.value().nan_to_num(), pb[p.key()].nan_to_num())))
         << p.key();
   EXPECT_EQ(read_metrics(c.out_dir).size(), 1u);
+}
+
+// Writes a NaN into one gradient entry at the given steps of the run (TrainHooks).
+TrainHooks poison_gradient_at(std::vector<std::int64_t> steps, std::string parameter) {
+  TrainHooks hooks;
+  hooks.after_backward = [steps, parameter](std::int64_t step, torch::nn::Module& model) {
+    if (std::find(steps.begin(), steps.end(), step) == steps.end()) return;
+    torch::NoGradGuard no_grad;
+    model.named_parameters()[parameter].grad().view(-1)[0] = std::nanf("");
+  };
+  return hooks;
+}
+
+TEST(Training, NonFiniteGradientStopsNamingTheParameterAndStep) {
+  ScratchDir dir;
+  TrainConfig c = small_config(dir / "run");
+  // 96 images / batch 16 = 6 steps per epoch: step 8 of the run is epoch 2 step 2.
+  const TrainHooks hooks = poison_gradient_at({8}, "stem.weight");
+  const std::string msg = message_of([&] { train(c, small_data(), nullptr, &hooks); });
+  EXPECT_TRUE(contains(msg, "non-finite gradient of stem.weight at epoch 2 step 2")) << msg;
+  EXPECT_TRUE(contains(msg, "--skip-nonfinite")) << msg;
+  EXPECT_FALSE(contains(msg, "\n")) << msg;
+  // Epoch 1's checkpoint and metrics are intact; the poisoned step never reached them.
+  const TrainedModel after = load_trained_model(c.out_dir);
+  EXPECT_EQ(after.epoch, 1);
+  for (const auto& p : after.model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+  EXPECT_EQ(read_metrics(c.out_dir).size(), 1u);
+}
+
+TEST(Training, SkipNonFiniteSkipsAndCountsBatches) {
+  ScratchDir dir;
+  TrainConfig c = small_config(dir / "skip");
+  c.skip_nonfinite = true;
+  const TrainHooks hooks = poison_gradient_at({2, 9, 12}, "classifier.weight");
+  train(c, small_data(), nullptr, &hooks);
+  const auto metrics = read_metrics(c.out_dir);
+  ASSERT_EQ(metrics.size(), 2u);
+  EXPECT_EQ(metrics[0]["skipped_batches"], 1);
+  EXPECT_EQ(metrics[1]["skipped_batches"], 2);
+  const TrainedModel t = load_trained_model(c.out_dir);
+  for (const auto& p : t.model->parameters()) EXPECT_TRUE(torch::isfinite(p).all().item<bool>());
+  for (const auto& b : t.model->buffers()) EXPECT_TRUE(torch::isfinite(b).all().item<bool>());
+}
+
+TEST(Training, SkipNonFiniteStopsWhenAWholeEpochIsSkipped) {
+  ScratchDir dir;
+  TrainConfig c = small_config(dir / "all");
+  c.skip_nonfinite = true;
+  const TrainHooks every = poison_gradient_at({1, 2, 3, 4, 5, 6}, "classifier.weight");
+  const std::string msg = message_of([&] { train(c, small_data(), nullptr, &every); });
+  EXPECT_TRUE(contains(msg, "every batch of epoch 1")) << msg;
+  EXPECT_FALSE(fs::exists(fs::path(c.out_dir) / kCheckpointFile));
 }
 
 TEST(Training, ResumeWithDifferentSettingsIsRefused) {

@@ -6,6 +6,10 @@
 // a constant baseline and the greedy (self-critical) baseline.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
+#include "model/densenet.h"
 #include "model/gate.h"
 #include "model/gated_macs.h"
 #include "train/reinforce.h"
@@ -117,6 +121,32 @@ TEST(Reinforce, RewardAndCost) {
   const auto r = gate_reward(logits, labels, maps, 0.2);
   EXPECT_NEAR(r[0].item<double>(), -std::log(4.0) - 0.2 * 0.5, 1e-6);
   EXPECT_NEAR(r[1].item<double>(), -std::log(4.0) - 0.2, 1e-6);
+}
+
+TEST(Reinforce, NonFiniteAdvantageIsReported) {
+  // An infinite penalty makes R = -inf for every example and R - b undefined, while the
+  // cross-entropy stays finite: the step must say so (the trainer stops or skips on it).
+  DenseNetConfig c;
+  c.depth = 7;
+  c.growth = 2;
+  c.num_classes = 3;
+  c.image_size = 8;
+  c.gated = true;
+  torch::manual_seed(1);
+  DenseNet model(c);
+  model->train();
+  const GatedCost cost(c);
+  const auto images = torch::randn({4, 3, 8, 8});
+  const auto labels = torch::tensor({0, 1, 2, 0}, torch::kInt64);
+  double mean_baseline = std::nan("");
+  ReinforceSettings s;
+  s.penalty = 0.5;
+  const GatedStep ok = reinforce_step(model, images, labels, cost, s, mean_baseline);
+  EXPECT_TRUE(ok.advantage_finite);
+  s.penalty = std::numeric_limits<double>::infinity();
+  const GatedStep bad = reinforce_step(model, images, labels, cost, s, mean_baseline);
+  EXPECT_TRUE(std::isfinite(bad.ce));
+  EXPECT_FALSE(bad.advantage_finite);
 }
 
 }  // namespace
