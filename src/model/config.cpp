@@ -2,6 +2,7 @@
 #include "model/config.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "common/error.h"
 
@@ -18,13 +19,38 @@ void validate(const DenseNetConfig& c) {
                      "n + 4 with n >= 1" + (c.bc ? " for --bc (e.g. 100)" : " (e.g. 40)"));
   if (c.growth < 1 || c.growth > 1024)
     throw UsageError("--growth " + std::to_string(c.growth) + ": expected 1..1024");
-  if (c.compression < 0 || c.compression > 1)
+  if (!(c.compression >= 0 && c.compression <= 1))  // written so that NaN fails too
     throw UsageError("--compression " + std::to_string(c.compression) + ": expected 0 < c <= 1 (0 = default)");
-  if (c.dropout < 0 || c.dropout >= 1)
+  if (!(c.dropout >= 0 && c.dropout < 1))
     throw UsageError("--dropout " + std::to_string(c.dropout) + ": expected 0 <= p < 1");
   if (c.num_classes < 2) throw UsageError("classes " + std::to_string(c.num_classes) + ": expected >= 2");
   if (c.in_channels < 1) throw UsageError("input channels " + std::to_string(c.in_channels) + ": expected >= 1");
   if (c.image_size < 4) throw UsageError("image size " + std::to_string(c.image_size) + ": expected >= 4");
+  // Size, in doubles so that no --depth or --growth can overflow an int: every transition
+  // must keep a map, and the conv weights must fit in memory (DenseNet-BC-190 k=40 has
+  // 25.6M parameters; kMaxParams is 40 times that). Without this a huge --depth runs
+  // for hours or exhausts memory before anything checks it.
+  const double k = c.growth, n = c.layers_per_block();
+  double channels = c.stem_channels(), params = 9.0 * c.in_channels * channels;
+  for (int block = 0; block < 3; ++block) {
+    const double inputs = n * channels + k * n * (n - 1) / 2;  // summed over the block's layers
+    params += c.bc ? 4 * k * inputs + n * 36 * k * k : 9 * k * inputs;
+    channels += n * k;
+    if (block == 2) break;
+    const double out = std::floor(c.effective_compression() * channels);
+    if (out < 1)
+      throw UsageError("--compression " + std::to_string(c.effective_compression()) + ": transition " +
+                       std::to_string(block + 1) + " would keep none of its " + std::to_string(static_cast<long long>(channels)) +
+                       " maps");
+    params += channels * out;
+    channels = out;
+  }
+  params += channels * c.num_classes;
+  if (params > kMaxParams) {
+    char text[96];
+    std::snprintf(text, sizeof text, "%.3g parameters, more than the %.3g this build allows", params, kMaxParams);
+    throw UsageError("--depth " + std::to_string(c.depth) + " --growth " + std::to_string(c.growth) + ": " + text);
+  }
   if (!(c.threshold >= 0 && c.threshold <= 1))
     throw UsageError("--threshold " + std::to_string(c.threshold) + ": expected 0 <= tau <= 1");
   if (!(c.p_clamp >= 0 && c.p_clamp < 0.5))

@@ -31,6 +31,9 @@ struct DenseNetConfig {
   int dense_layers() const { return 3 * layers_per_block(); }   // = number of gates
 };
 
+// Largest model validate() accepts, in parameters (conv and linear weights).
+inline constexpr double kMaxParams = 1e9;
+
 // Throws UsageError naming the flag (--depth, --growth, ...) and the rule.
 void validate(const DenseNetConfig& config);
 
