@@ -21,6 +21,7 @@ struct DataArgs {
 void log_line(const std::string& line) { std::cerr << line << "\n"; }
 
 void verify(const DataArgs& args) {
+  check_dataset_flag(args.dataset);
   const std::string dir = resolve_data_dir(args.dir, args.dataset, log_line);
   const VerifyReport r = verify_dataset(args.dataset, dir);
   if (args.json) {

@@ -83,10 +83,10 @@ void add_demo_command(CLI::App& app, Action& action) {
   cmd->add_option("--depth", c.model.depth, "DenseNet depth");
   cmd->add_option("--growth", c.model.growth, "growth rate k");
   cmd->add_option("--epochs", c.epochs, "epochs");
-  cmd->add_option("--train-limit", c.train_limit, "training images used");
-  cmd->add_option("--test-limit", c.test_limit, "test images used");
+  cmd->add_option("--train-limit", c.train_limit, "training images used")->check(non_negative());
+  cmd->add_option("--test-limit", c.test_limit, "test images used")->check(non_negative());
   cmd->add_option("--threads", c.threads, "LibTorch intra-op threads");
-  cmd->add_option("--seed", c.seed, "seed");
+  cmd->add_option("--seed", c.seed, "seed")->check(non_negative());
   cmd->callback([args, &action] { action = [args] { run(*args); }; });
 }
 

@@ -21,7 +21,8 @@ struct EvalArgs {
   int batch = 256;
   int threads = 0;
   bool json = false;
-  double threshold = -1;     // < 0: the model's own tau
+  double threshold = -1;     // used when --threshold is given; else the model's own tau
+  bool threshold_given = false;
   std::string thresholds;    // "0.3,0.4,...": one evaluation per tau
 };
 
@@ -82,15 +83,18 @@ void print_curve(TrainedModel& trained, const Dataset& test, const std::vector<d
 
 void run(const EvalArgs& args) {
   if (args.batch < 1) throw UsageError("--batch " + std::to_string(args.batch) + ": expected >= 1");
-  if (args.threads < 1) throw UsageError("--threads " + std::to_string(args.threads) + ": expected >= 1");
+  check_threads_flag(args.threads);
+  if (args.threshold_given && !(args.threshold >= 0 && args.threshold <= 1))
+    throw UsageError("--threshold " + std::to_string(args.threshold) + ": expected 0 <= tau <= 1");
   torch::set_num_threads(args.threads);
+  const std::vector<double> taus = args.thresholds.empty() ? std::vector<double>{} : parse_thresholds(args.thresholds);
   TrainedModel trained = load_trained_model(args.model);
-  if (args.threshold >= 0 || !args.thresholds.empty()) {
+  if (args.threshold_given || !args.thresholds.empty()) {
     if (!trained.config.gated)
-      throw UsageError(std::string(args.threshold >= 0 ? "--threshold" : "--thresholds") + ": " +
+      throw UsageError(std::string(args.threshold_given ? "--threshold" : "--thresholds") + ": " +
                        quoted(trained.path) + " has no gates (trained with --gates off)");
   }
-  if (args.threshold >= 0) {
+  if (args.threshold_given) {
     try {
       trained.model->set_threshold(args.threshold);
     } catch (const UsageError&) {
@@ -98,7 +102,7 @@ void run(const EvalArgs& args) {
     }
     trained.config.threshold = args.threshold;
   }
-  const std::vector<double> taus = args.thresholds.empty() ? std::vector<double>{} : parse_thresholds(args.thresholds);
+  check_checkpoint_dataset(trained.path, trained.dataset);
   const std::string dir = resolve_data_dir(args.data, trained.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
   const Dataset test = load_dataset(trained.dataset, dir).test.head(args.test_limit);
@@ -161,14 +165,20 @@ void add_eval_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("eval", "Evaluate a trained model on its test split");
   cmd->add_option("--model", args->model, "run directory or checkpoint file")->required();
   cmd->add_option("--data", args->data, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
-  cmd->add_option("--test-limit", args->test_limit, "use only the first N test images (0: all)");
+  cmd->add_option("--test-limit", args->test_limit, "use only the first N test images (0: all)")
+      ->check(non_negative());
   cmd->add_option("--batch", args->batch, "evaluation batch size");
   cmd->add_option("--threads", args->threads, "LibTorch intra-op threads");
   cmd->add_flag("--json", args->json, "print JSON");
-  cmd->add_option("--threshold", args->threshold, "gated models: tau for p > tau (default: the model's)");
+  auto* threshold =
+      cmd->add_option("--threshold", args->threshold, "gated models: tau for p > tau (default: the model's)");
   cmd->add_option("--thresholds", args->thresholds,
-                  "gated models: comma-separated taus, prints the accuracy/MACs curve");
-  cmd->callback([args, &action] { action = [args] { run(*args); }; });
+                  "gated models: comma-separated taus, prints the accuracy/MACs curve")
+      ->excludes(threshold);
+  cmd->callback([args, threshold, &action] {
+    args->threshold_given = threshold->count() > 0;
+    action = [args] { run(*args); };
+  });
 }
 
 }  // namespace mapgate

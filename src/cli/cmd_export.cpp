@@ -20,6 +20,8 @@ void add_export_command(CLI::App& app, Action& action) {
   cmd->add_option("--out", args->out, "weight file to write")->required();
   cmd->callback([args, &action] {
     action = [args] {
+      if (std::filesystem::is_directory(args->out))
+        throw UsageError("--out " + quoted(args->out) + ": is a directory; expected the weight file to write");
       const Weights w = export_model(args->model, args->out);
       std::error_code ec;
       const auto bytes = std::filesystem::file_size(args->out, ec);

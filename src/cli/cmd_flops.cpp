@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_flags.h"
+#include "common/error.h"
 #include "model/gated_macs.h"
 #include "model/macs.h"
 #include "train/trained_model.h"
@@ -40,6 +41,7 @@ void print_table(const std::vector<LayerCost>& layers) {
 }
 
 void run(const FlopsArgs& args) {
+  if (args.classes < 2) throw UsageError("--classes " + std::to_string(args.classes) + ": expected >= 2");
   DenseNetConfig config = args.model;
   config.num_classes = args.classes;
   if (!args.checkpoint.empty()) {
@@ -78,7 +80,10 @@ void add_flops_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand("flops", "Parameters and multiply-accumulates of a DenseNet");
   add_model_flags(cmd, args->model);
   cmd->add_option("--classes", args->classes, "number of output classes");
-  cmd->add_option("--model", args->checkpoint, "a run directory or checkpoint: count its architecture");
+  auto* model = cmd->add_option("--model", args->checkpoint, "a run directory or checkpoint: count its architecture");
+  // The architecture comes from the checkpoint: a flag that would change it conflicts.
+  for (const char* flag : {"--depth", "--growth", "--bc", "--compression", "--dropout", "--classes"})
+    model->excludes(cmd->get_option(flag));
   cmd->add_flag("--json", args->json, "print JSON (params, macs) instead of the per-layer table");
   cmd->callback([args, &action] { action = [args] { run(*args); }; });
 }

@@ -10,6 +10,7 @@ namespace mapgate {
 namespace {
 
 void run(TrainConfig config, const std::string& data_flag) {
+  check_dataset_flag(config.dataset);
   validate(config);
   config.data_dir = resolve_data_dir(data_flag, config.dataset,
                                      [](const std::string& line) { std::cerr << line << "\n"; });
@@ -35,9 +36,12 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--momentum", config->momentum, "Nesterov momentum");
   cmd->add_option("--weight-decay", config->weight_decay, "L2 weight decay");
   cmd->add_option("--threads", config->threads, "LibTorch intra-op threads");
-  cmd->add_option("--seed", config->seed, "seed of initialisation, data order and augmentation");
-  cmd->add_option("--train-limit", config->train_limit, "use only the first N training images (0: all)");
-  cmd->add_option("--test-limit", config->test_limit, "use only the first N test images (0: all)");
+  cmd->add_option("--seed", config->seed, "seed of initialisation, data order and augmentation")
+      ->check(non_negative());
+  cmd->add_option("--train-limit", config->train_limit, "use only the first N training images (0: all)")
+      ->check(non_negative());
+  cmd->add_option("--test-limit", config->test_limit, "use only the first N test images (0: all)")
+      ->check(non_negative());
   auto no_augment = std::make_shared<bool>(false);
   cmd->add_flag("--no-augment", *no_augment, "turn off the pad-4 random crop and horizontal flip (on by default)");
   cmd->add_flag("--resume", config->resume, "continue the run in --out from its checkpoint");

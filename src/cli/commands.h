@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -20,5 +21,20 @@ void add_demo_command(CLI::App& app, Action& action);
 
 // --threads default: every core of this machine.
 int default_threads();
+
+// For unsigned flags (--seed, --train-limit, ...): CLI11 would wrap "-5" into a huge
+// value; refuse any sign. Fails as "--seed: -5 is negative; expected a number >= 0".
+CLI::Validator non_negative();
+
+// --dataset NAME: a UsageError unless NAME is one the readers know. Checked before the
+// data directory is resolved, which for cifar10 may start a download.
+void check_dataset_flag(const std::string& name);
+
+// A checkpoint's "dataset" must be one the readers know before --data is resolved for
+// it: otherwise the checkpoint's error would read as a --dataset usage error.
+void check_checkpoint_dataset(const std::string& checkpoint, const std::string& dataset);
+
+// --threads N for commands that take it directly (1..kMaxThreads).
+void check_threads_flag(int threads);
 
 }  // namespace mapgate

@@ -1,5 +1,6 @@
 // mapgate: input-dependent feature-map pruning for DenseNets. Parses the command line
 // and maps outcomes to exit codes: 0 success, 1 runtime error, 2 usage error.
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
@@ -7,9 +8,71 @@
 
 #include "cli/commands.h"
 #include "common/error.h"
+#include "data/dataset.h"
+#include "train/train_config.h"
 
 namespace mapgate {
-int default_threads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+int default_threads() {
+  return std::min(kMaxThreads, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+CLI::Validator non_negative() {
+  return CLI::Validator(
+      [](std::string& value) {
+        const auto first = value.find_first_not_of(" \t");
+        return first != std::string::npos && value[first] == '-'
+                   ? value + " is negative; expected a number >= 0"
+                   : std::string();
+      },
+      "", "non-negative");
+}
+
+void check_dataset_flag(const std::string& name) {
+  std::string expected;
+  for (const std::string& n : dataset_names()) {
+    if (n == name) return;
+    expected += (expected.empty() ? "" : ", ") + n;
+  }
+  throw UsageError("--dataset " + quoted(name) + ": unknown; expected one of " + expected);
+}
+
+void check_checkpoint_dataset(const std::string& checkpoint, const std::string& dataset) {
+  try {
+    check_dataset_flag(dataset);
+  } catch (const UsageError&) {
+    throw Error("checkpoint " + quoted(checkpoint) + ": dataset " + quoted(dataset) +
+                " is not one this build reads");
+  }
+}
+
+void check_threads_flag(int threads) {
+  if (threads < 1 || threads > kMaxThreads)
+    throw UsageError("--threads " + std::to_string(threads) + ": expected 1.." + std::to_string(kMaxThreads));
+}
+
+namespace {
+
+// CLI11 says only "A subcommand is required" for `mapgate bogus` or `mapgate data bogus`;
+// name the word it did not know and the subcommands that exist there.
+std::string missing_subcommand_message(CLI::App& app) {
+  CLI::App* at = &app;
+  std::string where = "mapgate";
+  while (!at->get_subcommands().empty()) {
+    at = at->get_subcommands().front();
+    where += " " + at->get_name();
+  }
+  std::string expected;
+  for (const CLI::App* sub : at->get_subcommands([](const CLI::App*) { return true; }))
+    expected += (expected.empty() ? "" : ", ") + sub->get_name();
+  const std::vector<std::string> rest = app.remaining(true);
+  if (rest.empty())
+    return (where == "mapgate" ? "" : where.substr(8) + ": ") + "a subcommand is required; expected one of " +
+           expected;
+  return quoted(rest.front()) + ": not a subcommand of " + where + "; expected one of " + expected;
+}
+
+}  // namespace
 }  // namespace mapgate
 
 int main(int argc, char** argv) {
@@ -32,6 +95,12 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const CLI::RequiredError& e) {
+    const std::string what = e.what();
+    std::cerr << "mapgate: "
+              << (what.rfind("A subcommand is required", 0) == 0 ? mapgate::missing_subcommand_message(app) : what)
+              << " (see --help)\n";
+    return 2;
   } catch (const CLI::ParseError& e) {
     std::cerr << "mapgate: " << e.what() << " (see --help)\n";
     return 2;
