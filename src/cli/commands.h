@@ -17,6 +17,7 @@ void add_eval_command(CLI::App& app, Action& action);
 void add_flops_command(CLI::App& app, Action& action);
 void add_export_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
+void add_infer_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
 
 // --threads default: every core of this machine.

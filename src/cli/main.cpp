@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   mapgate::add_flops_command(app, action);
   mapgate::add_export_command(app, action);
   mapgate::add_bench_command(app, action);
+  mapgate::add_infer_command(app, action);
   mapgate::add_demo_command(app, action);
   try {
     app.parse(argc, argv);

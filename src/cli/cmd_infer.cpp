@@ -1,0 +1,102 @@
+// `mapgate infer`: the LibTorch-free engine on an exported weight file (mapgate export),
+// over a dataset's test split: accuracy, exact MACs per image and throughput. What a
+// deployment runs; the CLI links LibTorch, the engine and this path do not use it.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "data/dataset.h"
+#include "data/fetch.h"
+#include "data/loader.h"
+#include "engine/engine.h"
+#include "engine/weights.h"
+
+namespace mapgate {
+namespace {
+
+struct InferArgs {
+  std::string weights, dataset = "cifar10", data;
+  std::size_t test_limit = 0;
+  int threads = 0;
+  double threshold = -1;
+  bool json = false;
+};
+
+void run_infer(const InferArgs& args) {
+  check_dataset_flag(args.dataset);
+  const int threads = args.threads > 0 ? args.threads : default_threads();
+  check_threads_flag(threads);
+  if (args.threshold >= 0 && !(args.threshold <= 1))
+    throw UsageError("--threshold " + std::to_string(args.threshold) + ": expected 0 <= tau <= 1");
+  const Weights weights = read_weights(args.weights);  // Error naming the file if malformed
+  const DenseNetConfig& c = weights.config;
+  const std::string dir = resolve_data_dir(args.data, args.dataset,
+                                           [](const std::string& l) { std::cerr << l << "\n"; });
+  const Dataset test = load_dataset(args.dataset, dir).test.head(args.test_limit);
+  if (test.size() == 0) throw Error("--data " + quoted(dir) + ": no test images");
+  if (test.channels != c.in_channels || test.height != c.image_size || test.width != c.image_size ||
+      test.num_classes != c.num_classes)
+    throw Error("weights " + quoted(args.weights) + ": the network takes " + std::to_string(c.in_channels) +
+                "x" + std::to_string(c.image_size) + "x" + std::to_string(c.image_size) + " images and " +
+                std::to_string(c.num_classes) + " classes; " + args.dataset + " in " + quoted(dir) +
+                " does not fit");
+
+  EngineOptions options;
+  options.threshold = args.threshold;
+  Engine engine(weights, options);
+  const Normalization norm{weights.mean, weights.std};
+  const std::size_t floats = static_cast<std::size_t>(c.in_channels) * c.image_size * c.image_size;
+  const int n = static_cast<int>(test.size());
+  std::vector<float> images(floats * n), logits(static_cast<std::size_t>(n) * c.num_classes);
+  for (int i = 0; i < n; ++i) prepare_image(test, i, norm, 0, 0, false, images.data() + i * floats);
+  std::vector<EngineStats> stats(n);
+
+  const auto start = std::chrono::steady_clock::now();
+  engine.forward_batch(images.data(), n, logits.data(), stats.data(), threads);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::size_t correct = 0;
+  double macs = 0;
+  for (int i = 0; i < n; ++i) {
+    const float* row = logits.data() + static_cast<std::size_t>(i) * c.num_classes;
+    correct += std::max_element(row, row + c.num_classes) - row == test.labels[i];
+    macs += static_cast<double>(stats[i].macs);
+  }
+  const double accuracy = double(correct) / n, macs_mean = macs / n;
+  if (args.json) {
+    nlohmann::json out = {{"weights", args.weights},      {"dataset", args.dataset},
+                          {"examples", n},                {"accuracy", accuracy},
+                          {"macs_mean", macs_mean},       {"gated", c.gated},
+                          {"threads", threads},           {"images_per_s", n / std::max(seconds, 1e-9)}};
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  std::printf("%s: DenseNet-%d%s k=%d%s on %d %s test images, %d thread(s)\n", args.weights.c_str(), c.depth,
+              c.bc ? "-BC" : "", c.growth, c.gated ? ", gated" : "", n, args.dataset.c_str(), threads);
+  std::printf("accuracy %.4f | mean MACs %.1fM | %.0f images/s\n", accuracy, macs_mean / 1e6,
+              n / std::max(seconds, 1e-9));
+}
+
+}  // namespace
+
+void add_infer_command(CLI::App& app, Action& action) {
+  auto args = std::make_shared<InferArgs>();
+  auto* cmd = app.add_subcommand(
+      "infer", "Run the LibTorch-free engine on an exported weight file over a dataset's test split");
+  cmd->add_option("--weights", args->weights, "weight file written by mapgate export")->required();
+  cmd->add_option("--dataset", args->dataset, "cifar10, cifar100, mnist or fashion-mnist")->capture_default_str();
+  cmd->add_option("--data", args->data, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
+  cmd->add_option("--test-limit", args->test_limit, "use only the first N test images (0: all)")
+      ->check(non_negative());
+  cmd->add_option("--threads", args->threads, "engine threads, one image each (default: every core)");
+  cmd->add_option("--threshold", args->threshold, "tau for the gates (default: the weight file's)");
+  cmd->add_flag("--json", args->json, "print JSON");
+  cmd->callback([args, &action] { action = [args] { run_infer(*args); }; });
+}
+
+}  // namespace mapgate

@@ -1,0 +1,67 @@
+// `mapgate infer` through the built binary: the engine on an exported weight file gives
+// the accuracy `mapgate eval` gives through LibTorch, and a damaged weight file is exit 1
+// with one line naming it.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+
+namespace mapgate {
+namespace {
+
+using test::CliResult;
+using test::run_mapgate;
+using test::shell_quote;
+
+bool one_line(const std::string& text) {
+  return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
+}
+
+class CliInfer : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    test::write_cifar_fixture(data_, /*per_batch=*/20, /*test=*/50);
+    const CliResult train = run_mapgate(dir_, "train --data " + shell_quote(data_) + " --out " + shell_quote(run_) +
+                                                  " --depth 7 --growth 4 --epochs 1 --threads 1 --seed 2");
+    ASSERT_EQ(train.exit_code, 0) << train.describe();
+    const CliResult exported = run_mapgate(dir_, "export --model " + shell_quote(run_) + " --out " + shell_quote(weights_));
+    ASSERT_EQ(exported.exit_code, 0) << exported.describe();
+  }
+  test::ScratchDir dir_;
+  const std::string data_ = dir_ / "cifar", run_ = dir_ / "run", weights_ = dir_ / "net.mgw";
+};
+
+TEST_F(CliInfer, EngineAccuracyEqualsLibTorchEval) {
+  const CliResult infer = run_mapgate(dir_, "infer --weights " + shell_quote(weights_) + " --data " +
+                                                shell_quote(data_) + " --threads 2 --json");
+  ASSERT_EQ(infer.exit_code, 0) << infer.describe();
+  const CliResult eval = run_mapgate(dir_, "eval --model " + shell_quote(run_) + " --data " + shell_quote(data_) +
+                                               " --threads 1 --json");
+  ASSERT_EQ(eval.exit_code, 0) << eval.describe();
+  const auto a = nlohmann::json::parse(infer.out), b = nlohmann::json::parse(eval.out);
+  EXPECT_EQ(a["examples"], 50);
+  EXPECT_EQ(a["accuracy"], b["accuracy"]) << infer.out << eval.out;
+  EXPECT_GT(a["macs_mean"].get<double>(), 0);
+}
+
+TEST_F(CliInfer, TruncatedWeightFileIsOneLineExitOne) {
+  const auto size = std::filesystem::file_size(weights_);
+  std::filesystem::resize_file(weights_, size / 2);
+  const CliResult r = run_mapgate(dir_, "infer --weights " + shell_quote(weights_) + " --data " + shell_quote(data_));
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(one_line(r.err) && r.err.find(weights_) != std::string::npos) << r.describe();
+}
+
+TEST_F(CliInfer, MissingWeightsFlagIsUsageError) {
+  const CliResult r = run_mapgate(dir_, "infer --data " + shell_quote(data_));
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_TRUE(one_line(r.err) && r.err.find("--weights") != std::string::npos) << r.describe();
+}
+
+}  // namespace
+}  // namespace mapgate
