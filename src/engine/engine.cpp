@@ -211,6 +211,20 @@ void Engine::set_options(const EngineOptions& options) {
 
 namespace {
 
+// BN-ReLU over the `n` active maps of an s x s feature buffer; the caller sets out.
+BnReluArgs bn_relu_args(int s, const float* in, std::ptrdiff_t plane, const std::vector<int>& active, int n,
+                        const Bn& norm) {
+  BnReluArgs bn;
+  bn.height = bn.width = s;
+  bn.in = in;
+  bn.in_plane = plane;
+  bn.active = active.data();
+  bn.n = n;
+  bn.scale = norm.scale.data();
+  bn.shift = norm.shift.data();
+  return bn;
+}
+
 std::unique_ptr<Engine::Workspace> make_workspace(const Engine::Model& m, const DenseNetConfig& c) {
   auto ws = std::make_unique<Engine::Workspace>();
   const int k4 = c.bc ? 4 * c.growth : 0;
@@ -338,14 +352,7 @@ void Engine::run(Workspace& ws, const float* image, float* logits, EngineStats* 
       }
       const int n_in = static_cast<int>(ws.active.size());
       if (a > 0) {
-        BnReluArgs bn;
-        bn.height = bn.width = s;
-        bn.in = feat;
-        bn.in_plane = plane;
-        bn.active = ws.active.data();
-        bn.n = n_in;
-        bn.scale = layer.norm1.scale.data();
-        bn.shift = layer.norm1.shift.data();
+        BnReluArgs bn = bn_relu_args(s, feat, plane, ws.active, n_in, layer.norm1);
         conv = MaskedConvArgs{};
         conv.height = conv.width = s;
         conv.out = feat + cin * plane;  // the layer's k maps follow its input maps
@@ -416,14 +423,7 @@ void Engine::run(Workspace& ws, const float* image, float* logits, EngineStats* 
       // Transition: BN-ReLU(active) -> conv1x1 -> all outputs -> 2x2 average pooling.
       const Transition& tr = m.trans[b];
       const int n_in = static_cast<int>(ws.active.size());
-      BnReluArgs bn;
-      bn.height = bn.width = s;
-      bn.in = feat;
-      bn.in_plane = plane;
-      bn.active = ws.active.data();
-      bn.n = n_in;
-      bn.scale = tr.norm.scale.data();
-      bn.shift = tr.norm.shift.data();
+      BnReluArgs bn = bn_relu_args(s, feat, plane, ws.active, n_in, tr.norm);
       bn.out = ws.flat.data();
       bn.out_plane = plane;
       kern.bn_relu(bn);
@@ -451,14 +451,7 @@ void Engine::run(Workspace& ws, const float* image, float* logits, EngineStats* 
 
   // --- head: BN-ReLU(active) -> GAP -> classifier over the active channels ---
   const int n_in = static_cast<int>(ws.active.size());
-  BnReluArgs bn;
-  bn.height = bn.width = s;
-  bn.in = ws.feat[2].data();
-  bn.in_plane = plane;
-  bn.active = ws.active.data();
-  bn.n = n_in;
-  bn.scale = m.norm.scale.data();
-  bn.shift = m.norm.shift.data();
+  BnReluArgs bn = bn_relu_args(s, ws.feat[2].data(), plane, ws.active, n_in, m.norm);
   bn.out = ws.flat.data();
   bn.out_plane = plane;
   kern.bn_relu(bn);
