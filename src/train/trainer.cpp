@@ -258,7 +258,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
         if (!g.advantage_finite) fault = "REINFORCE advantage";
       }
       if (!std::isfinite(loss_value)) fault = "loss (" + std::to_string(loss_value) + ")";
-      else if (fault.empty() && !all_finite(loss)) fault = "gate loss";
+      else if (gated_phase && fault.empty() && !all_finite(loss)) fault = "gate loss";  // dense: loss is the CE
       if (fault.empty()) {
         loss.backward();
         if (hooks && hooks->after_backward) hooks->after_backward(global_step, *model);
