@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "common/error.h"
+#include "common/revision.h"
 
 namespace mapgate {
 namespace {
@@ -98,7 +99,8 @@ void download_to_file(const std::string& url, const std::string& path, const Log
   curl_easy_setopt(curl.h, CURLOPT_LOW_SPEED_LIMIT, options.low_speed_bytes_per_s);
   curl_easy_setopt(curl.h, CURLOPT_LOW_SPEED_TIME, options.low_speed_time_s);
   curl_easy_setopt(curl.h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl.h, CURLOPT_USERAGENT, "mapgate/" MAPGATE_REVISION " (libcurl)");
+  const std::string user_agent = std::string("mapgate/") + source_revision() + " (libcurl)";
+  curl_easy_setopt(curl.h, CURLOPT_USERAGENT, user_agent.c_str());
   curl_easy_setopt(curl.h, CURLOPT_WRITEFUNCTION, on_write);
   curl_easy_setopt(curl.h, CURLOPT_WRITEDATA, &t);
   curl_easy_setopt(curl.h, CURLOPT_XFERINFOFUNCTION, on_progress);

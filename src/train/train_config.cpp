@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/revision.h"
 
 namespace mapgate {
 
@@ -84,7 +85,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"test_limit", c.test_limit},
           {"augment", c.augment},
           {"skip_nonfinite", c.skip_nonfinite},
-          {"revision", MAPGATE_REVISION}};
+          {"revision", source_revision()}};
   if (!c.init.empty()) j["init"] = c.init;
   if (c.gated()) {  // a dense run's config.json keeps its keys
     j["gates"] = c.gates;
