@@ -15,6 +15,17 @@
 
 namespace {
 
+// Whether a run failed or was skipped: `error_occurred` up to Google Benchmark 1.7 (Debian
+// 12), `skipped` from 1.8 on (newer systems, e.g. beside a pip PyTorch).
+template <class Run>
+auto run_failed(const Run& r, int) -> decltype(static_cast<bool>(r.error_occurred)) {
+  return r.error_occurred;
+}
+template <class Run>
+bool run_failed(const Run& r, long) {
+  return static_cast<bool>(r.skipped);
+}
+
 // The console output, plus every network run's CPU time per iteration (ms) and macs_ratio.
 class SummaryReporter : public benchmark::ConsoleReporter {
  public:
@@ -25,7 +36,7 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& reports) override {
     ConsoleReporter::ReportRuns(reports);
     for (const Run& r : reports) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      if (r.run_type != Run::RT_Iteration || run_failed(r, 0)) continue;
       const std::string& name = r.run_name.function_name;
       if (name.rfind("engine_network/", 0) != 0) continue;
       Runs& runs = runs_[name];
