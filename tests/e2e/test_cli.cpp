@@ -17,9 +17,13 @@
 #include "model/macs.h"
 #include "cli_runner.h"
 #include "synthetic_data.h"
+#include "text_checks.h"
 
 namespace mapgate {
 namespace {
+
+using test::contains;
+using test::one_line;
 
 namespace fs = std::filesystem;
 using test::CliResult;
@@ -27,15 +31,6 @@ using test::run_mapgate;
 using test::ScratchDir;
 using test::shell_quote;
 using test::write_cifar_fixture;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// Exactly one non-empty line, newline-terminated.
-bool one_line(const std::string& text) {
-  return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
-}
 
 nlohmann::json parse_json(const CliResult& r) {
   try {

@@ -10,17 +10,16 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.h"
+#include "text_checks.h"
 
 namespace mapgate {
 namespace {
 
+using test::one_line;
+
 using test::CliResult;
 using test::run_mapgate;
 using test::shell_quote;
-
-bool one_line(const std::string& text) {
-  return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
-}
 
 class CliInfer : public ::testing::Test {
  protected:

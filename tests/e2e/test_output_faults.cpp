@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -14,27 +15,19 @@
 #include "common/error.h"
 #include "run_files.h"
 #include "train/checkpoint.h"
+#include "text_checks.h"
 
 namespace mapgate {
 namespace {
+
+using test::contains;
+using test::one_line;
+using test::last_line;
 
 namespace fs = std::filesystem;
 using test::CliResult;
 using test::run_mapgate;
 using test::shell_quote;
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-bool one_line(const std::string& text) {
-  return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
-}
-
-std::string last_line(const std::string& text) {
-  const std::string trimmed = text.substr(0, text.find_last_not_of('\n') + 1);
-  return trimmed.substr(trimmed.find_last_of("\n\r") + 1);
-}
 
 class OutputFaults : public ::testing::Test {
  protected:
@@ -84,16 +77,29 @@ TEST_F(OutputFaults, OutUnderARegularFileFailsBeforeTraining) {
   EXPECT_FALSE(contains(r.err, "epoch")) << r.describe();
 }
 
+// Root writes through directory permissions, so as root (CI) mapgate runs as nobody
+// (util-linux setpriv); everything it must read is world-readable.
 TEST_F(OutputFaults, ReadOnlyOutFailsBeforeTraining) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root writes through directory permissions";
+  std::string as_user;
+  if (::geteuid() == 0) {
+    if (std::system("command -v setpriv >/dev/null 2>&1") != 0) GTEST_SKIP() << "root, and no setpriv";
+    as_user = "setpriv --reuid=65534 --regid=65534 --clear-groups";
+    const auto everyone_reads = fs::perms::others_read | fs::perms::others_exec;  // whatever the umask
+    fs::permissions(dir_.path(), everyone_reads, fs::perm_options::add);
+    for (const auto& entry : fs::recursive_directory_iterator(dir_.path()))
+      fs::permissions(entry.path(), everyone_reads, fs::perm_options::add);
+  }
   const std::string run = dir_ / "locked";
   fs::create_directories(run);
-  fs::permissions(run, fs::perms::owner_read | fs::perms::owner_exec);
-  const CliResult r = run_mapgate(dir_, train_args(run, 1));
+  const auto read_and_enter = fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                              fs::perms::group_exec | fs::perms::others_read | fs::perms::others_exec;
+  fs::permissions(run, read_and_enter);
+  const CliResult r = run_mapgate(dir_, train_args(run, 1), as_user);
   fs::permissions(run, fs::perms::owner_all);
   EXPECT_EQ(r.exit_code, 1) << r.describe();
   EXPECT_TRUE(one_line(r.err) && contains(r.err, "--out") && contains(r.err, run)) << r.describe();
   EXPECT_FALSE(contains(r.err, "epoch")) << r.describe();
+  EXPECT_TRUE(fs::is_empty(run)) << "nothing may be left in " << run;
 }
 
 }  // namespace

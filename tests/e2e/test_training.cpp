@@ -21,9 +21,12 @@
 #include "synthetic_data.h"
 #include "train/checkpoint.h"
 #include "train/trained_model.h"
+#include "text_checks.h"
 
 namespace mapgate {
 namespace {
+
+using test::contains;
 
 using test::read_metrics;
 using test::first_difference;
@@ -66,10 +69,6 @@ std::string message_of(const std::function<void()>& f) {
     return e.what();
   }
   return "(no exception)";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 TEST(Training, ResumeGivesExactlyTheUninterruptedWeights) {

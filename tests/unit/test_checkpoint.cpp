@@ -15,9 +15,12 @@
 #include "common/error.h"
 #include "model/densenet.h"
 #include "train/trained_model.h"
+#include "../e2e/text_checks.h"
 
 namespace mapgate {
 namespace {
+
+using test::contains;
 
 namespace fs = std::filesystem;
 using test::ScratchDir;
@@ -76,10 +79,6 @@ std::string message_of(const std::function<void()>& f) {
     return std::string("NOT a mapgate::Error: ") + e.what();
   }
   return "(no exception)";
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 std::vector<char> read_bytes(const std::string& path) {
