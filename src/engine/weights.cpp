@@ -248,6 +248,11 @@ void check_weights(const Weights& w, const std::string& source) {
   if (w.mean.size() != in || w.std.size() != in)
     throw Error(prefix(source) + "normalization has " + std::to_string(w.mean.size()) + " means and " +
                 std::to_string(w.std.size()) + " stds, expected " + std::to_string(in) + " (one per input channel)");
+  for (std::size_t i = 0; i < in; ++i)
+    if (!std::isfinite(w.mean[i]) || !std::isfinite(w.std[i]) || !(w.std[i] > 0))
+      throw Error(prefix(source) + "normalization of channel " + std::to_string(i) + ": mean " +
+                  std::to_string(w.mean[i]) + ", std " + std::to_string(w.std[i]) +
+                  ", expected finite values and std > 0");
   if (!(w.bn_eps > 0)) throw Error(prefix(source) + "batch_norm_eps " + std::to_string(w.bn_eps) + ", expected > 0");
   const auto expected = expected_tensors(w.config);
   std::set<std::string> names;
@@ -287,16 +292,21 @@ void write_weights(const std::string& path, const Weights& w) {
     for (auto d : shape) put_u32(out, static_cast<std::uint32_t>(d));
     put_floats(out, t.data);
   }
+  // Through a temporary beside `path`, renamed over it: a failed write leaves any old file
+  // as it was, and the temporary is removed.
   const std::string tmp = path + ".tmp";
+  const auto fail = [&](const std::string& why) {
+    std::remove(tmp.c_str());
+    throw Error(prefix(path) + why);
+  };
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(prefix(path) + "cannot open " + quoted(tmp) + " for writing");
+    if (!f) fail("cannot open " + quoted(tmp) + " for writing");
     f.write(out.data(), static_cast<std::streamsize>(out.size()));
     f.close();
-    if (!f) throw Error(prefix(path) + "write failed (disk full?)");
+    if (!f) fail("write failed (disk full?)");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw Error(prefix(path) + "cannot rename " + quoted(tmp) + " to it");
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + quoted(tmp) + " to it");
 }
 
 Weights read_weights(const std::string& path) {

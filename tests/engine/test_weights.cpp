@@ -3,6 +3,7 @@
 // trailing bytes) rejected with one line that names the file.
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -238,6 +239,29 @@ TEST_F(MalformedWeightFile, BadHeader) {
   EXPECT_THROWS_WITH(read_weights(path_), quoted(path_) + ": invalid architecture: depth 8");
 }
 
+// A zero, negative or non-finite std (or a non-finite mean) would turn every input into
+// inf or NaN and every prediction into noise, silently.
+TEST_F(MalformedWeightFile, NormalizationMustBeFiniteWithPositiveStd) {
+  struct Case {
+    nlohmann::json mean, std;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{0.5, 0.5}, {0.25, 0.0}, "normalization of channel 1: mean 0.500000, std 0.000000"},
+      {{0.5, 0.5}, {-1.0, 0.25}, "normalization of channel 0: mean 0.500000, std -1.000000"},
+      {{0.5, 1e39}, {0.25, 0.25}, "normalization of channel 1: mean inf"},  // overflows a float
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.message);
+    const std::string bytes = with_header(good_, [&](nlohmann::json& h) {
+      h["normalization"]["mean"] = c.mean;
+      h["normalization"]["std"] = c.std;
+    }, /*keep_tensors=*/true);
+    EXPECT_THROWS_WITH(parse_weights(bytes, "norm.mgw"), "weights \"norm.mgw\": " + c.message);
+  }
+  EXPECT_NO_THROW(parse_weights(good_, "good.mgw"));
+}
+
 // Found with fuzz/fuzz_weights.cpp (docs/reliability.md): a header alone, with an enormous depth and no
 // tensors, made the reader list the architecture's ~10^10 tensors before noticing that
 // none were there. Such a depth cannot fit in the file, and says so at once.
@@ -286,6 +310,18 @@ TEST_F(MalformedWeightFile, IntegerFieldsTakeOnlyIntegersThatFit) {
   }
   // In range, the same fields still read back.
   EXPECT_EQ(parse_weights(good_, "good.mgw").config.depth, 7);
+}
+
+// A write that cannot complete (here the rename: a directory is in the way) names the
+// file and leaves no temporary behind.
+TEST(WeightFile, FailedWriteLeavesNoTemporary) {
+  const std::string path = temp_path("dir_in_the_way");
+  std::filesystem::remove_all(path);
+  std::filesystem::create_directories(path + "/keep");
+  EXPECT_THROWS_WITH(write_weights(path, random_weights(tiny(false), 1)), "cannot rename");
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  EXPECT_TRUE(std::filesystem::exists(path + "/keep"));
+  std::filesystem::remove_all(path);
 }
 
 TEST_F(MalformedWeightFile, WriterRefusesInconsistentWeights) {
