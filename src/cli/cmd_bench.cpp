@@ -14,6 +14,7 @@
 #include <torch/utils.h>
 
 #include "cli/commands.h"
+#include "cli/network_inputs.h"
 #include "common/error.h"
 #include "data/fetch.h"
 #include "engine/engine.h"
@@ -94,14 +95,8 @@ Setup setup_model(const BenchArgs& args) {
   const std::string dir = resolve_data_dir(args.data, trained.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
   const Dataset test = load_dataset(trained.dataset, dir).test.head(args.test_limit);
-  if (test.channels != c.in_channels || test.height != c.image_size || test.width != c.image_size ||
-      test.num_classes != c.num_classes)
-    throw Error("--data " + quoted(dir) + ": images do not fit the model in " + quoted(trained.path));
-  if (test.size() == 0) throw Error("--data " + quoted(dir) + ": no test images");
+  s.images = network_inputs(test, dir, c, trained.normalization, "model " + quoted(trained.path));
   s.n = static_cast<int>(test.size());
-  s.images.resize(s.n * image_floats(c));
-  for (int i = 0; i < s.n; ++i)
-    prepare_image(test, i, trained.normalization, 0, 0, false, s.images.data() + i * image_floats(c));
   s.description = trained.path + " (" + trained.dataset + ", DenseNet-" + std::to_string(c.depth) +
                   (c.bc ? "-BC" : "") + " k=" + std::to_string(c.growth) +
                   (c.gated ? ", gates at tau " + std::to_string(c.threshold) : ", no gates") + ")";

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/network_inputs.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "data/fetch.h"
@@ -38,22 +39,14 @@ void run_infer(const InferArgs& args) {
   const std::string dir = resolve_data_dir(args.data, args.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
   const Dataset test = load_dataset(args.dataset, dir).test.head(args.test_limit);
-  if (test.size() == 0) throw Error("--data " + quoted(dir) + ": no test images");
-  if (test.channels != c.in_channels || test.height != c.image_size || test.width != c.image_size ||
-      test.num_classes != c.num_classes)
-    throw Error("weights " + quoted(args.weights) + ": the network takes " + std::to_string(c.in_channels) +
-                "x" + std::to_string(c.image_size) + "x" + std::to_string(c.image_size) + " images and " +
-                std::to_string(c.num_classes) + " classes; " + args.dataset + " in " + quoted(dir) +
-                " does not fit");
+  const std::vector<float> images =
+      network_inputs(test, dir, c, Normalization{weights.mean, weights.std}, "weights " + quoted(args.weights));
 
   EngineOptions options;
   options.threshold = args.threshold;
   Engine engine(weights, options);
-  const Normalization norm{weights.mean, weights.std};
-  const std::size_t floats = static_cast<std::size_t>(c.in_channels) * c.image_size * c.image_size;
   const int n = static_cast<int>(test.size());
-  std::vector<float> images(floats * n), logits(static_cast<std::size_t>(n) * c.num_classes);
-  for (int i = 0; i < n; ++i) prepare_image(test, i, norm, 0, 0, false, images.data() + i * floats);
+  std::vector<float> logits(static_cast<std::size_t>(n) * c.num_classes);
   std::vector<EngineStats> stats(n);
 
   const auto start = std::chrono::steady_clock::now();

@@ -15,9 +15,9 @@
 namespace mapgate {
 namespace {
 
-using test::one_line;
-
 using test::CliResult;
+using test::contains;
+using test::one_line;
 using test::run_mapgate;
 using test::shell_quote;
 
@@ -54,6 +54,27 @@ TEST_F(CliInfer, TruncatedWeightFileIsOneLineExitOne) {
   const CliResult r = run_mapgate(dir_, "infer --weights " + shell_quote(weights_) + " --data " + shell_quote(data_));
   EXPECT_EQ(r.exit_code, 1) << r.describe();
   EXPECT_TRUE(one_line(r.err) && r.err.find(weights_) != std::string::npos) << r.describe();
+}
+
+// Weights of a 10-class CIFAR-10 network on CIFAR-100 (same images, 100 classes): exit 1,
+// naming both shapes, before any inference.
+TEST_F(CliInfer, DataTheNetworkDoesNotTakeIsOneLineExitOne) {
+  const std::string cifar100 = dir_ / "cifar100";
+  std::filesystem::create_directories(cifar100);
+  for (const char* file : {"train.bin", "test.bin"}) {
+    std::ofstream f(cifar100 + "/" + file, std::ios::binary);
+    for (int record = 0; record < 3; ++record) {
+      const std::string labels = {char(record), char(40 + record)};  // coarse, fine
+      f << labels << std::string(3 * 32 * 32, char(record * 50));
+    }
+  }
+  const CliResult r = run_mapgate(dir_, "infer --weights " + shell_quote(weights_) + " --dataset cifar100 --data " +
+                                            shell_quote(cifar100));
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(one_line(r.err)) << r.describe();
+  EXPECT_TRUE(contains(r.err, "weights \"" + weights_ + "\": takes 3x32x32 images and 10 classes; cifar100 in \"" +
+                                  cifar100 + "\" has 3x32x32 images and 100 classes"))
+      << r.describe();
 }
 
 TEST_F(CliInfer, MissingWeightsFlagIsUsageError) {
