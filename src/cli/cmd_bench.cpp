@@ -95,8 +95,9 @@ Setup setup_model(const BenchArgs& args) {
   const std::string dir = resolve_data_dir(args.data, trained.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
   const Dataset test = load_dataset(trained.dataset, dir).test.head(args.test_limit);
-  s.images = network_inputs(test, dir, c, trained.normalization, "model " + quoted(trained.path));
+  check_network_takes(test, dir, c, "model " + quoted(trained.path));
   s.n = static_cast<int>(test.size());
+  s.images = network_inputs(test, 0, test.size(), trained.normalization);
   s.description = trained.path + " (" + trained.dataset + ", DenseNet-" + std::to_string(c.depth) +
                   (c.bc ? "-BC" : "") + " k=" + std::to_string(c.growth) +
                   (c.gated ? ", gates at tau " + std::to_string(c.threshold) : ", no gates") + ")";

@@ -39,26 +39,30 @@ void run_infer(const InferArgs& args) {
   const std::string dir = resolve_data_dir(args.data, args.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
   const Dataset test = load_dataset(args.dataset, dir).test.head(args.test_limit);
-  const std::vector<float> images =
-      network_inputs(test, dir, c, Normalization{weights.mean, weights.std}, "weights " + quoted(args.weights));
+  check_network_takes(test, dir, c, "weights " + quoted(args.weights));
 
   EngineOptions options;
   options.threshold = args.threshold;
   Engine engine(weights, options);
+  const Normalization norm{weights.mean, weights.std};
+  // In chunks, so that memory stays bounded whatever the split's size.
+  constexpr std::size_t kChunk = 1024;
   const int n = static_cast<int>(test.size());
-  std::vector<float> logits(static_cast<std::size_t>(n) * c.num_classes);
-  std::vector<EngineStats> stats(n);
-
-  const auto start = std::chrono::steady_clock::now();
-  engine.forward_batch(images.data(), n, logits.data(), stats.data(), threads);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
+  std::vector<float> logits(kChunk * c.num_classes);
+  std::vector<EngineStats> stats(kChunk);
   std::size_t correct = 0;
-  double macs = 0;
-  for (int i = 0; i < n; ++i) {
-    const float* row = logits.data() + static_cast<std::size_t>(i) * c.num_classes;
-    correct += std::max_element(row, row + c.num_classes) - row == test.labels[i];
-    macs += static_cast<double>(stats[i].macs);
+  double macs = 0, seconds = 0;
+  for (std::size_t first = 0; first < test.size(); first += kChunk) {
+    const std::size_t count = std::min(kChunk, test.size() - first);
+    const std::vector<float> images = network_inputs(test, first, count, norm);
+    const auto start = std::chrono::steady_clock::now();
+    engine.forward_batch(images.data(), static_cast<int>(count), logits.data(), stats.data(), threads);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (std::size_t i = 0; i < count; ++i) {
+      const float* row = logits.data() + i * c.num_classes;
+      correct += std::max_element(row, row + c.num_classes) - row == test.labels[first + i];
+      macs += static_cast<double>(stats[i].macs);
+    }
   }
   const double accuracy = double(correct) / n, macs_mean = macs / n;
   if (args.json) {
