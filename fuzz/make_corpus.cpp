@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/weights.h"
+#include "../tests/support/tar_writer.h"
 
 namespace {
 
@@ -101,6 +102,16 @@ Bytes reindented(const Bytes& file, std::size_t tensor_count) {
   return out;
 }
 
+Bytes bytes(const std::string& s) { return Bytes(s.begin(), s.end()); }
+
+// A pax extended-header record "LEN path=VALUE\n", LEN counting the whole record.
+std::string pax_record(const std::string& key, const std::string& value) {
+  const std::string body = " " + key + "=" + value + "\n";
+  std::size_t len = body.size() + 1;
+  while (std::to_string(len).size() + body.size() != len) ++len;
+  return std::to_string(len) + body;
+}
+
 // A tiny network: a few hundred floats, so its weight file is a few KB.
 mapgate::DenseNetConfig tiny(bool gated, bool bc) {
   mapgate::DenseNetConfig c;
@@ -162,6 +173,26 @@ int main(int argc, char** argv) {
     write(dir / "fuzz_gzip" / "truncated.gz", head(gz, gz.size() - 5));
     write(dir / "fuzz_gzip" / "trailing_bytes.gz", cat(gz, {'x', 'y', 'z'}));
     write(dir / "fuzz_gzip" / "plain.txt", head(text, 64));
+
+    // tar (the fetch extractor): gzip and plain; a directory, a GNU long name, a pax
+    // path, links and a FIFO (skipped), ".." (refused), truncated, no end blocks.
+    using mapgate::test::TarMember;
+    using mapgate::test::tar_bytes;
+    const std::string meta = "airplane\nautomobile\n";
+    const std::string one = tar_bytes({{"cifar-10-batches-bin/batches.meta.txt", meta}});
+    write(dir / "fuzz_tar" / "one_file.tar.gz", gzip(bytes(one)));
+    write(dir / "fuzz_tar" / "directory_and_files.tar",
+          bytes(tar_bytes({{"data/", "", '5'}, {"data/a.bin", "abc"}, {"./data//b.bin", std::string(700, 'b')}})));
+    write(dir / "fuzz_tar" / "long_name.tar.gz", gzip(bytes(tar_bytes({{std::string(120, 'n') + ".bin", "long"}}))));
+    const std::string pax = pax_record("path", "dir/pax_name.bin");
+    write(dir / "fuzz_tar" / "pax_path.tar",
+          bytes(tar_bytes({{"PaxHeaders/x", pax, 'x'}, {"short_name.bin", "pax"}})));
+    write(dir / "fuzz_tar" / "links_and_fifo.tar",
+          bytes(tar_bytes({{"link", "", '2'}, {"hard", "", '1'}, {"fifo", "", '6'}, {"file.bin", "f"}})));
+    write(dir / "fuzz_tar" / "dotdot.tar", bytes(tar_bytes({{"../escape.bin", "x"}})));
+    const Bytes one_gz = gzip(bytes(one));
+    write(dir / "fuzz_tar" / "truncated.tar.gz", head(one_gz, one_gz.size() - 8));
+    write(dir / "fuzz_tar" / "no_end_blocks.tar", bytes(tar_bytes({{"a.bin", "a"}}, /*end_blocks=*/false)));
 
     // Weight files: dense, gated, BC; truncated; another version.
     const fs::path scratch = dir / "weights.tmp";
