@@ -175,7 +175,8 @@ int main(int argc, char** argv) {
     write(dir / "fuzz_gzip" / "plain.txt", head(text, 64));
 
     // tar (the fetch extractor): gzip and plain; a directory, a GNU long name, a pax
-    // path, links and a FIFO (skipped), ".." (refused), truncated, no end blocks.
+    // path (one with a NUL, refused), links and a FIFO (skipped), ".." (refused),
+    // truncated, no end blocks.
     using mapgate::test::TarMember;
     using mapgate::test::tar_bytes;
     const std::string meta = "airplane\nautomobile\n";
@@ -187,6 +188,9 @@ int main(int argc, char** argv) {
     const std::string pax = pax_record("path", "dir/pax_name.bin");
     write(dir / "fuzz_tar" / "pax_path.tar",
           bytes(tar_bytes({{"PaxHeaders/x", pax, 'x'}, {"short_name.bin", "pax"}})));
+    const std::string pax_nul = pax_record("path", std::string("dir/pax\0name.bin", 16));  // refused
+    write(dir / "fuzz_tar" / "pax_path_with_nul.tar",
+          bytes(tar_bytes({{"PaxHeaders/x", pax_nul, 'x'}, {"short_name.bin", "pax"}})));
     write(dir / "fuzz_tar" / "links_and_fifo.tar",
           bytes(tar_bytes({{"link", "", '2'}, {"hard", "", '1'}, {"fifo", "", '6'}, {"file.bin", "f"}})));
     write(dir / "fuzz_tar" / "dotdot.tar", bytes(tar_bytes({{"../escape.bin", "x"}})));

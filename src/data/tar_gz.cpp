@@ -130,8 +130,13 @@ bool all_zero(const unsigned char* h) {
   return true;
 }
 
-// "./a//b/" -> "a/b"; throws for absolute paths and ".." components.
+// "./a//b/" -> "a/b"; throws for absolute paths, ".." components and NUL bytes.
 std::string safe_relative(const std::string& archive, const std::string& name) {
+  // Possible only through a GNU long name or a pax path; the file system would see the
+  // name cut at the NUL, not the name that was checked.
+  if (name.find('\0') != std::string::npos)
+    throw Error("tar.gz " + mapgate::quoted(archive) + ": member " + mapgate::quoted(name.substr(0, name.find('\0'))) +
+                "... has a NUL byte in its name");
   if (!name.empty() && name[0] == '/')
     throw Error("tar.gz " + mapgate::quoted(archive) + ": member " + mapgate::quoted(name) +
                 " has an absolute path; only relative paths inside the output are allowed");

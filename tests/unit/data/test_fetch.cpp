@@ -312,6 +312,16 @@ TEST(TarGz, PaxRecordWithNegativeLengthEndsThePaxData) {
   EXPECT_EQ(extract_tar_gz(tmp / "b.tar.gz", tmp / "out"), (std::vector<std::string>{"d/b.txt"}));
 }
 
+// Found by fuzz/fuzz_tar.cpp in CI: a pax path with a NUL byte was checked and reported
+// whole, but the file system created the name cut at the NUL.
+TEST(TarGz, NulByteInAPaxPathIsRefused) {
+  TempDir tmp;
+  const std::string record = std::string("19 path=d/a.txt") + std::string("\0xy\n", 4);  // 19 bytes in all
+  write_gz(tmp / "a.tar.gz", tar_bytes({{"pax", record, 'x'}, {"short", "A"}}));
+  EXPECT_THROWS_WITH(extract_tar_gz(tmp / "a.tar.gz", tmp / "out"), "member \"d/a.txt\"... has a NUL byte in its name");
+  EXPECT_FALSE(fs::exists(tmp / "out/d/a.txt"));
+}
+
 TEST(TarGz, FilterSelectsMembers) {
   TempDir tmp;
   write_gz(tmp / "a.tar.gz", tar_bytes({{"d/a.bin", "A"}, {"d/b.txt", "B"}, {"d/c.bin", "C"}}));
