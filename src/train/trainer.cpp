@@ -256,9 +256,9 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
         loss = g.loss;
         loss_value = g.ce;
         if (!g.advantage_finite) fault = "REINFORCE advantage";
+        else if (std::isfinite(loss_value) && !all_finite(loss)) fault = "gate loss";  // CE finite, total not
       }
       if (!std::isfinite(loss_value)) fault = "loss (" + std::to_string(loss_value) + ")";
-      else if (gated_phase && fault.empty() && !all_finite(loss)) fault = "gate loss";  // dense: loss is the CE
       if (fault.empty()) {
         loss.backward();
         if (hooks && hooks->after_backward) hooks->after_backward(global_step, *model);
