@@ -134,8 +134,8 @@ bool all_zero(const unsigned char* h) {
 std::string safe_relative(const std::string& archive, const std::string& name) {
   // Possible only through a GNU long name or a pax path; the file system would see the
   // name cut at the NUL, not the name that was checked.
-  if (name.find('\0') != std::string::npos)
-    throw Error("tar.gz " + mapgate::quoted(archive) + ": member " + mapgate::quoted(name.substr(0, name.find('\0'))) +
+  if (const auto nul = name.find('\0'); nul != std::string::npos)
+    throw Error("tar.gz " + mapgate::quoted(archive) + ": member " + mapgate::quoted(name.substr(0, nul)) +
                 "... has a NUL byte in its name");
   if (!name.empty() && name[0] == '/')
     throw Error("tar.gz " + mapgate::quoted(archive) + ": member " + mapgate::quoted(name) +
