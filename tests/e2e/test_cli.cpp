@@ -22,11 +22,10 @@
 namespace mapgate {
 namespace {
 
-using test::contains;
-using test::one_line;
-
 namespace fs = std::filesystem;
 using test::CliResult;
+using test::contains;
+using test::one_line;
 using test::run_mapgate;
 using test::ScratchDir;
 using test::shell_quote;

@@ -20,12 +20,11 @@
 namespace mapgate {
 namespace {
 
-using test::contains;
-using test::one_line;
-using test::last_line;
-
 namespace fs = std::filesystem;
 using test::CliResult;
+using test::contains;
+using test::last_line;
+using test::one_line;
 using test::run_mapgate;
 using test::shell_quote;
 

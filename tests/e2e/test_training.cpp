@@ -27,9 +27,8 @@ namespace mapgate {
 namespace {
 
 using test::contains;
-
-using test::read_metrics;
 using test::first_difference;
+using test::read_metrics;
 
 namespace fs = std::filesystem;
 using test::ScratchDir;

@@ -20,9 +20,8 @@
 namespace mapgate {
 namespace {
 
-using test::contains;
-
 namespace fs = std::filesystem;
+using test::contains;
 using test::ScratchDir;
 
 DenseNetConfig tiny_config(int growth = 4) {
