@@ -52,7 +52,8 @@ void add_train_command(CLI::App& app, Action& action) {
                 "in metrics.jsonl (default: stop the run naming the step)");
   // Gates (DESIGN.md §2-3, docs/method.md).
   cmd->add_option("--gates", config->gates,
-                  "off, reinforce or gumbel (straight-through Gumbel-sigmoid, target-rate loss)");
+                  "off, reinforce, gumbel (straight-through Gumbel-sigmoid, target-rate loss) or random "
+                  "(baseline: masks drawn at the fixed rates of --random-keep, also at inference)");
   cmd->add_option("--penalty", config->penalty,
                   "lambda: reward R = -CE - lambda * cost (gumbel: weight of the target-rate loss)");
   cmd->add_option("--cost", config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
@@ -63,7 +64,21 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--warmup-epochs", config->warmup_epochs, "dense epochs (all gates on) before gating");
   cmd->add_option("--penalty-ramp-epochs", config->penalty_ramp_epochs,
                   "raise lambda linearly over this many gated epochs (0: full lambda at once)");
-  cmd->add_option("--gate-lr", config->gate_lr, "Adam learning rate of the gates");
+  cmd->add_option("--gate-lr", config->gate_lr, "learning rate of the gates");
+  cmd->add_option("--gate-optimizer", config->gate_optimizer, "adam or sgd (plain SGD, no momentum)");
+  cmd->add_option("--gate-input", config->gate_input,
+                  "standardized (the GAP of the layer input through the gate's own BatchNorm) or raw");
+  cmd->add_option("--gate-weights", config->gate_weights,
+                  "learned, or frozen (input weights fixed at 0: a static mask learned by its biases alone)");
+  cmd->add_option("--bn-stats", config->bn_stats,
+                  "masked (BN statistics over the examples that keep each map) or all (switched-off zeros counted)");
+  cmd->add_option("--cost-gradient", config->cost_gradient,
+                  "analytic (lambda * E[cost] differentiated through p) or reinforce (cost inside the reward)");
+  cmd->add_option("--gate-variance", config->gate_variance,
+                  "gamma: bonus for the batch variance of each gate's p (Bengio et al. 2015)");
+  cmd->add_option("--random-keep", config->random_keep,
+                  "--gates random: kept rate of each gated layer, comma-separated")
+      ->delimiter(',');
   cmd->add_option("--bn-recal", config->bn_recal_batches,
                   "recalibrate BN over this many training batches with thresholded masks before each eval");
   cmd->add_option("--gumbel-temperature", config->gumbel_temperature,

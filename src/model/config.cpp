@@ -3,6 +3,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
+#include <string>
 
 #include "common/error.h"
 
@@ -67,9 +69,27 @@ nlohmann::json to_json(const DenseNetConfig& c) {
     j["gates"] = true;
     j["threshold"] = c.threshold;
     j["p_clamp"] = c.p_clamp;
+    j["gate_input"] = c.gate_standardize ? "standardized" : "raw";
+    if (c.sampled_inference) j["inference"] = "sample";
   }
   return j;
 }
+
+namespace {
+
+// An optional string key among `allowed`; absent: the first (what files before the key meant).
+std::string choice(const nlohmann::json& j, const char* key, std::initializer_list<const char*> allowed,
+                   const std::string& source) {
+  if (!j.contains(key)) return *allowed.begin();
+  const auto& v = j.at(key);
+  for (const char* a : allowed)
+    if (v.is_string() && v.get<std::string>() == a) return a;
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+  throw Error(source + ": model config \"" + key + "\" is " + v.dump() + "; expected one of " + list);
+}
+
+}  // namespace
 
 DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::string& source) {
   DenseNetConfig c;
@@ -93,6 +113,8 @@ DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::str
     get("gates", c.gated);
     get("threshold", c.threshold);
     get("p_clamp", c.p_clamp);
+    c.gate_standardize = choice(j, "gate_input", {"raw", "standardized"}, source) == "standardized";
+    c.sampled_inference = choice(j, "inference", {"threshold", "sample"}, source) == "sample";
   }
   try {
     validate(c);

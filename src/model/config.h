@@ -22,6 +22,13 @@ struct DenseNetConfig {
   bool gated = false;
   double threshold = 0.5;   // tau: inference keeps map j when p_j > tau
   double p_clamp = 0.01;    // eps: p = eps + (1 - 2 eps) sigmoid(z), so p stays in [eps, 1-eps]
+  // Gate input (docs/method.md §1): false, the raw GAP of the layer input; true, that GAP
+  // standardised per channel by the gate's own BatchNorm (no affine), which a weight file
+  // folds into the gate's linear map. Files without the key were trained raw.
+  bool gate_standardize = false;
+  // Inference rule: false, m = [p > tau]; true, m ~ Bernoulli(p) also in eval mode (the
+  // random-mask baseline, --gates random; the engine does not run such a model).
+  bool sampled_inference = false;
 
   double effective_compression() const { return compression > 0 ? compression : (bc ? 0.5 : 1.0); }
   int layers_per_block() const { return bc ? (depth - 4) / 6 : (depth - 4) / 3; }

@@ -19,8 +19,14 @@ torch::nn::Conv2d make_conv(int in, int out, int kernel) {
   return conv;
 }
 
-torch::Tensor bn_relu(torch::nn::BatchNorm2d& bn, const torch::Tensor& x) {
-  return torch::relu(bn->forward(x));
+// BN-ReLU of x (N, C, H, W), then zero the switched-off channels of keep (N, C).
+torch::Tensor bn_relu(torch::nn::BatchNorm2d& bn, const torch::Tensor& x, const torch::Tensor& keep,
+                      const MaskedNorm& norm) {
+  if (!keep.defined()) return torch::relu(bn->forward(x));
+  torch::Tensor stats_keep = norm.masked_stats ? keep : torch::Tensor();
+  if (norm.sums && !stats_keep.defined()) stats_keep = torch::ones_like(keep);
+  const auto a = torch::relu(masked_batch_norm(*bn, x, stats_keep, norm.sums));
+  return a * keep.view({keep.size(0), keep.size(1), 1, 1});
 }
 
 }  // namespace
@@ -39,13 +45,13 @@ DenseLayerImpl::DenseLayerImpl(int in_channels, const DenseNetConfig& config)
   }
 }
 
-torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& in_mask) {
-  auto a = bn_relu(norm1_, x);
-  if (in_mask.defined()) a = a * in_mask;
-  auto y = conv1_->forward(a);
+torch::Tensor DenseLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& keep, const MaskedNorm& norm) {
+  auto y = conv1_->forward(bn_relu(norm1_, x, keep, norm));
   if (bc_) {
     if (dropout_ > 0) y = F::dropout(y, F::DropoutFuncOptions().p(dropout_).training(is_training()));
-    y = conv2_->forward(bn_relu(norm2_, y));
+    // The bottleneck's 4k maps are never switched off: plain BN (recalibration still sums).
+    const auto all = norm.sums ? torch::ones({y.size(0), y.size(1)}, y.options()) : torch::Tensor();
+    y = conv2_->forward(bn_relu(norm2_, y, all, norm));
   }
   if (dropout_ > 0) y = F::dropout(y, F::DropoutFuncOptions().p(dropout_).training(is_training()));
   return y;
@@ -56,10 +62,8 @@ TransitionImpl::TransitionImpl(int in_channels, int out_channels) {
   conv_ = register_module("conv", make_conv(in_channels, out_channels, 1));
 }
 
-torch::Tensor TransitionImpl::forward(const torch::Tensor& x, const torch::Tensor& in_mask) {
-  auto a = bn_relu(norm_, x);
-  if (in_mask.defined()) a = a * in_mask;
-  return F::avg_pool2d(conv_->forward(a), F::AvgPool2dFuncOptions(2));
+torch::Tensor TransitionImpl::forward(const torch::Tensor& x, const torch::Tensor& keep, const MaskedNorm& norm) {
+  return F::avg_pool2d(conv_->forward(bn_relu(norm_, x, keep, norm)), F::AvgPool2dFuncOptions(2));
 }
 
 DenseNetImpl::DenseNetImpl(const DenseNetConfig& config) : config_(config) {
@@ -87,7 +91,7 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config) : config_(config) {
     int in = config_.stem_channels();
     for (int b = 0; b < 3; ++b) {
       for (int i = 0; i < config_.layers_per_block(); ++i) {
-        gates_->push_back(Gate(in, config_.growth));
+        gates_->push_back(Gate(in, config_.growth, config_.gate_standardize));
         in += config_.growth;
       }
       if (b < 2) in = config_.transition_out(in);
@@ -131,6 +135,9 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
   TORCH_CHECK(control.mode != GateMode::kGiven || static_cast<int>(control.masks.size()) == layers,
               "forward_gated: ", control.masks.size(), " masks given, the model has ", layers, " gates");
   const double tau = control.threshold >= 0 ? control.threshold : config_.threshold;
+  // The random-mask baseline samples at inference too.
+  const GateMode mode =
+      control.mode == GateMode::kThreshold && config_.sampled_inference ? GateMode::kSample : control.mode;
   GatedOutput out;
   torch::Tensor log_prob = torch::zeros({n}, x.options());
   auto as_4d = [n](const torch::Tensor& m) { return m.view({n, -1, 1, 1}); };
@@ -148,7 +155,7 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
       auto s = input.detach().mean({2, 3});  // (N, C_in)
       auto p = gate_probability(gates_[l]->as<GateImpl>()->forward(s), config_.p_clamp);  // (N, k)
       torch::Tensor m;
-      switch (control.mode) {
+      switch (mode) {
         case GateMode::kSample: m = torch::bernoulli(p.detach()); break;
         case GateMode::kThreshold: m = p.detach().gt(tau).to(p.scalar_type()); break;
         case GateMode::kAllOn: m = torch::ones_like(p); break;
@@ -160,7 +167,7 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
         case GateMode::kGumbel: m = gumbel_straight_through(p, control.temperature); break;
       }
       log_prob = log_prob + bernoulli_log_prob(p, m.detach());
-      auto y = module->as<DenseLayerImpl>()->forward(input, as_4d(in_keep));
+      auto y = module->as<DenseLayerImpl>()->forward(input, in_keep, masked_norm_);
       maps.push_back(y * as_4d(m));  // a switched-off map is exactly zero
       keeps.push_back(m);
       out.masks.push_back(m);
@@ -171,11 +178,11 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
     keep = torch::cat(keeps, 1);
     if (control.keep_features) out.features.push_back(h);
     if (b < 2) {
-      h = transitions_[b]->forward(h, as_4d(keep));
+      h = transitions_[b]->forward(h, keep, masked_norm_);
       keep = torch::ones({n, h.size(1)}, x.options());
     }
   }
-  h = torch::relu(norm_->forward(h)) * as_4d(keep);
+  h = bn_relu(norm_, h, keep, masked_norm_);
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   out.logits = classifier_->forward(h);
   out.log_prob = log_prob;

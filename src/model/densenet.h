@@ -12,17 +12,25 @@
 
 #include "model/config.h"
 #include "model/gate.h"
+#include "model/masked_batch_norm.h"
 
 namespace mapgate {
+
+// How the BatchNorm layers of a gated forward count switched-off maps (docs/method.md §1).
+struct MaskedNorm {
+  bool masked_stats = true;            // training statistics over the kept examples only
+  BatchStatAccumulator* sums = nullptr; // recalibration: accumulate instead of updating
+};
 
 // BN-ReLU-conv3x3 -> k maps (BC: BN-ReLU-conv1x1 -> 4k, BN-ReLU-conv3x3 -> k).
 class DenseLayerImpl : public torch::nn::Module {
  public:
   DenseLayerImpl(int in_channels, const DenseNetConfig& config);
-  // x: (N, C_in, H, W) -> new maps (N, k, H, W). in_mask (N, C_in, 1, 1), if defined,
-  // zeroes switched-off input maps after BN-ReLU (BN maps a zero map to a constant),
-  // so a switched-off map contributes nothing, exactly as if its channel were absent.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& in_mask = {});
+  // x: (N, C_in, H, W) -> new maps (N, k, H, W). keep (N, C_in) 0/1, if defined, zeroes
+  // switched-off input maps after BN-ReLU (BN maps a zero map to a constant), so a
+  // switched-off map contributes nothing, exactly as if its channel were absent; `norm`
+  // says whether it also leaves the BN statistics.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keep = {}, const MaskedNorm& norm = {});
 
  private:
   bool bc_;
@@ -36,8 +44,8 @@ TORCH_MODULE(DenseLayer);
 class TransitionImpl : public torch::nn::Module {
  public:
   TransitionImpl(int in_channels, int out_channels);
-  // in_mask as for DenseLayerImpl::forward.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& in_mask = {});
+  // keep and norm as for DenseLayerImpl::forward.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& keep = {}, const MaskedNorm& norm = {});
 
  private:
   torch::nn::BatchNorm2d norm_{nullptr};
@@ -59,9 +67,13 @@ class DenseNetImpl : public torch::nn::Module {
   const DenseNetConfig& config() const { return config_; }
   // tau used by GateMode::kThreshold (eval's --threshold override).
   void set_threshold(double tau);
+  // BN statistics of the gated forward in training mode (--bn-stats; default masked).
+  void set_masked_norm(const MaskedNorm& norm) { masked_norm_ = norm; }
+  const MaskedNorm& masked_norm() const { return masked_norm_; }
 
  private:
   DenseNetConfig config_;
+  MaskedNorm masked_norm_;
   torch::nn::Conv2d stem_{nullptr};
   torch::nn::ModuleList blocks_[3];
   Transition transitions_[2] = {nullptr, nullptr};

@@ -7,14 +7,30 @@
 
 namespace mapgate {
 
-GateImpl::GateImpl(int in_channels, int maps) {
+GateImpl::GateImpl(int in_channels, int maps, bool standardize) {
   fc_ = register_module("fc", torch::nn::Linear(in_channels, maps));
+  if (standardize)
+    norm_ = register_module("norm", torch::nn::BatchNorm1d(torch::nn::BatchNorm1dOptions(in_channels).affine(false)));
   torch::NoGradGuard no_grad;
   fc_->weight.zero_();
   fc_->bias.fill_(kGateBiasInit);
 }
 
-torch::Tensor GateImpl::forward(const torch::Tensor& s) { return fc_->forward(s); }
+torch::Tensor GateImpl::forward(const torch::Tensor& s) {
+  if (!norm_) return fc_->forward(s);
+  // A single example has no batch statistics: it is standardised by the running ones.
+  if (is_training() && s.size(0) > 1) return fc_->forward(norm_->forward(s));
+  return fc_->forward((s - norm_->running_mean) * torch::rsqrt(norm_->running_var + norm_->options.eps()));
+}
+
+std::pair<torch::Tensor, torch::Tensor> GateImpl::folded() const {
+  torch::NoGradGuard no_grad;
+  if (!norm_) return {fc_->weight.clone(), fc_->bias.clone()};
+  // W ((s - mu) / sd) + b = (W / sd) s + (b - W mu / sd)
+  const auto inv_sd = torch::rsqrt(norm_->running_var + norm_->options.eps());
+  const auto w = fc_->weight * inv_sd.unsqueeze(0);
+  return {w, fc_->bias - w.matmul(norm_->running_mean)};
+}
 
 torch::Tensor gate_probability(const torch::Tensor& logits, double eps) {
   return eps + (1 - 2 * eps) * torch::sigmoid(logits);

@@ -1,5 +1,6 @@
-// Feature-map gates (DESIGN.md §2): from a dense layer's input x (N, C_in, H, W),
-//   s = GAP(x) (N, C_in),  p = eps + (1 - 2 eps) * sigmoid(W s + b)   (N, k),
+// Feature-map gates (docs/method.md §1): from a dense layer's input x (N, C_in, H, W),
+//   s = GAP(x) (N, C_in),  [standardised: s <- (s - mu) / sqrt(var + e), per channel]
+//   p = eps + (1 - 2 eps) * sigmoid(W s + b)   (N, k),
 // and the mask m (N, k) of the k maps the layer computes: sampled (training), p > tau
 // (inference), all on, or given. The Bernoulli helpers are the policy pi(m | x) that
 // REINFORCE differentiates (src/train/reinforce.h).
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
@@ -21,12 +23,19 @@ inline constexpr double kGateBiasInit = 3.0;
 
 class GateImpl : public torch::nn::Module {
  public:
-  GateImpl(int in_channels, int maps);
+  // standardize: s passes a BatchNorm1d without affine ("norm": batch statistics in
+  // training, running ones in eval), so W s has no common mode and b alone sets the rate.
+  GateImpl(int in_channels, int maps, bool standardize = false);
   // s: (N, C_in) per-channel means of the layer input -> logits z (N, k)
   torch::Tensor forward(const torch::Tensor& s);
+  torch::nn::Linear& fc() { return fc_; }
+  // Eval-mode W' and b' of the gate as one linear map of the raw s (the standardisation
+  // folded in): what a weight file stores. Without standardisation, W and b.
+  std::pair<torch::Tensor, torch::Tensor> folded() const;
 
  private:
   torch::nn::Linear fc_{nullptr};
+  torch::nn::BatchNorm1d norm_{nullptr};
 };
 TORCH_MODULE(Gate);
 

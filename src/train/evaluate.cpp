@@ -52,6 +52,9 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
   loader.start_epoch(0);
   const bool gated = model->config().gated;
   std::unique_ptr<GatedCost> cost;
+  // A model that samples its masks at inference (--gates random) is measured on one
+  // fixed draw, so that eval of its checkpoint reproduces metrics.jsonl.
+  if (model->config().sampled_inference) torch::manual_seed(kSampledInferenceSeed);
 
   EvalResult r;
   r.class_total.assign(data.num_classes, 0);
@@ -108,31 +111,65 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
   return r;
 }
 
+namespace {
+
+// Ungated model: LibTorch's cumulative average (momentum None) over the batches.
+void recalibrate_dense(DenseNet& model, Loader& loader, const Dataset& data, int batches) {
+  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> norms;
+  for (const auto& m : model->modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+      norms.emplace_back(bn, bn->options.momentum());
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);
+    }
+  Batch batch;
+  for (int b = 0; b < batches && loader.next(batch); ++b)
+    model->forward(torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width}));
+  for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
+}
+
+// Gated model: every BN2d pools the values of the examples that keep each channel
+// (masked_batch_norm's sums), the gates' input norms average their batch statistics.
+void recalibrate_gated(DenseNet& model, Loader& loader, const Dataset& data, int batches) {
+  std::vector<std::pair<torch::nn::BatchNorm1dImpl*, c10::optional<double>>> gate_norms;
+  for (const auto& m : model->modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm1dImpl*>(m.get())) {
+      gate_norms.emplace_back(bn, bn->options.momentum());
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);
+    }
+  BatchStatAccumulator sums;
+  const MaskedNorm saved = model->masked_norm();
+  MaskedNorm accumulate = saved;
+  accumulate.sums = &sums;
+  model->set_masked_norm(accumulate);
+  Batch batch;
+  for (int b = 0; b < batches && loader.next(batch); ++b)
+    model->forward_gated(torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width}),
+                         GateControl{});
+  model->set_masked_norm(saved);
+  for (auto& [bn, momentum] : gate_norms) bn->options.momentum(momentum);
+  for (const auto& m : model->modules(/*include_self=*/false))
+    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+      const auto it = sums.find(bn);
+      if (it != sums.end()) it->second.write_to(*bn);
+    }
+}
+
+}  // namespace
+
 void recalibrate_batch_norm(DenseNet& model, const Dataset& data, const Normalization& norm,
                             int batches, int batch_size) {
   if (batches <= 0 || data.size() == 0) return;
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->train();
-  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> norms;
-  for (const auto& m : model->modules(/*include_self=*/false))
-    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
-      norms.emplace_back(bn, bn->options.momentum());
-      bn->reset_running_stats();
-      bn->options.momentum(c10::nullopt);  // cumulative average over the batches
-    }
   Loader loader = plain_loader(data, norm, batch_size);
   loader.start_epoch(0);
-  Batch batch;
-  for (int b = 0; b < batches && loader.next(batch); ++b) {
-    auto images = torch::from_blob(batch.images.data(),
-                                   {batch.size, data.channels, data.height, data.width});
-    if (model->config().gated)
-      model->forward_gated(images, GateControl{});
-    else
-      model->forward(images);
-  }
-  for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
+  if (model->config().gated)
+    recalibrate_gated(model, loader, data, batches);
+  else
+    recalibrate_dense(model, loader, data, batches);
   if (!was_training) model->eval();
 }
 

@@ -12,6 +12,8 @@
 
 namespace mapgate {
 
+inline constexpr std::uint64_t kSampledInferenceSeed = 20181004;
+
 struct EvalResult {
   std::size_t examples = 0;
   std::size_t correct = 0;
@@ -33,10 +35,11 @@ struct EvalResult {
 EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm,
                     int batch_size = 256);
 
-// Re-estimates every BN layer's running statistics as the plain average over the first
-// `batches` batches of `data` (no augmentation, fixed order), run in training mode with
-// thresholded masks, so that inference normalises what inference computes (a switched-off
-// map is zero, which training-mode sampling made different). No-op for batches = 0.
+// Re-estimates every BN layer's running statistics over the first `batches` batches of
+// `data` (no augmentation, fixed order), run in training mode with thresholded masks, so
+// that inference normalises what inference computes. A gated model pools, per channel,
+// the examples that keep it (or all, under --bn-stats all); a channel kept by at most one
+// value keeps its statistics, so no variance becomes zero. No-op for batches = 0.
 void recalibrate_batch_norm(DenseNet& model, const Dataset& data, const Normalization& norm,
                             int batches, int batch_size = 64);
 

@@ -44,18 +44,43 @@ double batch_norm_eps(DenseNet& model) {
   return eps >= 0 ? eps : 1e-5;
 }
 
+// A standardised gate's eval-mode map folded into one linear map (GateImpl::folded): the
+// weight file stores W' and b' under the fc names and no norm statistics.
+void fold_gate_inputs(DenseNet& model, std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  const auto modules = model->named_modules();
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& [name, tensor] : tensors) {
+    if (name.rfind("gates.", 0) != 0) {
+      out.emplace_back(name, tensor);
+      continue;
+    }
+    const auto dot = name.find('.', 6);
+    const std::string gate = name.substr(0, dot), field = name.substr(dot + 1);
+    if (field.rfind("norm.", 0) == 0) continue;
+    const auto folded = modules[gate]->as<GateImpl>()->folded();
+    out.emplace_back(name, field == "fc.weight" ? folded.first : folded.second);
+  }
+  tensors = std::move(out);
+}
+
 }  // namespace
 
 Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Normalization& norm) {
   torch::NoGradGuard no_grad;
+  if (config.sampled_inference)
+    throw Error("export: this model samples its masks at inference (--gates random, a baseline); the engine "
+                "thresholds them, so it has no weight file");
   Weights w;
   w.config = config;
   w.config.compression = config.effective_compression();
   w.config.dropout = 0;
+  w.config.gate_standardize = false;  // folded into the gates' linear maps below
   w.mean = norm.mean;
   w.std = norm.std;
   w.bn_eps = batch_norm_eps(model);
-  for (auto& [name, tensor] : named_tensors(model)) {
+  auto tensors = named_tensors(model);
+  if (config.gate_standardize) fold_gate_inputs(model, tensors);
+  for (auto& [name, tensor] : tensors) {
     const auto t = tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
     WeightTensor wt;
     wt.shape.assign(t.sizes().begin(), t.sizes().end());

@@ -3,6 +3,9 @@
 
 #include <cmath>
 
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
+
 #include "common/error.h"
 #include "train/numeric_guard.h"
 
@@ -25,6 +28,60 @@ torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost
     return out;
   }
   throw UsageError("--cost " + quoted(kind) + ": unknown; expected one of maps, macs");
+}
+
+torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost,
+                                 const std::string& kind) {
+  TORCH_CHECK(!probs.empty(), "expected_mask_cost: no probabilities");
+  if (kind == "maps") {
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : probs) flat.push_back(p.flatten(1));
+    return torch::cat(flat, 1).mean(1);
+  }
+  if (kind == "macs") {
+    std::vector<torch::Tensor> counts, any_on;
+    for (const auto& p : probs) {
+      const auto pd = p.to(torch::kDouble);
+      counts.push_back(pd.sum(1));                            // E[a_l]
+      any_on.push_back(1 - (1 - pd).prod(1));                 // P(a_l > 0)
+    }
+    const auto zero = torch::zeros({probs[0].size(0)}, counts[0].options());
+    const auto macs = gated_macs_walk(cost.config(), counts, any_on, zero) + cost.gate_macs();
+    return (macs / static_cast<double>(cost.dense_macs())).to(probs[0].scalar_type());
+  }
+  throw UsageError("--cost " + quoted(kind) + ": unknown; expected one of maps, macs");
+}
+
+torch::Tensor batch_variance(const std::vector<torch::Tensor>& probs) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : probs) flat.push_back(p.flatten(1));
+  const auto all = torch::cat(flat, 1);  // (N, maps)
+  if (all.size(0) < 2) return torch::zeros({}, all.options());
+  return all.var(0, /*unbiased=*/false).mean();
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(const std::string& kind, double lr,
+                                                             const std::vector<torch::Tensor>& phi) {
+  if (kind == "sgd") return std::make_unique<torch::optim::SGD>(phi, torch::optim::SGDOptions(lr));
+  if (kind == "adam") return std::make_unique<torch::optim::Adam>(phi, torch::optim::AdamOptions(lr));
+  throw UsageError("--gate-optimizer " + quoted(kind) + ": unknown; expected one of adam, sgd");
+}
+
+double reward_penalty(const ReinforceSettings& s) { return s.cost_gradient == "analytic" ? 0.0 : s.penalty; }
+
+torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::Tensor>& probs,
+                        const torch::Tensor& reward, const torch::Tensor& baseline, const GatedCost& cost,
+                        const ReinforceSettings& s) {
+  auto loss = reinforce_loss(log_prob, reward, baseline);
+  if (s.cost_gradient == "analytic" && s.penalty != 0)
+    loss = loss + s.penalty * expected_mask_cost(probs, cost, s.cost).mean();
+  if (s.entropy != 0) {
+    std::vector<torch::Tensor> flat;
+    for (const auto& p : probs) flat.push_back(p.flatten(1));
+    loss = loss - s.entropy * bernoulli_entropy(torch::cat(flat, 1)).mean();
+  }
+  if (s.variance != 0) loss = loss - s.variance * batch_variance(probs);
+  return loss;
 }
 
 torch::Tensor gate_reward(const torch::Tensor& logits, const torch::Tensor& labels,
@@ -52,6 +109,9 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
                          const GatedCost& cost, const ReinforceSettings& s, double& mean_baseline) {
   if (s.baseline != "greedy" && s.baseline != "mean")
     throw UsageError("--baseline " + quoted(s.baseline) + ": unknown; expected one of greedy, mean");
+  if (s.cost_gradient != "analytic" && s.cost_gradient != "reinforce")
+    throw UsageError("--cost-gradient " + quoted(s.cost_gradient) + ": unknown; expected one of analytic, reinforce");
+  const double lambda_in_reward = reward_penalty(s);
   torch::Tensor baseline;
   if (s.baseline == "greedy") {
     // Self-critical: the reward the deterministic policy earns on the same examples.
@@ -61,14 +121,15 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
     const BufferSnapshot buffers(*model);
     const GatedOutput greedy = model->forward_gated(images, GateControl{});
     buffers.restore(*model);
-    baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), s.penalty);
+    baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), lambda_in_reward);
   }
 
   GateControl sample;
   sample.mode = GateMode::kSample;
   const GatedOutput out = model->forward_gated(images, sample);
   const auto ce = F::cross_entropy(out.logits, labels);
-  const auto reward = gate_reward(out.logits, labels, mask_cost(out.masks, cost, s.cost), s.penalty);
+  const auto sampled_cost = mask_cost(out.masks, cost, s.cost);
+  const auto reward = gate_reward(out.logits, labels, sampled_cost, lambda_in_reward);
   if (s.baseline == "mean") {
     // Moving average of past batches' mean reward; the first batch uses its own mean.
     const double batch_mean = reward.mean().item<double>();
@@ -80,21 +141,38 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   std::vector<torch::Tensor> probs;
   for (const auto& p : out.probs) probs.push_back(p.flatten(1));
   const auto p_all = torch::cat(probs, 1);  // (N, gated maps)
-  const auto entropy = bernoulli_entropy(p_all);  // (N)
-  auto loss = ce + reinforce_loss(out.log_prob, reward, baseline);
-  if (s.entropy != 0) loss = loss - s.entropy * entropy.mean();
+  const auto entropy = bernoulli_entropy(p_all.detach());  // (N)
+  const auto loss = ce + gate_loss(out.log_prob, out.probs, reward, baseline, cost, s);
 
   GatedStep step;
   step.advantage_finite = all_finite(reward - baseline);
   step.logits = out.logits;
   step.loss = loss;
   step.ce = ce.item<double>();
-  step.reward = reward.mean().item<double>();
+  // Reported as -CE - lambda * cost(m) whichever way the cost's gradient is taken.
+  step.reward = (reward - (s.penalty - lambda_in_reward) * sampled_cost).mean().item<double>();
   step.kept = mask_cost(out.masks, cost, "maps").mean().item<double>();
   double macs = 0;
   for (auto m : example_macs(cost, out.masks)) macs += static_cast<double>(m);
   step.macs = macs / images.size(0);
   step.entropy = entropy.mean().item<double>() / p_all.size(1);
+  return step;
+}
+
+GatedStep random_mask_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
+                           const GatedCost& cost) {
+  GateControl sample;
+  sample.mode = GateMode::kSample;
+  const GatedOutput out = model->forward_gated(images, sample);
+  GatedStep step;
+  step.logits = out.logits;
+  step.loss = F::cross_entropy(out.logits, labels);
+  step.ce = step.loss.item<double>();
+  step.kept = mask_cost(out.masks, cost, "maps").mean().item<double>();
+  double macs = 0;
+  for (auto m : example_macs(cost, out.masks)) macs += static_cast<double>(m);
+  step.macs = macs / images.size(0);
+  step.reward = -step.ce;
   return step;
 }
 

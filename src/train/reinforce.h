@@ -1,14 +1,19 @@
-// REINFORCE for the gates (DESIGN.md §3). Per example, with masks m ~ pi(. | x):
-//   R = -CE(f(x; m), y) - lambda * cost(m)
-//   policy loss = -(R - b) * log pi(m | x),  (R - b) detached,
-// whose gradient w.r.t. the gate weights phi is, in expectation, -grad_phi E[R] for any
-// baseline b that does not depend on m. Network weights theta get CE only.
+// REINFORCE for the gates (docs/method.md §2). Per example, with masks m ~ pi(. | x):
+//   E[R] = -E[CE(f(x; m), y)] - lambda * E[cost(m)]
+// The CE part needs the score function: -(R_ce - b) * log pi(m | x), (R_ce - b) detached,
+// whose gradient w.r.t. the gate weights phi is, in expectation, -grad_phi E[-CE] for any
+// baseline b that does not depend on m. The cost part has a closed form in p (analytic,
+// the default): its gradient is exact and noise-free. --cost-gradient reinforce puts the
+// cost into R instead (the estimator before). Network weights theta get CE only.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <torch/optim/optimizer.h>
 
 #include "model/densenet.h"
 #include "model/gated_macs.h"
@@ -19,6 +24,16 @@ namespace mapgate {
 // "macs" = exact MACs / dense MACs (gate cost included, so all-on is slightly above 1).
 torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost,
                         const std::string& kind);
+
+// E[cost(m) | x] (N) for m ~ Bernoulli(p), differentiable w.r.t. p: "maps", the mean of p;
+// "macs", expected MACs / dense MACs (exact: gated_macs_walk on expected counts).
+torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost,
+                                 const std::string& kind);
+
+// Bengio et al. (2015)'s batch-variance term: mean over gated maps of the variance of p_j
+// across the batch (scalar, differentiable). A static gate has 0; subtracting gamma times
+// it pushes gates to differ between inputs.
+torch::Tensor batch_variance(const std::vector<torch::Tensor>& probs);
 
 // R = -CE(logits_i, y_i) - lambda * cost_i, per example (N); no gradient.
 torch::Tensor gate_reward(const torch::Tensor& logits, const torch::Tensor& labels,
@@ -39,6 +54,8 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> split_paramete
 struct ReinforceSettings {
   double penalty = 0;              // lambda in effect for this step (after any ramp)
   std::string cost = "maps";       // maps | macs
+  std::string cost_gradient = "analytic";  // analytic (lambda E[cost] through p) | reinforce (in R)
+  double variance = 0;             // gamma: the policy loss subtracts gamma * batch_variance(p)
   std::string baseline = "greedy"; // greedy (self-critical) | mean (moving average)
   double entropy = 0;              // beta: the policy loss subtracts beta * H(pi(. | x))
   double mean_decay = 0.9;         // mean baseline: b <- decay b + (1 - decay) mean(R)
@@ -56,6 +73,20 @@ struct GatedStep {
   bool advantage_finite = true;  // REINFORCE: every example's R - b is finite
 };
 
+// The gates' loss for one batch: REINFORCE on `reward` (N) against `baseline` (N or
+// scalar), plus lambda * mean E[cost | x] when the cost gradient is analytic, minus the
+// entropy and batch-variance bonuses. reward holds -CE, and also -lambda * cost(m) when
+// s.cost_gradient is "reinforce" (gate_reward with that lambda).
+torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::Tensor>& probs,
+                        const torch::Tensor& reward, const torch::Tensor& baseline, const GatedCost& cost,
+                        const ReinforceSettings& s);
+// The gates' optimizer (--gate-optimizer): "adam", or "sgd" (plain, no momentum).
+std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(const std::string& kind, double lr,
+                                                             const std::vector<torch::Tensor>& phi);
+
+// lambda that goes into R under s (0 when the cost's gradient is analytic).
+double reward_penalty(const ReinforceSettings& s);
+
 // One training step's forward for a gated model in training mode. mean_baseline is the
 // running state of the "mean" baseline (NaN before the first step; updated here).
 // The greedy baseline runs a second, gradient-free forward with thresholded masks and
@@ -63,5 +94,10 @@ struct GatedStep {
 GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
                          const GatedCost& cost, const ReinforceSettings& settings,
                          double& mean_baseline);
+
+// --gates random (the random-mask baseline): masks sampled from the fixed gate rates,
+// theta learns CE under them; nothing else trains.
+GatedStep random_mask_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
+                           const GatedCost& cost);
 
 }  // namespace mapgate

@@ -2,6 +2,7 @@
 #include "train/train_config.h"
 
 #include <cmath>
+#include <initializer_list>
 
 #include "common/error.h"
 #include "common/revision.h"
@@ -16,9 +17,22 @@ double TrainConfig::lr_at(int epoch) const {
   return rate;
 }
 
+namespace {
+
+void check_choice(const char* flag, const std::string& value, std::initializer_list<const char*> allowed) {
+  std::string list;
+  for (const char* a : allowed) {
+    if (value == a) return;
+    list += std::string(list.empty() ? "" : ", ") + a;
+  }
+  throw UsageError(std::string(flag) + " " + quoted(value) + ": unknown; expected one of " + list);
+}
+
+}  // namespace
+
 void validate(const TrainConfig& c) {
-  if (c.gates != "off" && c.gates != "reinforce" && c.gates != "gumbel")
-    throw UsageError("--gates " + quoted(c.gates) + ": unknown; expected one of off, reinforce, gumbel");
+  if (c.gates != "off" && c.gates != "reinforce" && c.gates != "gumbel" && c.gates != "random")
+    throw UsageError("--gates " + quoted(c.gates) + ": unknown; expected one of off, reinforce, gumbel, random");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
   validate(model);
@@ -39,6 +53,24 @@ void validate(const TrainConfig& c) {
       throw UsageError("--gate-lr " + std::to_string(c.gate_lr) + ": expected a finite value > 0");
     if (c.bn_recal_batches < 0)
       throw UsageError("--bn-recal " + std::to_string(c.bn_recal_batches) + ": expected >= 0");
+    check_choice("--gate-optimizer", c.gate_optimizer, {"adam", "sgd"});
+    check_choice("--gate-input", c.gate_input, {"standardized", "raw"});
+    check_choice("--gate-weights", c.gate_weights, {"learned", "frozen"});
+    check_choice("--bn-stats", c.bn_stats, {"masked", "all"});
+    check_choice("--cost-gradient", c.cost_gradient, {"analytic", "reinforce"});
+    if (!(c.gate_variance >= 0) || !std::isfinite(c.gate_variance))
+      throw UsageError("--gate-variance " + std::to_string(c.gate_variance) + ": expected a finite value >= 0");
+  }
+  if (c.gates == "random") {
+    const int layers = c.model.dense_layers();
+    if (static_cast<int>(c.random_keep.size()) != layers)
+      throw UsageError("--random-keep: " + std::to_string(c.random_keep.size()) + " rates given, --gates random needs " +
+                       std::to_string(layers) + " (one per gated layer)");
+    for (double r : c.random_keep)
+      if (!(r > c.model.p_clamp && r < 1 - c.model.p_clamp))
+        throw UsageError("--random-keep " + std::to_string(r) + ": expected eps < rate < 1 - eps (--p-clamp)");
+  } else if (!c.random_keep.empty()) {
+    throw UsageError("--random-keep: only with --gates random");
   }
   if (c.gates == "gumbel") {
     if (c.cost != "maps")
@@ -97,7 +129,14 @@ nlohmann::json to_json(const TrainConfig& c) {
     j["entropy"] = c.entropy;
     j["gate_lr"] = c.gate_lr;
     j["bn_recal_batches"] = c.bn_recal_batches;
+    j["gate_optimizer"] = c.gate_optimizer;
+    j["gate_input"] = c.gate_input;
+    j["gate_weights"] = c.gate_weights;
+    j["bn_stats"] = c.bn_stats;
+    j["cost_gradient"] = c.cost_gradient;
+    j["gate_variance"] = c.gate_variance;
   }
+  if (c.gates == "random") j["random_keep"] = c.random_keep;
   if (c.gates == "gumbel") {  // a REINFORCE run's config.json keeps its keys
     j["gumbel_temperature"] = c.gumbel_temperature;
     j["target_rate"] = c.target_rate;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -36,14 +37,21 @@ struct TrainConfig {
 
   // Gates (DESIGN.md §3). model.gated follows `gates` (train() sets it); the gate
   // threshold and p clamp live in `model` since the model carries them.
-  std::string gates = "off";        // off | reinforce | gumbel
+  std::string gates = "off";        // off | reinforce | gumbel | random (baseline: fixed per-layer rates)
   double penalty = 0.5;             // lambda in R = -CE - lambda * cost (gumbel: target-rate weight)
   std::string cost = "maps";        // maps | macs
   std::string baseline = "greedy";  // greedy | mean
   int warmup_epochs = 0;            // dense epochs (all gates on, gates untrained) first
   int penalty_ramp_epochs = 0;      // lambda grows linearly over this many gated epochs
   double entropy = 0;               // entropy bonus beta
-  double gate_lr = 1e-3;            // Adam learning rate of the gate weights
+  double gate_lr = 0.01;            // learning rate of the gate weights (routing test: docs/method.md)
+  std::string gate_optimizer = "adam";      // adam | sgd (plain, no momentum)
+  std::string gate_input = "standardized";  // standardized | raw (model.gate_standardize follows)
+  std::string gate_weights = "learned";     // learned | frozen (W = 0: a static mask, bias only)
+  std::string bn_stats = "masked";          // masked (BN counts kept maps only) | all
+  std::string cost_gradient = "analytic";   // analytic | reinforce
+  double gate_variance = 0;         // gamma: Bengio et al.'s batch-variance bonus
+  std::vector<double> random_keep;  // --gates random: kept rate of each gated layer
   int bn_recal_batches = 0;         // BN recalibration under thresholded masks before eval
   std::string init;                 // dense weights to start from (run dir or checkpoint)
   // --gates gumbel (src/train/gumbel.h): --penalty weighs the target-rate loss.
@@ -51,6 +59,7 @@ struct TrainConfig {
   double target_rate = 0.5;         // t: wanted kept fraction per layer
 
   bool gated() const { return gates != "off"; }
+  bool learns_gates() const { return gates == "reinforce" || gates == "gumbel"; }
 
   // Learning rate during epoch `epoch` (0-based).
   double lr_at(int epoch) const;

@@ -104,6 +104,36 @@ void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& no
   }
 }
 
+// Gate parameters that train: none for --gates random, the biases alone for
+// --gate-weights frozen (W stays 0, so the policy cannot depend on the input).
+std::vector<torch::Tensor> trainable_gate_parameters(DenseNet& model, const TrainConfig& c) {
+  std::vector<torch::Tensor> phi;
+  if (!c.learns_gates()) return phi;
+  const bool frozen = c.gate_weights == "frozen";
+  for (const auto& p : model->named_parameters()) {
+    const std::string& name = p.key();
+    if (name.rfind("gates.", 0) != 0) continue;
+    if (frozen && name.size() > 10 && name.compare(name.size() - 10, 10, ".fc.weight") == 0) {
+      p.value().requires_grad_(false);
+      continue;
+    }
+    phi.push_back(p.value());
+  }
+  return phi;
+}
+
+// --gates random: W = 0 and b such that p = eps + (1 - 2 eps) sigmoid(b) is the layer's rate.
+void set_random_rates(DenseNet& model, const TrainConfig& c) {
+  torch::NoGradGuard no_grad;
+  const double eps = c.model.p_clamp;
+  for (std::size_t l = 0; l < c.random_keep.size(); ++l) {
+    auto* gate = model->named_modules()["gates." + std::to_string(l)]->as<GateImpl>();
+    const double q = (c.random_keep[l] - eps) / (1 - 2 * eps);
+    gate->fc()->weight.zero_();
+    gate->fc()->bias.fill_(std::log(q / (1 - q)));
+  }
+}
+
 }  // namespace
 
 std::uint64_t epoch_seed(std::uint64_t seed, int epoch) {
@@ -127,16 +157,20 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
   c.model.in_channels = train_set.channels;
   c.model.image_size = train_set.height;
   c.model.gated = c.gated();
+  c.model.gate_standardize = c.learns_gates() && c.gate_input == "standardized";
+  c.model.sampled_inference = c.gates == "random";
   const Normalization norm = compute_normalization(train_set);
 
   torch::manual_seed(c.seed);
   DenseNet model(c.model);
-  // theta (everything but the gates) by SGD; phi (the gates) by Adam, see docs/method.md.
-  auto [theta, phi] = split_parameters(*model);
+  model->set_masked_norm(MaskedNorm{c.bn_stats == "masked"});
+  // theta (everything but the gates) by SGD; phi (the gates) by --gate-optimizer, see docs/method.md.
+  const auto theta = split_parameters(*model).first;
   torch::optim::SGD optimizer(
       theta, torch::optim::SGDOptions(c.lr).momentum(c.momentum).nesterov(true).weight_decay(c.weight_decay));
-  std::unique_ptr<torch::optim::Adam> gate_optimizer;
-  if (c.gated()) gate_optimizer = std::make_unique<torch::optim::Adam>(phi, torch::optim::AdamOptions(c.gate_lr));
+  const auto phi = trainable_gate_parameters(model, c);
+  std::unique_ptr<torch::optim::Optimizer> gate_optimizer =
+      phi.empty() ? nullptr : make_gate_optimizer(c.gate_optimizer, c.gate_lr, phi);
   std::unique_ptr<GatedCost> gated_cost;
   if (c.gated()) gated_cost = std::make_unique<GatedCost>(c.model);
   double mean_baseline = std::nan("");
@@ -164,6 +198,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       init.load_model(*model, [](const std::string& name) { return name.rfind("gates.", 0) == 0; });
       if (log) *log << "initialised from " << init.path() << (c.gated() ? " (gates fresh)" : "") << "\n";
     }
+    if (c.gates == "random") set_random_rates(model, c);
     std::ofstream(metrics_file, std::ios::trunc);
   }
   nlohmann::json config_json = to_json(c);
@@ -237,7 +272,9 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
                                 ? (epoch - c.warmup_epochs + double(step - 1) / steps) / c.penalty_ramp_epochs
                                 : 1.0;
         penalty = c.penalty * std::min(1.0, ramp);
-        if (c.gates == "gumbel") {
+        if (c.gates == "random") {
+          g = random_mask_step(model, images, labels, *gated_cost);
+        } else if (c.gates == "gumbel") {
           GumbelSettings gs;
           gs.penalty = penalty;
           gs.target = c.target_rate;
@@ -250,6 +287,8 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
           rs.cost = c.cost;
           rs.baseline = c.baseline;
           rs.entropy = c.entropy;
+          rs.cost_gradient = c.cost_gradient;
+          rs.variance = c.gate_variance;
           g = reinforce_step(model, images, labels, *gated_cost, rs, mean_baseline);
         }
         logits = g.logits;
@@ -277,7 +316,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       }
       optimizer.step();
       if (gated_phase) {
-        gate_optimizer->step();
+        if (gate_optimizer) gate_optimizer->step();
         reward_sum += g.reward * batch.size;
         entropy_sum += g.entropy * batch.size;
         rate_loss_sum += g.rate_loss * batch.size;

@@ -140,6 +140,7 @@ TEST(Reinforce, NonFiniteAdvantageIsReported) {
   const auto labels = torch::tensor({0, 1, 2, 0}, torch::kInt64);
   double mean_baseline = std::nan("");
   ReinforceSettings s;
+  s.cost_gradient = "reinforce";  // the cost inside R (analytic: inside the gate loss)
   s.penalty = 0.5;
   const GatedStep ok = reinforce_step(model, images, labels, cost, s, mean_baseline);
   EXPECT_TRUE(ok.advantage_finite);
@@ -147,6 +148,11 @@ TEST(Reinforce, NonFiniteAdvantageIsReported) {
   const GatedStep bad = reinforce_step(model, images, labels, cost, s, mean_baseline);
   EXPECT_TRUE(std::isfinite(bad.ce));
   EXPECT_FALSE(bad.advantage_finite);
+  // Analytic cost gradient: R holds -CE only, and the infinite penalty shows in the loss.
+  s.cost_gradient = "analytic";
+  const GatedStep analytic = reinforce_step(model, images, labels, cost, s, mean_baseline);
+  EXPECT_TRUE(analytic.advantage_finite);
+  EXPECT_FALSE(std::isfinite(analytic.loss.item<double>()));
 }
 
 }  // namespace

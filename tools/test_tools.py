@@ -1,0 +1,525 @@
+"""Tests of tools/compare.py and tools/plot_tradeoff.py; they need no mapgate binary
+(a stand-in written by the test plays it) and no data.
+
+Usage (from the repository root):
+    python3 -m unittest tools/test_tools.py -v
+    python3 -m unittest discover -s tools -p 'test_*.py' -v
+
+The plot test needs matplotlib (Debian: python3-matplotlib) in the interpreter that runs
+the tests, and is skipped, saying so, where it is missing.
+"""
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, TOOLS)
+
+import compare  # noqa: E402
+
+COMPARE = os.path.join(TOOLS, "compare.py")
+PLOT = os.path.join(TOOLS, "plot_tradeoff.py")
+
+
+def base_config(**overrides):
+    cfg = {
+        "name": "unit",
+        "dataset": "cifar10",
+        "out": "out",
+        "reference": "ref",
+        "common": {"depth": 22, "threads": 2, "seed": 1, "train_limit": 2000, "test_limit": 500},
+        "gated": {"epochs": 2, "lr": 0.01, "schedule": "cosine", "bn_recal": 20, "penalties": [1, 4, 0.5],
+                  "flags": {"gate-lr": 0.01}},
+        "taus": [0.3, 0.5, 0.7],
+        "static": {"penalties": [4]},
+        "random": {"from_penalty": 4},
+        "thin": {"growths": [6], "epochs": 12, "lr": 0.1, "schedule": "step"},
+    }
+    cfg.update(overrides)
+    return cfg
+
+
+class TempDirTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mapgate-tools-")
+        self.addCleanup(shutil.rmtree, self.dir)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def write_config(self, cfg, name="cfg.json"):
+        path = self.path(name)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(cfg, f) if not isinstance(cfg, str) else f.write(cfg)
+        return path
+
+    def write_run(self, run_dir, epochs_done, checkpoint=True, trailer=""):
+        os.makedirs(run_dir, exist_ok=True)
+        with open(os.path.join(run_dir, "metrics.jsonl"), "w", encoding="utf-8") as f:
+            for e in range(1, epochs_done + 1):
+                f.write(json.dumps({"epoch": e, "test_accuracy": 0.5}) + "\n")
+            f.write(trailer)
+        if checkpoint:
+            with open(os.path.join(run_dir, "checkpoint.pt"), "wb") as f:
+                f.write(b"fake")
+
+
+class ConfigErrorsTest(TempDirTest):
+    def assert_config_error(self, cfg, *substrings):
+        path = self.write_config(cfg)
+        with self.assertRaises(compare.ConfigError) as caught:
+            compare.load_config(path)
+        message = str(caught.exception)
+        self.assertIn(path, message)
+        for s in substrings:
+            self.assertIn(s, message)
+
+    def test_good_config_loads_with_defaults(self):
+        cfg = compare.load_config(self.write_config(base_config()))
+        self.assertEqual(cfg["common"]["growth"], 12)
+        self.assertIsNone(cfg["common"]["batch"])
+        self.assertEqual(cfg["random"]["tau"], 0.5)
+        self.assertEqual(cfg["gated"]["flags"], ["--gate-lr", "0.01"])
+
+    def test_missing_top_level_key_names_key_and_file(self):
+        cfg = base_config()
+        del cfg["reference"]
+        self.assert_config_error(cfg, 'missing key "reference"')
+
+    def test_missing_nested_key_names_its_path(self):
+        cfg = base_config()
+        del cfg["gated"]["penalties"]
+        self.assert_config_error(cfg, 'missing key "gated.penalties"')
+        cfg = base_config()
+        del cfg["common"]["depth"]
+        self.assert_config_error(cfg, 'missing key "common.depth"')
+
+    def test_wrong_types_and_values(self):
+        cfg = base_config()
+        cfg["common"]["depth"] = "22"
+        self.assert_config_error(cfg, '"common.depth" is "22"; expected an integer')
+        cfg = base_config()
+        cfg["common"]["threads"] = True
+        self.assert_config_error(cfg, '"common.threads" is true; expected an integer')
+        self.assert_config_error(base_config(taus=[0.5, 1.5]), '"taus" has 1.5; expected 0 <= tau <= 1')
+        self.assert_config_error(base_config(taus=[]), '"taus" is []; expected a non-empty list of numbers')
+        cfg = base_config()
+        cfg["gated"]["penalties"] = [1, 1]
+        self.assert_config_error(cfg, '"gated.penalties"', "no repeated values")
+
+    def test_unknown_key_is_refused(self):
+        cfg = base_config()
+        cfg["gated"]["penalty"] = 4
+        self.assert_config_error(cfg, 'unknown key "gated.penalty"', "penalties")
+        self.assert_config_error(base_config(extra=1), 'unknown key "extra"')
+
+    def test_comment_is_allowed_anywhere(self):
+        cfg = base_config(comment="top")
+        cfg["thin"]["comment"] = "inner"
+        compare.load_config(self.write_config(cfg))
+
+    def test_random_source_must_be_a_gated_penalty(self):
+        self.assert_config_error(base_config(random={"from_penalty": 8}),
+                                 '"random.from_penalty" has 8; expected one of gated.penalties (1, 4, 0.5)')
+
+    def test_reserved_flag_refused(self):
+        cfg = base_config()
+        cfg["gated"]["flags"] = {"penalty": 3}
+        self.assert_config_error(cfg, '"gated.flags.penalty"', "set by the tool")
+        cfg["gated"]["flags"] = {"gate-lr": [1, 2]}
+        self.assert_config_error(cfg, '"gated.flags.gate-lr"', "expected a number, a string or true/false")
+
+    def test_invalid_json_and_missing_file(self):
+        self.assert_config_error('{"name": "x",\n "out": }', "not valid JSON: line 2")
+        with self.assertRaises(compare.ConfigError) as caught:
+            compare.load_config(self.path("absent.json"))
+        self.assertIn("absent.json: cannot read", str(caught.exception))
+
+    def test_thin_epochs_default_from_reference(self):
+        os.makedirs(self.path("ref"))
+        with open(self.path("ref", "config.json"), "w", encoding="utf-8") as f:
+            json.dump({"epochs": 10}, f)
+        cfg = base_config(reference=self.path("ref"))
+        del cfg["thin"]["epochs"]
+        self.assertEqual(compare.load_config(self.write_config(cfg))["thin"]["epochs"], 12)
+        cfg["reference"] = self.path("nowhere")
+        self.assert_config_error(cfg, '"thin.epochs" is not given', "set thin.epochs")
+
+
+class CommandLinesTest(TempDirTest):
+    def arms(self, cfg=None):
+        cfg = compare.load_config(self.write_config(cfg or base_config()))
+        return cfg, {a.name: a for a in compare.plan_arms(cfg)}
+
+    def test_arm_names_and_order(self):
+        cfg = compare.load_config(self.write_config(base_config()))
+        self.assertEqual([(a.name, a.kind) for a in compare.plan_arms(cfg)],
+                         [("dense", "dense"), ("gated-p1", "gated"), ("gated-p4", "gated"),
+                          ("gated-p0.5", "gated"), ("static-p4", "static"), ("random-p4", "random"),
+                          ("thin-k6", "thin")])
+
+    finetune = ["train", "--dataset", "cifar10", "--out", None, "--depth", "22", "--growth", "12",
+                "--epochs", "2", "--threads", "2", "--seed", "1", "--lr", "0.01", "--schedule", "cosine",
+                "--train-limit", "2000", "--test-limit", "500", "--init", "ref", "--bn-recal", "20"]
+
+    def expect_finetune(self, out):
+        return [os.path.join("out", out) if a is None else a for a in self.finetune]
+
+    def test_gated(self):
+        _, arms = self.arms()
+        self.assertEqual(arms["gated-p4"].train_args, self.expect_finetune("gated-p4") +
+                         ["--gates", "reinforce", "--penalty", "4", "--gate-lr", "0.01"])
+        self.assertEqual(arms["gated-p0.5"].train_args[-5:], ["reinforce", "--penalty", "0.5", "--gate-lr", "0.01"])
+        self.assertEqual(arms["gated-p4"].epochs, 2)
+
+    def test_static(self):
+        _, arms = self.arms()
+        self.assertEqual(arms["static-p4"].train_args, self.expect_finetune("static-p4") +
+                         ["--gates", "reinforce", "--penalty", "4", "--gate-lr", "0.01",
+                          "--gate-weights", "frozen"])
+
+    def test_random(self):
+        _, arms = self.arms()
+        arm = arms["random-p4"]
+        self.assertEqual(arm.source, "gated-p4")
+        rates = compare.keep_rates([0.99912, 0.0, 0.5, 1 / 12, 1.0])
+        self.assertEqual(rates, "0.989,0.011,0.5,0.0833,0.989")  # inside (eps, 1 - eps), eps 0.01
+        self.assertEqual(compare.keep_rates([1.0, 0.0], p_clamp=0.1), "0.899,0.101")
+        self.assertEqual(compare.p_clamp_of(["--p-clamp", "0.05", "--gates"]), 0.05)
+        self.assertEqual(compare.p_clamp_of(["--gates", "random"]), 0.01)
+        self.assertEqual(compare.resolve_train_args(arm, rates), self.expect_finetune("random-p4") +
+                         ["--gates", "random", "--random-keep", rates])
+
+    def test_thin(self):
+        cfg = base_config()
+        cfg["common"]["batch"] = 32
+        cfg["common"]["flags"] = {"no-augment": True, "skip-nonfinite": False}
+        _, arms = self.arms(cfg)
+        self.assertEqual(arms["thin-k6"].train_args,
+                         ["train", "--dataset", "cifar10", "--out", os.path.join("out", "thin-k6"),
+                          "--depth", "22", "--growth", "6", "--epochs", "12", "--threads", "2", "--seed", "1",
+                          "--lr", "0.1", "--schedule", "step", "--batch", "32", "--train-limit", "2000",
+                          "--test-limit", "500", "--no-augment"])
+
+    def test_optional_keys_leave_flags_out(self):
+        cfg = base_config()
+        cfg["common"] = {"depth": 40, "threads": 1, "seed": 0}
+        cfg["gated"] = {"epochs": 1, "penalties": [2]}
+        for key in ("static", "random", "thin"):
+            del cfg[key]
+        _, arms = self.arms(cfg)
+        self.assertEqual(sorted(arms), ["dense", "gated-p2"])
+        self.assertEqual(arms["gated-p2"].train_args,
+                         ["train", "--dataset", "cifar10", "--out", os.path.join("out", "gated-p2"),
+                          "--depth", "40", "--growth", "12", "--epochs", "1", "--threads", "1", "--seed", "0",
+                          "--init", "ref", "--gates", "reinforce", "--penalty", "2"])
+
+    def test_eval_commands(self):
+        cfg, arms = self.arms()
+        tail = ["--json", "--threads", "2", "--test-limit", "500"]
+        self.assertEqual(compare.eval_commands(cfg, arms["dense"]),
+                         [["eval", "--model", "ref"] + tail, ["flops", "--model", "ref", "--json"]])
+        run = os.path.join("out", "static-p4")
+        self.assertEqual(compare.eval_commands(cfg, arms["static-p4"]),
+                         [["eval", "--model", run] + tail,
+                          ["eval", "--model", run, "--thresholds", "0.3,0.5,0.7"] + tail,
+                          ["flops", "--model", run, "--json"]])
+        self.assertEqual(len(compare.eval_commands(cfg, arms["random-p4"])), 2)  # no curve
+        self.assertEqual(len(compare.eval_commands(cfg, arms["thin-k6"])), 2)
+
+    def test_command_string_names_mapgate(self):
+        self.assertEqual(compare.command_string(["eval", "--model", "a b"]), "mapgate eval --model 'a b'")
+
+    def test_source_rates_from_curve_then_eval(self):
+        evaluation = {"eval": {"threshold": 0.5, "per_layer_active": [0.1]},
+                      "curve": [{"threshold": 0.5, "per_layer_active": [0.2]}]}
+        self.assertEqual(compare.source_layer_rates(evaluation, 0.5, "g"), [0.2])
+        evaluation["curve"] = [{"threshold": 0.3, "per_layer_active": [0.9]}]
+        self.assertEqual(compare.source_layer_rates(evaluation, 0.5, "g"), [0.1])
+        with self.assertRaises(compare.ToolError):
+            compare.source_layer_rates(evaluation, 0.6, "g")
+
+
+class RunStateTest(TempDirTest):
+    def test_states(self):
+        run = self.path("run")
+        self.assertEqual(compare.run_state(run, 3), "new")
+        self.write_run(run, 1)
+        self.assertEqual(compare.run_state(run, 3), "partial")
+        self.write_run(run, 3)
+        self.assertEqual(compare.run_state(run, 3), "finished")
+
+    def test_metrics_without_checkpoint_is_new(self):
+        run = self.path("run")
+        self.write_run(run, 1, checkpoint=False)
+        self.assertEqual(compare.run_state(run, 3), "new")
+
+    def test_cut_line_is_ignored(self):
+        run = self.path("run")
+        self.write_run(run, 2, trailer='{"epoch": 3, "test_acc')
+        self.assertEqual(compare.run_state(run, 3), "partial")
+
+    def test_train_argv_per_state(self):
+        arm = compare.Arm("gated-p1", "gated", "r", "r", 3, ["train", "--out", "r"])
+        self.assertEqual(compare.train_argv(arm, arm.train_args, "new"), ["train", "--out", "r"])
+        self.assertEqual(compare.train_argv(arm, arm.train_args, "partial"), ["train", "--out", "r", "--resume"])
+        self.assertIsNone(compare.train_argv(arm, arm.train_args, "finished"))
+
+
+FAKE_MAPGATE = r'''
+# A stand-in for mapgate: enough of train, eval and flops for compare.py.
+import json, os, sys
+args = sys.argv[1:]
+with open(os.environ["FAKE_LOG"], "a") as f:
+    f.write(json.dumps(args) + "\n")
+if os.environ.get("FAKE_FAIL") == args[0]:
+    print("fake mapgate: failing as asked", file=sys.stderr)
+    sys.exit(3)
+def flag(name, default=None):
+    return args[args.index(name) + 1] if name in args else default
+if args[0] == "train":
+    out, epochs = flag("--out"), int(flag("--epochs"))
+    ckpt = os.path.join(out, "checkpoint.pt")
+    if os.path.exists(ckpt) and "--resume" not in args:
+        print("--out: already holds a run", file=sys.stderr); sys.exit(2)
+    if "--resume" in args and not os.path.exists(ckpt):
+        print("--resume: nothing to resume", file=sys.stderr); sys.exit(1)
+    os.makedirs(out, exist_ok=True)
+    done = 0
+    if os.path.exists(os.path.join(out, "metrics.jsonl")):
+        done = sum(1 for _ in open(os.path.join(out, "metrics.jsonl")))
+    stop = int(os.environ.get("FAKE_STOP_AFTER", epochs))
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump({"gates": flag("--gates", "off"), "growth": int(flag("--growth")), "epochs": epochs}, f)
+    with open(os.path.join(out, "metrics.jsonl"), "a") as f:
+        for e in range(done + 1, min(epochs, stop) + 1):
+            f.write(json.dumps({"epoch": e}) + "\n")
+            print("epoch %d" % e, file=sys.stderr)
+    open(ckpt, "w").write("x")
+    sys.exit(0)
+model = flag("--model")
+config = json.load(open(os.path.join(model, "config.json")))
+gated = config.get("gates", "off") != "off"
+macs_dense = 72906000 * config.get("growth", 12) // 12
+layers = [0.9991, 0.0, 0.5] + [0.25] * 15
+def point(tau):
+    return {"threshold": tau, "accuracy": 0.5 + tau / 10, "macs_dense": macs_dense,
+            "macs_mean": macs_dense * (1 - tau / 2), "per_layer_active": layers}
+if args[0] == "flops":
+    print(json.dumps({"params": 1000, "macs": macs_dense}))
+elif "--thresholds" in args:
+    taus = [float(t) for t in flag("--thresholds").split(",")]
+    print(json.dumps({"model": model, "examples": 500, "curve": [point(t) for t in taus]}))
+else:
+    out = {"model": model, "accuracy": 0.8, "loss": 0.5, "examples": 500}
+    if gated:
+        out.update(point(0.5))
+        out["input_dependence"] = {"macs_cv": 0.01}
+        out["shuffle_accuracy"] = 0.79
+    print(json.dumps(out, indent=2))
+'''
+
+
+class DriverTest(TempDirTest):
+    """compare.py end to end against the stand-in mapgate: what it runs, skips and resumes."""
+
+    def setUp(self):
+        super().setUp()
+        self.fake = self.path("fake-mapgate")
+        with open(self.fake, "w", encoding="utf-8") as f:
+            f.write("#!" + sys.executable + "\n" + textwrap.dedent(FAKE_MAPGATE))
+        os.chmod(self.fake, 0o755)
+        self.log = self.path("calls.jsonl")
+        os.makedirs(self.path("ref"))
+        with open(self.path("ref", "config.json"), "w", encoding="utf-8") as f:
+            json.dump({"gates": "off", "growth": 12, "epochs": 10}, f)
+        with open(self.path("ref", "checkpoint.pt"), "w", encoding="utf-8") as f:
+            f.write("x")
+        self.config = self.write_config(base_config(reference="ref"))
+
+    def compare(self, *extra, env=None):
+        environment = dict(os.environ, FAKE_LOG=self.log, **(env or {}))
+        done = subprocess.run([sys.executable, COMPARE, self.config, "--mapgate", self.fake] + list(extra),
+                              cwd=self.dir, env=environment, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True)
+        return done
+
+    def calls(self):
+        if not os.path.exists(self.log):
+            return []
+        with open(self.log, encoding="utf-8") as f:
+            calls = [json.loads(line) for line in f]
+        os.remove(self.log)
+        return calls
+
+    def results(self):
+        with open(self.path("out", "results.json"), encoding="utf-8") as f:
+            return json.load(f)
+
+    def test_full_run_then_rerun_skips_everything(self):
+        done = self.compare()
+        self.assertEqual(done.returncode, 0, done.stderr)
+        calls = self.calls()
+        trained = [c[c.index("--out") + 1] for c in calls if c[0] == "train"]
+        self.assertEqual(trained, [os.path.join("out", n) for n in
+                                   ("gated-p1", "gated-p4", "gated-p0.5", "static-p4", "random-p4", "thin-k6")])
+        self.assertFalse(any("--resume" in c for c in calls))
+        self.assertIn("[5/7] training static-p4 ...", done.stderr)
+        self.assertIn("epoch 2", done.stderr)  # mapgate's own stderr streams through
+
+        results = self.results()
+        self.assertEqual(results["name"], "unit")
+        arms = {a["name"]: a for a in results["arms"]}
+        self.assertEqual(list(arms), ["dense", "gated-p1", "gated-p4", "gated-p0.5", "static-p4",
+                                      "random-p4", "thin-k6"])
+        self.assertIsNone(arms["dense"]["command"])
+        self.assertEqual(arms["dense"]["macs_mean"], 72906000)  # from flops: dense eval has no MACs
+        self.assertEqual(arms["thin-k6"]["macs_mean"], 72906000 // 2)
+        self.assertEqual(arms["gated-p4"]["macs_mean"], 72906000 * 0.75)
+        self.assertEqual(arms["gated-p4"]["accuracy"], 0.55)
+        self.assertEqual(arms["thin-k6"]["accuracy"], 0.8)
+        self.assertEqual([p["threshold"] for p in arms["gated-p4"]["curve"]], [0.3, 0.5, 0.7])
+        self.assertIsNone(arms["random-p4"]["curve"])
+        self.assertTrue(arms["static-p4"]["command"].startswith("mapgate train "))
+        self.assertTrue(arms["static-p4"]["command"].endswith("--gate-weights frozen"))
+        self.assertTrue(arms["random-p4"]["command"].endswith(
+            "--gates random --random-keep 0.989,0.011,0.5," + ",".join(["0.25"] * 15)))
+        self.assertEqual(arms["gated-p4"]["eval"]["shuffle_accuracy"], 0.79)
+
+        # Again: everything is finished and evaluated, so mapgate is not called at all.
+        again = self.compare()
+        self.assertEqual(again.returncode, 0, again.stderr)
+        self.assertEqual(self.calls(), [])
+        self.assertIn("gated-p1: already trained (2 epochs), skipping training", again.stderr)
+        self.assertEqual(self.results(), results)
+
+    def test_unfinished_arm_is_resumed(self):
+        done = self.compare("--only", "gated-p1", env={"FAKE_STOP_AFTER": "1"})
+        self.assertEqual(done.returncode, 1)  # training stopped short of its epochs
+        self.assertIn("without a metrics.jsonl line for epoch 2", done.stderr)
+        self.assertEqual(compare.run_state(self.path("out", "gated-p1"), 2), "partial")
+        self.calls()
+        done = self.compare("--only", "gated-p1")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        train = [c for c in self.calls() if c[0] == "train"]
+        self.assertEqual(len(train), 1)
+        self.assertEqual(train[0][-1], "--resume")
+        self.assertIn("[2/7] resuming gated-p1 ...", done.stderr)
+        self.assertEqual([a["name"] for a in self.results()["arms"]], ["gated-p1"])
+
+    def test_only_random_needs_its_source(self):
+        done = self.compare("--only", "random-p4")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("random-p4 needs the evaluation of gated-p4", done.stderr)
+        self.assertEqual(self.compare("--only", "gated-p4").returncode, 0)
+        self.calls()
+        done = self.compare("--only", "random-p4")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        train = [c for c in self.calls() if c[0] == "train"]
+        self.assertEqual(train[0][train[0].index("--random-keep") + 1],
+                         "0.989,0.011,0.5," + ",".join(["0.25"] * 15))
+        self.assertEqual([a["name"] for a in self.results()["arms"]], ["gated-p4", "random-p4"])
+
+    def test_only_unknown_arm(self):
+        done = self.compare("--only", "gated-p9")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("--only gated-p9: no such arm", done.stderr)
+
+    def test_failing_mapgate_stops_with_its_exit_code(self):
+        done = self.compare(env={"FAKE_FAIL": "train"})
+        self.assertEqual(done.returncode, 3)
+        self.assertIn("failed with exit status 3", done.stderr)
+        self.assertIn("train --dataset cifar10 --out " + os.path.join("out", "gated-p1"), done.stderr)
+        self.assertEqual([c[0] for c in self.calls()], ["eval", "flops", "train"])  # dense, then stop
+
+    def test_changed_command_is_refused(self):
+        self.assertEqual(self.compare("--only", "gated-p1").returncode, 0)
+        cfg = base_config(reference="ref")
+        cfg["gated"]["lr"] = 0.02
+        self.write_config(cfg)
+        done = self.compare("--only", "gated-p1")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("was trained by another command", done.stderr)
+        # --epochs may change (a resumed run may be extended): that continues the run.
+        cfg["gated"]["lr"] = 0.01
+        cfg["gated"]["epochs"] = 3
+        self.write_config(cfg)
+        self.calls()
+        done = self.compare("--only", "gated-p1")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.calls()[0][-1], "--resume")
+
+    def test_dry_run_runs_nothing(self):
+        done = self.compare("--dry-run")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(self.calls(), [])
+        self.assertFalse(os.path.exists(self.path("out")))
+        self.assertIn(self.fake + " train --dataset cifar10 --out " + os.path.join("out", "gated-p1"), done.stdout)
+        self.assertIn("--random-keep '<per_layer_active of gated-p4 at tau 0.5>'", done.stdout)
+
+    def test_missing_binary(self):
+        done = subprocess.run([sys.executable, COMPARE, self.config, "--mapgate", self.path("nope")],
+                              cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("not an executable file", done.stderr)
+
+
+def _has_matplotlib():
+    return subprocess.run([sys.executable, "-c", "import matplotlib"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
+
+
+class PlotTest(TempDirTest):
+    @unittest.skipUnless(_has_matplotlib(), "matplotlib is not importable by %s; run the tests with "
+                         "Debian's python3 (python3-matplotlib)" % sys.executable)
+    def test_writes_a_900x600_png(self):
+        def curve(scale):
+            return [{"threshold": t, "accuracy": 0.8 - 0.1 * t * scale, "macs_mean": 7.0e7 * (1 - t) * scale,
+                     "macs_dense": 72906000} for t in (0.3, 0.5, 0.7)]
+        results = {"name": "hand-made", "arms": [
+            {"name": "dense", "kind": "dense", "macs_mean": 72906000, "accuracy": 0.848, "curve": None},
+            {"name": "gated-p1", "kind": "gated", "macs_mean": 5.0e7, "accuracy": 0.80, "curve": curve(1.0),
+             "eval": {"macs_dense": 72906000}},
+            {"name": "gated-p8", "kind": "gated", "macs_mean": 2.5e7, "accuracy": 0.74, "curve": curve(0.6)},
+            {"name": "static-p8", "kind": "static", "macs_mean": 2.6e7, "accuracy": 0.73, "curve": curve(0.5)},
+            {"name": "random-p8", "kind": "random", "macs_mean": 2.5e7, "accuracy": 0.70},
+            {"name": "thin-k6", "kind": "thin", "macs_mean": 2.32e7, "accuracy": 0.76},
+        ]}
+        first = self.path("results.json")
+        with open(first, "w", encoding="utf-8") as f:
+            json.dump(results, f)
+        second = self.path("bare.json")  # a bare list of arms is read too
+        with open(second, "w", encoding="utf-8") as f:
+            json.dump(results["arms"][:2], f)
+        png = self.path("plot.png")
+        done = subprocess.run([sys.executable, PLOT, first, second, "-o", png], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        with open(png, "rb") as f:
+            head = f.read(24)
+        self.assertEqual(head[:8], b"\x89PNG\r\n\x1a\n")
+        self.assertEqual(head[12:16], b"IHDR")
+        width, height = struct.unpack(">II", head[16:24])
+        self.assertEqual((width, height), (900, 600))
+
+    def test_bad_results_file(self):
+        bad = self.path("bad.json")
+        with open(bad, "w", encoding="utf-8") as f:
+            json.dump({"arms": [{"name": "x", "kind": "thin"}]}, f)
+        if not _has_matplotlib():
+            self.skipTest("matplotlib is not importable by %s" % sys.executable)
+        done = subprocess.run([sys.executable, PLOT, bad, "-o", self.path("p.png")], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn('arm 0 has no "macs_mean"', done.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
