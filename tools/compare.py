@@ -10,14 +10,28 @@ Runs, one training process at a time, every arm the config asks for (DESIGN.md Â
   gated-pL   REINFORCE gates at penalty L, fine-tuned from the reference (--init)
   static-pL  the same with the gate weights frozen (input-independent masks), same budget
   random-pL  random masks at the per-layer kept rates of gated-pL (at random.tau), same budget
+  fixed-pL   one fixed mask (--gates fixed --fixed-maps BITS) at gated-pL's MACs, same budget:
+             per layer, the round(per_layer_active * growth) maps gated-pL turns on most often
   thin-kG    a dense DenseNet of growth rate G trained from scratch
 
 Each arm trains into OUT/ARM/ (config.json, metrics.jsonl, checkpoint.pt), is evaluated
 with `mapgate eval --json` (gated and static arms also with --thresholds over the config's
-taus) and `mapgate flops --json`, and goes into OUT/results.json, rewritten after every
-arm. Re-running continues unfinished arms (--resume) and skips finished ones (metrics.jsonl
-has a line with "epoch" equal to the arm's epochs); evaluations are cached in
-OUT/ARM/compare-eval.json until the checkpoint changes. Plot with tools/plot_tradeoff.py.
+taus; random and fixed masks do not depend on a threshold) and `mapgate flops --json`, and
+goes into OUT/results.json, rewritten after every arm. Re-running continues unfinished arms
+(--resume) and skips finished ones (metrics.jsonl has a line with "epoch" equal to the arm's
+epochs); evaluations are cached in OUT/ARM/compare-eval.json until the checkpoint changes.
+Plot with tools/plot_tradeoff.py.
+
+Random and fixed arms take their masks from their source gated arm's evaluation, so they run
+after it (with --only, evaluate the source first). The fixed arm's BITS are one 0/1 per
+gated map (gated layers x growth, layer-major, as eval's input_dependence.map_on_rate lists
+them): layer l, of growth k = len(map_on_rate) / len(per_layer_active), keeps
+n_l = round(per_layer_active[l] * k) maps (halves round up), those of highest on-rate, ties
+to the lower index. per_layer_active is taken at fixed.tau (from the curve, as for random),
+but the on-rates always come from the source's main eval (eval --json, mapgate's default
+threshold): at another tau only the counts n_l follow tau, not the ranking of the maps. A
+source evaluated by a mapgate too old to give map_on_rate stops the fixed arm: re-evaluate
+the source with a newer mapgate (--only gated-pL --re-eval).
 
 Options:
     --mapgate PATH   the mapgate binary (default ./build/mapgate)
@@ -37,6 +51,7 @@ example: tools/compare-cifar10-smoke.json):
   gated       {epochs, penalties; optional: lr, schedule, bn_recal, flags}
   static      optional {penalties; optional: flags}: gated budget, --gate-weights frozen
   random      optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
+  fixed       optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   thin        optional {growths; optional: epochs (default: the reference's epochs plus
                gated.epochs), lr, schedule, flags}
   "flags" objects add mapgate flags: {"gate-lr": 0.01, "no-augment": true}; flags the
@@ -47,6 +62,7 @@ Exit status: 0 done, 2 bad config or usage, 1 other errors, else the failing map
 """
 import argparse
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -56,11 +72,11 @@ import sys
 _RESERVED = {
     "dataset", "out", "depth", "growth", "epochs", "threads", "seed", "lr", "schedule",
     "batch", "train-limit", "test-limit", "init", "resume", "bn-recal", "gates", "penalty",
-    "gate-weights", "random-keep",
+    "gate-weights", "random-keep", "fixed-maps",
 }
 # Flags a resumed mapgate run may change (trainer.cpp, check_resume_settings).
 _FREE_ON_RESUME = {"--epochs", "--threads", "--test-limit"}
-KINDS = ("dense", "gated", "static", "random", "thin")
+KINDS = ("dense", "gated", "static", "random", "fixed", "thin")
 COMMAND_FILE = "compare-command.json"
 EVAL_FILE = "compare-eval.json"
 # Kept rates passed to --gates random must lie strictly inside (eps, 1 - eps), eps being
@@ -241,17 +257,20 @@ def load_config(path):
         }
         static.done()
 
-    random = top.section("random", required=False)
-    if random is not None:
+    for kind in ("random", "fixed"):
+        # Both take their masks from one gated arm's evaluation: the same keys and checks.
+        section = top.section(kind, required=False)
+        if section is None:
+            continue
         penalties = cfg["gated"]["penalties"]
-        cfg["random"] = {
-            "from_penalty": random.get("from_penalty", "number", check=lambda p: p in penalties,
-                                       rule="one of gated.penalties (%s)" % ", ".join(fmt_num(p) for p in penalties)),
-            "tau": random.get("tau", "number", default=0.5, required=False,
-                              check=lambda t: 0 <= t <= 1, rule="0 <= tau <= 1"),
-            "flags": random.flags(),
+        rule = "one of gated.penalties (%s)" % ", ".join(fmt_num(p) for p in penalties)
+        cfg[kind] = {
+            "from_penalty": section.get("from_penalty", "number", check=lambda p: p in penalties, rule=rule),
+            "tau": section.get("tau", "number", default=0.5, required=False,
+                               check=lambda t: 0 <= t <= 1, rule="0 <= tau <= 1"),
+            "flags": section.flags(),
         }
-        random.done()
+        section.done()
 
     thin = top.section("thin", required=False)
     if thin is not None:
@@ -292,8 +311,10 @@ class Arm:
         return "Arm(%s)" % self.name
 
 
-# Stands in train_args of a random arm for the kept rates, known once its source is evaluated.
+# Stand in train_args of a random arm for the kept rates, and of a fixed arm for its map
+# bits, known once their source is evaluated.
 KEEP_PLACEHOLDER = "<random-keep>"
+MAPS_PLACEHOLDER = "<fixed-maps>"
 
 
 def _common_train_args(cfg, out, growth, epochs, lr, schedule):
@@ -325,7 +346,7 @@ def _finetune_args(cfg, out):
 
 
 def plan_arms(cfg):
-    """Every arm of the config, in the order they run: dense, gated, static, random, thin."""
+    """Every arm of the config, in the order they run: dense, gated, static, random, fixed, thin."""
     out = cfg["out"]
     g = cfg["gated"]
     arms = [Arm("dense", "dense", os.path.join(out, "dense"), cfg["reference"])]
@@ -348,6 +369,13 @@ def plan_arms(cfg):
         args = _finetune_args(cfg, run) + ["--gates", "random", "--random-keep", KEEP_PLACEHOLDER] + r["flags"]
         arms.append(Arm(name, "random", run, run, g["epochs"], args,
                         source="gated-p" + fmt_num(r["from_penalty"])))
+    if "fixed" in cfg:
+        fx = cfg["fixed"]
+        name = "fixed-p" + fmt_num(fx["from_penalty"])
+        run = os.path.join(out, name)
+        args = _finetune_args(cfg, run) + ["--gates", "fixed", "--fixed-maps", MAPS_PLACEHOLDER] + fx["flags"]
+        arms.append(Arm(name, "fixed", run, run, g["epochs"], args,
+                        source="gated-p" + fmt_num(fx["from_penalty"])))
     if "thin" in cfg:
         t = cfg["thin"]
         for k in t["growths"]:
@@ -407,8 +435,49 @@ def source_layer_rates(evaluation, tau, source):
                     % (source, fmt_num(tau), fmt_num(tau)))
 
 
-def resolve_train_args(arm, rates_text):
-    return [rates_text if a == KEEP_PLACEHOLDER else a for a in arm.train_args]
+def _brief(value):
+    """A JSON value for an error message: a list as its length, else shortened."""
+    if isinstance(value, list):
+        return "(a list of %d)" % len(value)
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def fixed_map_bits(evaluation, tau, source, arm_name):
+    """--fixed-maps text from a gated arm's evaluation: one 0/1 per gated map, layer-major.
+    Layer l (growth k = len(map_on_rate) / len(per_layer_active)) keeps its
+    n_l = round(per_layer_active[l] * k) maps of highest on-rate (halves round up, ties go to
+    the lower index). per_layer_active is taken at tau (source_layer_rates); the on-rates are
+    those of the main eval (input_dependence.map_on_rate) whatever tau is."""
+    single = evaluation.get("eval") or {}
+    on_rates = (single.get("input_dependence") or {}).get("map_on_rate")
+    if on_rates is None:
+        raise ToolError("%s: the evaluation of %s has no input_dependence.map_on_rate (a mapgate too old "
+                        "to give per-map on-rates evaluated it); re-evaluate %s with a newer mapgate: "
+                        "tools/compare.py CONFIG --only %s --re-eval" % (arm_name, source, source, source))
+    active = source_layer_rates(evaluation, tau, source)
+
+    def numbers(v):
+        return isinstance(v, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+    if not (numbers(on_rates) and numbers(active) and active and on_rates
+            and len(on_rates) % len(active) == 0):
+        raise ToolError("%s: the evaluation of %s gives map_on_rate %s for per_layer_active %s at tau %s; "
+                        "expected lists of numbers, layers x growth on-rates for one rate per layer"
+                        % (arm_name, source, _brief(on_rates), _brief(active), fmt_num(tau)))
+    k = len(on_rates) // len(active)
+    bits = []
+    for layer, fraction in enumerate(active):
+        rates = on_rates[layer * k:(layer + 1) * k]
+        n = min(max(int(math.floor(float(fraction) * k + 0.5)), 0), k)
+        kept = set(sorted(range(k), key=lambda j: (-rates[j], j))[:n])
+        bits += ["1" if j in kept else "0" for j in range(k)]
+    return ",".join(bits)
+
+
+def resolve_train_args(arm, text):
+    """train_args with the random arm's kept rates, or the fixed arm's map bits, put in."""
+    return [text if a in (KEEP_PLACEHOLDER, MAPS_PLACEHOLDER) else a for a in arm.train_args]
 
 
 def command_string(args, binary="mapgate"):
@@ -562,20 +631,25 @@ class Comparison:
         if cache is None and not self.dry_run:
             raise ToolError("%s needs the evaluation of %s at tau %s: run it first "
                             "(tools/compare.py CONFIG --only %s)" % (arm.name, name,
-                                                                  fmt_num(self.cfg["random"]["tau"]), name))
+                                                                  fmt_num(self.cfg[arm.kind]["tau"]), name))
         return cache
 
     def train_args(self, arm):
-        """The arm's train command (without binary); for random its kept rates resolved, or
-        left as a placeholder in a dry run before its source is evaluated."""
-        if arm.kind != "random":
+        """The arm's train command (without binary); for random its kept rates resolved, for
+        fixed its map bits, or either left as a placeholder in a dry run before its source
+        is evaluated."""
+        if arm.kind not in ("random", "fixed"):
             return arm.train_args
+        tau = self.cfg[arm.kind]["tau"]
         source = self._source_evaluation(arm)
-        if source is None:
-            text = "<per_layer_active of %s at tau %s>" % (arm.source, fmt_num(self.cfg["random"]["tau"]))
+        if source is None and arm.kind == "random":
+            text = "<per_layer_active of %s at tau %s>" % (arm.source, fmt_num(tau))
+        elif source is None:
+            text = "<maps most often on in %s, per_layer_active at tau %s>" % (arm.source, fmt_num(tau))
+        elif arm.kind == "random":
+            text = keep_rates(source_layer_rates(source, tau, arm.source), p_clamp_of(arm.train_args))
         else:
-            text = keep_rates(source_layer_rates(source, self.cfg["random"]["tau"], arm.source),
-                              p_clamp_of(arm.train_args))
+            text = fixed_map_bits(source, tau, arm.source, arm.name)
         return resolve_train_args(arm, text)
 
     def run(self, only=None):
@@ -665,6 +739,8 @@ class Comparison:
         }
         if arm.kind == "random":
             entry["random_keep_from"] = arm.source
+        elif arm.kind == "fixed":
+            entry["fixed_maps_from"] = arm.source
         results = self._load_results()
         by_name = {a["name"]: a for a in results["arms"] if isinstance(a, dict) and "name" in a}
         by_name[arm.name] = entry

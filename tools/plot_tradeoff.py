@@ -6,8 +6,8 @@ Usage:
 
 x: mean MACs per image in millions; y: top-1 test accuracy. Gated arms are a line over
 their tau curve with the tau = 0.5 point marked (their own eval point when the curve has
-no 0.5); static, random, thin and dense arms are single points with their own markers;
-every point is labelled with its arm. A dashed vertical line marks dense MACs / 3 ("x3").
+no 0.5); static, random, fixed, thin and dense arms are single points with their own
+markers; every point is labelled with its arm. A dashed vertical line marks dense MACs / 3 ("x3").
 The title is the config name (names joined when several files are given; their arm labels
 are then prefixed with it). Writes a 900x600 PNG (matplotlib, Agg backend: no display).
 """
@@ -26,6 +26,7 @@ _STYLE = {
     "dense": {"marker": "*", "color": "black", "s": 180},
     "static": {"marker": "s", "color": "tab:orange", "s": 60},
     "random": {"marker": "^", "color": "tab:red", "s": 70},
+    "fixed": {"marker": "v", "color": "goldenrod", "s": 70},
     "thin": {"marker": "D", "color": "tab:green", "s": 55},
 }
 _GATED_COLORS = ["tab:blue", "tab:purple", "tab:cyan", "tab:brown", "tab:olive", "tab:pink", "tab:gray"]

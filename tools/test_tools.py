@@ -39,6 +39,7 @@ def base_config(**overrides):
         "taus": [0.3, 0.5, 0.7],
         "static": {"penalties": [4]},
         "random": {"from_penalty": 4},
+        "fixed": {"from_penalty": 4},
         "thin": {"growths": [6], "epochs": 12, "lr": 0.1, "schedule": "step"},
     }
     cfg.update(overrides)
@@ -85,6 +86,7 @@ class ConfigErrorsTest(TempDirTest):
         self.assertEqual(cfg["common"]["growth"], 12)
         self.assertIsNone(cfg["common"]["batch"])
         self.assertEqual(cfg["random"]["tau"], 0.5)
+        self.assertEqual(cfg["fixed"], {"from_penalty": 4, "tau": 0.5, "flags": []})
         self.assertEqual(cfg["gated"]["flags"], ["--gate-lr", "0.01"])
 
     def test_missing_top_level_key_names_key_and_file(self):
@@ -128,6 +130,23 @@ class ConfigErrorsTest(TempDirTest):
         self.assert_config_error(base_config(random={"from_penalty": 8}),
                                  '"random.from_penalty" has 8; expected one of gated.penalties (1, 4, 0.5)')
 
+    def test_fixed_section_is_checked_like_random(self):
+        self.assert_config_error(base_config(fixed={"from_penalty": 8}),
+                                 '"fixed.from_penalty" has 8; expected one of gated.penalties (1, 4, 0.5)')
+        self.assert_config_error(base_config(fixed={"tau": 0.5}), 'missing key "fixed.from_penalty"')
+        self.assert_config_error(base_config(fixed={"from_penalty": "4"}),
+                                 '"fixed.from_penalty" is "4"; expected a number')
+        self.assert_config_error(base_config(fixed={"from_penalty": 4, "tau": 1.5}),
+                                 '"fixed.tau" has 1.5; expected 0 <= tau <= 1')
+        self.assert_config_error(base_config(fixed={"from_penalty": 4, "keep": 3}),
+                                 'unknown key "fixed.keep"', "from_penalty, tau")
+        self.assert_config_error(base_config(fixed={"from_penalty": 4, "flags": {"fixed-maps": "1,0"}}),
+                                 '"fixed.flags.fixed-maps"', "set by the tool")
+        self.assert_config_error(base_config(fixed=[4]), '"fixed" is [4]; expected an object')
+        cfg = compare.load_config(self.write_config(
+            base_config(fixed={"from_penalty": 0.5, "tau": 0.3, "flags": {"p-clamp": 0.05}})))
+        self.assertEqual(cfg["fixed"], {"from_penalty": 0.5, "tau": 0.3, "flags": ["--p-clamp", "0.05"]})
+
     def test_reserved_flag_refused(self):
         cfg = base_config()
         cfg["gated"]["flags"] = {"penalty": 3}
@@ -162,7 +181,7 @@ class CommandLinesTest(TempDirTest):
         self.assertEqual([(a.name, a.kind) for a in compare.plan_arms(cfg)],
                          [("dense", "dense"), ("gated-p1", "gated"), ("gated-p4", "gated"),
                           ("gated-p0.5", "gated"), ("static-p4", "static"), ("random-p4", "random"),
-                          ("thin-k6", "thin")])
+                          ("fixed-p4", "fixed"), ("thin-k6", "thin")])
 
     finetune = ["train", "--dataset", "cifar10", "--out", None, "--depth", "22", "--growth", "12",
                 "--epochs", "2", "--threads", "2", "--seed", "1", "--lr", "0.01", "--schedule", "cosine",
@@ -196,6 +215,22 @@ class CommandLinesTest(TempDirTest):
         self.assertEqual(compare.resolve_train_args(arm, rates), self.expect_finetune("random-p4") +
                          ["--gates", "random", "--random-keep", rates])
 
+    def test_fixed(self):
+        cfg = base_config(fixed={"from_penalty": 0.5, "flags": {"p-clamp": 0.05}})
+        _, arms = self.arms(cfg)
+        arm = arms["fixed-p0.5"]
+        self.assertEqual((arm.kind, arm.source, arm.epochs, arm.curve), ("fixed", "gated-p0.5", 2, False))
+        self.assertEqual(arm.run_dir, os.path.join("out", "fixed-p0.5"))
+        self.assertEqual(arm.train_args, self.expect_finetune("fixed-p0.5") +
+                         ["--gates", "fixed", "--fixed-maps", compare.MAPS_PLACEHOLDER, "--p-clamp", "0.05"])
+        self.assertEqual(compare.resolve_train_args(arm, "1,0,1"), self.expect_finetune("fixed-p0.5") +
+                         ["--gates", "fixed", "--fixed-maps", "1,0,1", "--p-clamp", "0.05"])
+        self.assertEqual(compare.command_string(compare.resolve_train_args(arm, "1,0,1")),
+                         "mapgate train --dataset cifar10 --out " + os.path.join("out", "fixed-p0.5") +
+                         " --depth 22 --growth 12 --epochs 2 --threads 2 --seed 1 --lr 0.01 --schedule cosine"
+                         " --train-limit 2000 --test-limit 500 --init ref --bn-recal 20"
+                         " --gates fixed --fixed-maps 1,0,1 --p-clamp 0.05")
+
     def test_thin(self):
         cfg = base_config()
         cfg["common"]["batch"] = 32
@@ -211,7 +246,7 @@ class CommandLinesTest(TempDirTest):
         cfg = base_config()
         cfg["common"] = {"depth": 40, "threads": 1, "seed": 0}
         cfg["gated"] = {"epochs": 1, "penalties": [2]}
-        for key in ("static", "random", "thin"):
+        for key in ("static", "random", "fixed", "thin"):
             del cfg[key]
         _, arms = self.arms(cfg)
         self.assertEqual(sorted(arms), ["dense", "gated-p2"])
@@ -231,6 +266,9 @@ class CommandLinesTest(TempDirTest):
                           ["eval", "--model", run, "--thresholds", "0.3,0.5,0.7"] + tail,
                           ["flops", "--model", run, "--json"]])
         self.assertEqual(len(compare.eval_commands(cfg, arms["random-p4"])), 2)  # no curve
+        run = os.path.join("out", "fixed-p4")
+        self.assertEqual(compare.eval_commands(cfg, arms["fixed-p4"]),
+                         [["eval", "--model", run] + tail, ["flops", "--model", run, "--json"]])
         self.assertEqual(len(compare.eval_commands(cfg, arms["thin-k6"])), 2)
 
     def test_command_string_names_mapgate(self):
@@ -244,6 +282,60 @@ class CommandLinesTest(TempDirTest):
         self.assertEqual(compare.source_layer_rates(evaluation, 0.5, "g"), [0.1])
         with self.assertRaises(compare.ToolError):
             compare.source_layer_rates(evaluation, 0.6, "g")
+
+
+class FixedMapBitsTest(unittest.TestCase):
+    """fixed_map_bits: per layer, the round(per_layer_active * k) maps of highest on-rate."""
+
+    def evaluation(self, on_rates, active, curve=None):
+        return {"eval": {"threshold": 0.5, "per_layer_active": active,
+                         "input_dependence": {"macs_cv": 0.01, "map_on_rate": on_rates}},
+                "curve": curve}
+
+    def test_highest_on_rates_per_layer(self):
+        # 3 layers of growth 4. Layer 0 keeps 2 (0.5 * 4), layer 1 keeps 1 (0.3 * 4 = 1.2),
+        # layer 2 keeps all 4 (0.95 * 4 = 3.8).
+        on_rates = [0.1, 0.9, 0.3, 0.8,
+                    0.2, 0.0, 0.7, 0.6,
+                    0.0, 0.0, 0.1, 0.0]
+        bits = compare.fixed_map_bits(self.evaluation(on_rates, [0.5, 0.3, 0.95]), 0.5, "gated-p4", "fixed-p4")
+        self.assertEqual(bits, "0,1,0,1," "0,0,1,0," "1,1,1,1")
+
+    def test_ties_go_to_the_lower_index_and_halves_round_up(self):
+        # Growth 4: 0.125 * 4 = 0.5 keeps 1 map, 0.625 * 4 = 2.5 keeps 3, 0.0 keeps none.
+        on_rates = [0.5, 0.5, 0.5, 0.5,
+                    0.2, 0.4, 0.4, 0.4,
+                    0.9, 0.9, 0.9, 0.9]
+        bits = compare.fixed_map_bits(self.evaluation(on_rates, [0.125, 0.625, 0.0]), 0.5, "g", "f")
+        self.assertEqual(bits, "1,0,0,0," "0,1,1,1," "0,0,0,0")
+
+    def test_other_tau_takes_counts_from_the_curve_and_ranks_by_the_main_eval(self):
+        on_rates = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]  # 2 layers of growth 3
+        curve = [{"threshold": 0.3, "per_layer_active": [1.0, 2 / 3]},
+                 {"threshold": 0.5, "per_layer_active": [1 / 3, 1 / 3]}]
+        evaluation = self.evaluation(on_rates, [1 / 3, 1 / 3], curve)
+        self.assertEqual(compare.fixed_map_bits(evaluation, 0.5, "g", "f"), "0,0,1,0,0,1")
+        self.assertEqual(compare.fixed_map_bits(evaluation, 0.3, "g", "f"), "1,1,1,0,1,1")
+        with self.assertRaises(compare.ToolError) as caught:
+            compare.fixed_map_bits(evaluation, 0.7, "g", "f")
+        self.assertIn("no per_layer_active at tau 0.7", str(caught.exception))
+
+    def test_source_without_map_on_rate_asks_for_a_re_eval(self):
+        evaluation = self.evaluation(None, [0.5])
+        del evaluation["eval"]["input_dependence"]["map_on_rate"]
+        for e in (evaluation, {"eval": {"threshold": 0.5, "per_layer_active": [0.5]}, "curve": None}):
+            with self.assertRaises(compare.ToolError) as caught:
+                compare.fixed_map_bits(e, 0.5, "gated-p8", "fixed-p8")
+            message = str(caught.exception)
+            for s in ("fixed-p8", "gated-p8", "input_dependence.map_on_rate", "newer mapgate",
+                      "--only gated-p8 --re-eval"):
+                self.assertIn(s, message)
+
+    def test_on_rates_that_do_not_fit_the_layers(self):
+        for on_rates in ([0.1, 0.2, 0.3], [], "0.1,0.2", [0.1, None, 0.3, 0.4]):
+            with self.assertRaises(compare.ToolError) as caught:
+                compare.fixed_map_bits(self.evaluation(on_rates, [0.5, 0.5]), 0.5, "gated-p4", "fixed-p4")
+            self.assertIn("fixed-p4: the evaluation of gated-p4 gives map_on_rate", str(caught.exception))
 
 
 class RunStateTest(TempDirTest):
@@ -290,6 +382,8 @@ if args[0] == "train":
         print("--out: already holds a run", file=sys.stderr); sys.exit(2)
     if "--resume" in args and not os.path.exists(ckpt):
         print("--resume: nothing to resume", file=sys.stderr); sys.exit(1)
+    if flag("--gates") == "fixed" and len(flag("--fixed-maps").split(",")) != 18 * int(flag("--growth")):
+        print("--fixed-maps: wrong count", file=sys.stderr); sys.exit(2)
     os.makedirs(out, exist_ok=True)
     done = 0
     if os.path.exists(os.path.join(out, "metrics.jsonl")):
@@ -308,6 +402,9 @@ config = json.load(open(os.path.join(model, "config.json")))
 gated = config.get("gates", "off") != "off"
 macs_dense = 72906000 * config.get("growth", 12) // 12
 layers = [0.9991, 0.0, 0.5] + [0.25] * 15
+# Per-map on-rates, layer-major: map j of every layer is on at (5 j mod 12) / 12, so the
+# most often on are maps 7, 2, 9, 4, 11, 6, ... (5 j mod 12 = 11, 10, 9, 8, 7, 6, ...).
+map_on_rate = [((5 * j) % 12) / 12 for _ in layers for j in range(config.get("growth", 12))]
 def point(tau):
     return {"threshold": tau, "accuracy": 0.5 + tau / 10, "macs_dense": macs_dense,
             "macs_mean": macs_dense * (1 - tau / 2), "per_layer_active": layers}
@@ -321,9 +418,18 @@ else:
     if gated:
         out.update(point(0.5))
         out["input_dependence"] = {"macs_cv": 0.01}
+        if not os.environ.get("FAKE_OLD_EVAL"):  # a mapgate from before map_on_rate
+            out["input_dependence"]["map_on_rate"] = map_on_rate
         out["shuffle_accuracy"] = 0.79
     print(json.dumps(out, indent=2))
 '''
+
+
+# --fixed-maps of the fake's gated evaluation (per_layer_active [0.9991, 0, 0.5] + [0.25] * 15,
+# growth 12): layer 0 keeps all 12 maps, layer 1 none, layer 2 its 6 most often on (7, 2, 9,
+# 4, 11, 6), every other layer its 3 most often on (7, 2, 9).
+FAKE_BITS = ",".join(["1"] * 12 + ["0"] * 12 + ["0", "0", "1", "0", "1", "0", "1", "1", "0", "1", "0", "1"]
+                     + ["0", "0", "1", "0", "0", "0", "0", "1", "0", "1", "0", "0"] * 15)
 
 
 class DriverTest(TempDirTest):
@@ -368,16 +474,18 @@ class DriverTest(TempDirTest):
         calls = self.calls()
         trained = [c[c.index("--out") + 1] for c in calls if c[0] == "train"]
         self.assertEqual(trained, [os.path.join("out", n) for n in
-                                   ("gated-p1", "gated-p4", "gated-p0.5", "static-p4", "random-p4", "thin-k6")])
+                                   ("gated-p1", "gated-p4", "gated-p0.5", "static-p4", "random-p4",
+                                    "fixed-p4", "thin-k6")])
         self.assertFalse(any("--resume" in c for c in calls))
-        self.assertIn("[5/7] training static-p4 ...", done.stderr)
+        self.assertIn("[5/8] training static-p4 ...", done.stderr)
+        self.assertIn("[7/8] training fixed-p4 ...", done.stderr)
         self.assertIn("epoch 2", done.stderr)  # mapgate's own stderr streams through
 
         results = self.results()
         self.assertEqual(results["name"], "unit")
         arms = {a["name"]: a for a in results["arms"]}
         self.assertEqual(list(arms), ["dense", "gated-p1", "gated-p4", "gated-p0.5", "static-p4",
-                                      "random-p4", "thin-k6"])
+                                      "random-p4", "fixed-p4", "thin-k6"])
         self.assertIsNone(arms["dense"]["command"])
         self.assertEqual(arms["dense"]["macs_mean"], 72906000)  # from flops: dense eval has no MACs
         self.assertEqual(arms["thin-k6"]["macs_mean"], 72906000 // 2)
@@ -391,6 +499,14 @@ class DriverTest(TempDirTest):
         self.assertTrue(arms["random-p4"]["command"].endswith(
             "--gates random --random-keep 0.989,0.011,0.5," + ",".join(["0.25"] * 15)))
         self.assertEqual(arms["gated-p4"]["eval"]["shuffle_accuracy"], 0.79)
+        self.assertIsNone(arms["fixed-p4"]["curve"])
+        self.assertEqual(arms["fixed-p4"]["fixed_maps_from"], "gated-p4")
+        self.assertEqual(arms["fixed-p4"]["macs_mean"], 72906000 * 0.75)
+        self.assertTrue(arms["fixed-p4"]["command"].endswith("--gates fixed --fixed-maps " + FAKE_BITS))
+        fixed_run = os.path.join("out", "fixed-p4")
+        self.assertEqual(arms["fixed-p4"]["eval_commands"],
+                         ["mapgate eval --model %s --json --threads 2 --test-limit 500" % fixed_run,
+                          "mapgate flops --model %s --json" % fixed_run])
 
         # Again: everything is finished and evaluated, so mapgate is not called at all.
         again = self.compare()
@@ -410,7 +526,7 @@ class DriverTest(TempDirTest):
         train = [c for c in self.calls() if c[0] == "train"]
         self.assertEqual(len(train), 1)
         self.assertEqual(train[0][-1], "--resume")
-        self.assertIn("[2/7] resuming gated-p1 ...", done.stderr)
+        self.assertIn("[2/8] resuming gated-p1 ...", done.stderr)
         self.assertEqual([a["name"] for a in self.results()["arms"]], ["gated-p1"])
 
     def test_only_random_needs_its_source(self):
@@ -425,6 +541,28 @@ class DriverTest(TempDirTest):
         self.assertEqual(train[0][train[0].index("--random-keep") + 1],
                          "0.989,0.011,0.5," + ",".join(["0.25"] * 15))
         self.assertEqual([a["name"] for a in self.results()["arms"]], ["gated-p4", "random-p4"])
+
+    def test_only_fixed_needs_its_source_with_map_on_rate(self):
+        done = self.compare("--only", "fixed-p4")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("fixed-p4 needs the evaluation of gated-p4 at tau 0.5", done.stderr)
+        # Evaluated by a mapgate from before map_on_rate: the fixed arm says to re-evaluate it.
+        self.assertEqual(self.compare("--only", "gated-p4", env={"FAKE_OLD_EVAL": "1"}).returncode, 0)
+        self.calls()
+        done = self.compare("--only", "fixed-p4")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("fixed-p4: the evaluation of gated-p4 has no input_dependence.map_on_rate", done.stderr)
+        self.assertIn("--only gated-p4 --re-eval", done.stderr)
+        self.assertEqual(self.calls(), [])
+        done = self.compare("--only", "gated-p4", "--re-eval")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual([c[0] for c in self.calls()], ["eval", "eval", "flops"])  # trained: eval only
+        done = self.compare("--only", "fixed-p4")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        train = [c for c in self.calls() if c[0] == "train"]
+        self.assertEqual(len(train), 1)
+        self.assertEqual(train[0][train[0].index("--gates"):], ["--gates", "fixed", "--fixed-maps", FAKE_BITS])
+        self.assertEqual([a["name"] for a in self.results()["arms"]], ["gated-p4", "fixed-p4"])
 
     def test_only_unknown_arm(self):
         done = self.compare("--only", "gated-p9")
@@ -462,6 +600,9 @@ class DriverTest(TempDirTest):
         self.assertFalse(os.path.exists(self.path("out")))
         self.assertIn(self.fake + " train --dataset cifar10 --out " + os.path.join("out", "gated-p1"), done.stdout)
         self.assertIn("--random-keep '<per_layer_active of gated-p4 at tau 0.5>'", done.stdout)
+        self.assertIn("# [7/8] fixed-p4 (fixed)", done.stdout)
+        self.assertIn("--gates fixed --fixed-maps '<maps most often on in gated-p4, per_layer_active at tau 0.5>'",
+                      done.stdout)
 
     def test_missing_binary(self):
         done = subprocess.run([sys.executable, COMPARE, self.config, "--mapgate", self.path("nope")],
@@ -490,6 +631,7 @@ class PlotTest(TempDirTest):
             {"name": "gated-p8", "kind": "gated", "macs_mean": 2.5e7, "accuracy": 0.74, "curve": curve(0.6)},
             {"name": "static-p8", "kind": "static", "macs_mean": 2.6e7, "accuracy": 0.73, "curve": curve(0.5)},
             {"name": "random-p8", "kind": "random", "macs_mean": 2.5e7, "accuracy": 0.70},
+            {"name": "fixed-p8", "kind": "fixed", "macs_mean": 2.5e7, "accuracy": 0.72},
             {"name": "thin-k6", "kind": "thin", "macs_mean": 2.32e7, "accuracy": 0.76},
         ]}
         first = self.path("results.json")

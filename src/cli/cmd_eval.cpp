@@ -18,7 +18,7 @@ struct EvalArgs {
   std::string model;
   std::string data;
   std::size_t test_limit = 0;
-  int batch = 256;
+  int batch = 64;
   int threads = 0;
   bool json = false;
   double threshold = -1;     // used when --threshold is given; else the model's own tau
@@ -131,6 +131,9 @@ void run(const EvalArgs& args) {
     if (r.gated) {
       out.update(gate_json(r, trained.config.threshold));
       for (int c = 0; c < test.num_classes; ++c) out["per_class"][c]["macs_mean"] = r.class_macs[c];
+      const double shuffled = mask_shuffle_accuracy(trained.model, test, trained.normalization, r, args.batch);
+      out["input_dependence"] = input_dependence_json(r, shuffled);
+      out["shuffle_accuracy"] = shuffled;
     }
     std::cout << out.dump(2) << "\n";
     return;
@@ -147,6 +150,13 @@ void run(const EvalArgs& args) {
     std::printf("kept per layer:");
     for (double a : r.layer_active) std::printf(" %.2f", a);
     std::printf("\n");
+    const auto& d = r.dependence;
+    const double shuffled = mask_shuffle_accuracy(trained.model, test, trained.normalization, r, args.batch);
+    std::printf("input dependence: MACs CV %.4f (p5 %.0f, p95 %.0f), %zu distinct masks, %.3f of maps "
+                "conditional, I(map; label) %.4f bits (shuffled labels %.4f), accuracy with another "
+                "image's masks %.4f (%+.4f)\n",
+                d.macs_cv, d.macs_p5, d.macs_p95, d.distinct_masks, d.conditional_fraction, d.mi_labels_bits,
+                d.mi_shuffled_labels_bits, shuffled, shuffled - r.accuracy());
   }
   std::printf("%-14s %8s %9s%s\n", "class", "examples", "accuracy", r.gated ? "   mean MACs" : "");
   for (int c = 0; c < test.num_classes; ++c) {

@@ -52,8 +52,8 @@ void add_train_command(CLI::App& app, Action& action) {
                 "in metrics.jsonl (default: stop the run naming the step)");
   // Gates (DESIGN.md §2-3, docs/method.md).
   cmd->add_option("--gates", config->gates,
-                  "off, reinforce, gumbel (straight-through Gumbel-sigmoid, target-rate loss) or random "
-                  "(baseline: masks drawn at the fixed rates of --random-keep, also at inference)");
+                  "off, reinforce, gumbel (straight-through Gumbel-sigmoid, target-rate loss); baselines: random "
+                  "(masks drawn at the rates of --random-keep, also at inference) or fixed (the maps of --fixed-maps)");
   cmd->add_option("--penalty", config->penalty,
                   "lambda: reward R = -CE - lambda * cost (gumbel: weight of the target-rate loss)");
   cmd->add_option("--cost", config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
@@ -78,6 +78,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "gamma: bonus for the batch variance of each gate's p (Bengio et al. 2015)");
   cmd->add_option("--random-keep", config->random_keep,
                   "--gates random: kept rate of each gated layer, comma-separated")
+      ->delimiter(',');
+  cmd->add_option("--fixed-maps", config->fixed_maps,
+                  "--gates fixed: 0/1 for every gated map (layers x growth, layer after layer), comma-separated")
       ->delimiter(',');
   cmd->add_option("--bn-recal", config->bn_recal_batches,
                   "recalibrate BN over this many training batches with thresholded masks before each eval");

@@ -17,6 +17,25 @@ Loader plain_loader(const Dataset& data, const Normalization& norm, int batch_si
   return Loader(data, norm, options);
 }
 
+// Appends one row per example: the 0/1 masks of every gate, layer after layer.
+void append_masks(const std::vector<torch::Tensor>& masks, MaskMatrix& out) {
+  const auto all = torch::cat(masks, 1).to(torch::kUInt8).contiguous();  // (N, gated maps)
+  const auto* data = all.data_ptr<std::uint8_t>();
+  const auto width = all.size(1);
+  for (std::int64_t i = 0; i < all.size(0); ++i)
+    out.append(std::vector<std::uint8_t>(data + i * width, data + (i + 1) * width));
+}
+
+// The masks of rows[0..n) of `m`, split into per-gate (n, k) float tensors.
+std::vector<torch::Tensor> masks_of_rows(const MaskMatrix& m, const std::vector<std::size_t>& rows, int gates) {
+  const auto n = static_cast<std::int64_t>(rows.size());
+  auto all = torch::empty({n, static_cast<std::int64_t>(m.maps)}, torch::kUInt8);
+  auto* data = all.data_ptr<std::uint8_t>();
+  for (std::int64_t i = 0; i < n; ++i)
+    std::copy_n(m.bits.begin() + rows[i] * m.maps, m.maps, data + i * m.maps);
+  return all.to(torch::kFloat).chunk(gates, 1);
+}
+
 }  // namespace
 
 double EvalResult::macs_mean() const {
@@ -78,6 +97,7 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
       logits = out.logits;
       for (std::size_t l = 0; l < out.masks.size(); ++l)
         r.layer_active[l] += out.masks[l].mean(1).sum().item<double>();
+      append_masks(out.masks, r.masks);
       const auto macs = example_macs(*cost, out.masks);
       for (int i = 0; i < batch.size; ++i) r.class_macs[batch.labels[i]] += static_cast<double>(macs[i]);
       r.macs.insert(r.macs.end(), macs.begin(), macs.end());
@@ -100,15 +120,55 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
       }
     }
     r.examples += batch.size;
+    r.labels.insert(r.labels.end(), batch.labels.begin(), batch.labels.end());
   }
   r.loss = r.examples ? loss_sum / r.examples : 0;
   if (gated && r.examples) {
     for (auto& a : r.layer_active) a /= r.examples;
     for (int c = 0; c < data.num_classes; ++c)
       r.class_macs[c] = r.class_total[c] ? r.class_macs[c] / r.class_total[c] : 0;
+    r.dependence = measure_input_dependence(r.masks, r.labels, data.num_classes, r.macs);
   }
   if (was_training) model->train();
   return r;
+}
+
+double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normalization& norm,
+                             const EvalResult& gated, int batch_size, std::uint64_t seed) {
+  if (gated.masks.examples == 0) return 0;
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  const auto perm = shuffle_permutation(gated.masks.examples, seed);
+  Loader loader = plain_loader(data, norm, batch_size);
+  loader.start_epoch(0);
+  std::size_t first = 0, correct = 0;
+  Batch batch;
+  while (loader.next(batch) && first < perm.size()) {
+    const std::vector<std::size_t> rows(perm.begin() + first, perm.begin() + first + batch.size);
+    GateControl given;
+    given.mode = GateMode::kGiven;
+    given.masks = masks_of_rows(gated.masks, rows, model->config().dense_layers());
+    auto images = torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
+    auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
+    correct += model->forward_gated(images, given).logits.argmax(1).eq(labels).sum().item<std::int64_t>();
+    first += batch.size;
+  }
+  if (was_training) model->train();
+  return double(correct) / first;
+}
+
+nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accuracy) {
+  nlohmann::json j = to_json(r.dependence);
+  j["shuffle_accuracy"] = shuffle_accuracy;
+  j["shuffle_drop"] = r.accuracy() - shuffle_accuracy;
+  // Per gated map (layer after layer): the fraction of examples that kept it.
+  std::vector<double> on_rate(r.masks.maps, 0.0);
+  for (std::size_t i = 0; i < r.masks.examples; ++i)
+    for (std::size_t m = 0; m < r.masks.maps; ++m) on_rate[m] += r.masks.bits[i * r.masks.maps + m];
+  for (double& v : on_rate) v /= std::max<std::size_t>(r.masks.examples, 1);
+  j["map_on_rate"] = on_rate;
+  return j;
 }
 
 namespace {

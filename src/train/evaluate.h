@@ -9,6 +9,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "model/densenet.h"
+#include "model/input_dependence.h"
 
 namespace mapgate {
 
@@ -30,10 +31,23 @@ struct EvalResult {
   double macs_mean() const;
   double macs_percentile(double q) const;       // q in [0, 1], nearest rank
   double active_fraction() const;               // mean over gates of layer_active
+  MaskMatrix masks;                             // per example, every gate's k maps in layer order
+  std::vector<int> labels;                      // per example, in dataset order
+  InputDependence dependence;                   // measured on masks, labels and macs
 };
 
 EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm,
-                    int batch_size = 256);
+                    int batch_size = 64);
+
+// The mask-shuffle ablation (docs/method.md §4): accuracy when example i runs under the
+// masks `gated` recorded for example perm[i] (shuffle_permutation, no fixed point): the
+// same per-map rates and MACs distribution, no link to the image. gated.accuracy() minus
+// this is what input dependence is worth.
+double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normalization& norm,
+                             const EvalResult& gated, int batch_size = 64, std::uint64_t seed = 1);
+
+// The input-dependence keys of metrics.jsonl and `mapgate eval --json`.
+nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accuracy);
 
 // Re-estimates every BN layer's running statistics over the first `batches` batches of
 // `data` (no augmentation, fixed order), run in training mode with thresholded masks, so

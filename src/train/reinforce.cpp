@@ -159,11 +159,11 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   return step;
 }
 
-GatedStep random_mask_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
-                           const GatedCost& cost) {
-  GateControl sample;
-  sample.mode = GateMode::kSample;
-  const GatedOutput out = model->forward_gated(images, sample);
+GatedStep fixed_gates_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
+                           const GatedCost& cost, GateMode mode) {
+  GateControl control;
+  control.mode = mode;
+  const GatedOutput out = model->forward_gated(images, control);
   GatedStep step;
   step.logits = out.logits;
   step.loss = F::cross_entropy(out.logits, labels);

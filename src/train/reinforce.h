@@ -95,9 +95,10 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
                          const GatedCost& cost, const ReinforceSettings& settings,
                          double& mean_baseline);
 
-// --gates random (the random-mask baseline): masks sampled from the fixed gate rates,
-// theta learns CE under them; nothing else trains.
-GatedStep random_mask_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
-                           const GatedCost& cost);
+// The baselines --gates random (mode kSample: masks drawn at the fixed gate rates) and
+// --gates fixed (kThreshold: the same maps for every input): theta learns CE under those
+// masks; nothing else trains.
+GatedStep fixed_gates_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
+                           const GatedCost& cost, GateMode mode);
 
 }  // namespace mapgate

@@ -31,8 +31,7 @@ void check_choice(const char* flag, const std::string& value, std::initializer_l
 }  // namespace
 
 void validate(const TrainConfig& c) {
-  if (c.gates != "off" && c.gates != "reinforce" && c.gates != "gumbel" && c.gates != "random")
-    throw UsageError("--gates " + quoted(c.gates) + ": unknown; expected one of off, reinforce, gumbel, random");
+  check_choice("--gates", c.gates, {"off", "reinforce", "gumbel", "random", "fixed"});
   DenseNetConfig model = c.model;
   model.gated = c.gated();
   validate(model);
@@ -71,6 +70,16 @@ void validate(const TrainConfig& c) {
         throw UsageError("--random-keep " + std::to_string(r) + ": expected eps < rate < 1 - eps (--p-clamp)");
   } else if (!c.random_keep.empty()) {
     throw UsageError("--random-keep: only with --gates random");
+  }
+  if (c.gates == "fixed") {
+    const int maps = c.model.dense_layers() * c.model.growth;
+    if (static_cast<int>(c.fixed_maps.size()) != maps)
+      throw UsageError("--fixed-maps: " + std::to_string(c.fixed_maps.size()) + " values given, --gates fixed needs " +
+                       std::to_string(maps) + " (one 0/1 per gated map: layers x growth)");
+    for (int b : c.fixed_maps)
+      if (b != 0 && b != 1) throw UsageError("--fixed-maps " + std::to_string(b) + ": expected 0 or 1");
+  } else if (!c.fixed_maps.empty()) {
+    throw UsageError("--fixed-maps: only with --gates fixed");
   }
   if (c.gates == "gumbel") {
     if (c.cost != "maps")
@@ -137,6 +146,7 @@ nlohmann::json to_json(const TrainConfig& c) {
     j["gate_variance"] = c.gate_variance;
   }
   if (c.gates == "random") j["random_keep"] = c.random_keep;
+  if (c.gates == "fixed") j["fixed_maps"] = c.fixed_maps;
   if (c.gates == "gumbel") {  // a REINFORCE run's config.json keeps its keys
     j["gumbel_temperature"] = c.gumbel_temperature;
     j["target_rate"] = c.target_rate;

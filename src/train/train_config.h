@@ -37,7 +37,9 @@ struct TrainConfig {
 
   // Gates (DESIGN.md §3). model.gated follows `gates` (train() sets it); the gate
   // threshold and p clamp live in `model` since the model carries them.
-  std::string gates = "off";        // off | reinforce | gumbel | random (baseline: fixed per-layer rates)
+  // off | reinforce | gumbel | random (baseline: masks drawn at fixed per-layer rates) |
+  // fixed (baseline: the same maps on for every input, --fixed-maps)
+  std::string gates = "off";
   double penalty = 0.5;             // lambda in R = -CE - lambda * cost (gumbel: target-rate weight)
   std::string cost = "maps";        // maps | macs
   std::string baseline = "greedy";  // greedy | mean
@@ -52,6 +54,7 @@ struct TrainConfig {
   std::string cost_gradient = "analytic";   // analytic | reinforce
   double gate_variance = 0;         // gamma: Bengio et al.'s batch-variance bonus
   std::vector<double> random_keep;  // --gates random: kept rate of each gated layer
+  std::vector<int> fixed_maps;      // --gates fixed: 0/1 per gated map, layer after layer
   int bn_recal_batches = 0;         // BN recalibration under thresholded masks before eval
   std::string init;                 // dense weights to start from (run dir or checkpoint)
   // --gates gumbel (src/train/gumbel.h): --penalty weighs the target-rate loss.
@@ -60,6 +63,7 @@ struct TrainConfig {
 
   bool gated() const { return gates != "off"; }
   bool learns_gates() const { return gates == "reinforce" || gates == "gumbel"; }
+  bool fixed_rate_gates() const { return gates == "random" || gates == "fixed"; }  // baselines
 
   // Learning rate during epoch `epoch` (0-based).
   double lr_at(int epoch) const;

@@ -122,15 +122,22 @@ std::vector<torch::Tensor> trainable_gate_parameters(DenseNet& model, const Trai
   return phi;
 }
 
-// --gates random: W = 0 and b such that p = eps + (1 - 2 eps) sigmoid(b) is the layer's rate.
-void set_random_rates(DenseNet& model, const TrainConfig& c) {
+// The baselines' gates: W = 0 and b such that p = eps + (1 - 2 eps) sigmoid(b) is the
+// layer's rate (--gates random), or b = +-10 for the maps --fixed-maps keeps or drops
+// (--gates fixed: thresholded in training and inference, an exact static mask).
+void set_fixed_gates(DenseNet& model, const TrainConfig& c) {
   torch::NoGradGuard no_grad;
   const double eps = c.model.p_clamp;
-  for (std::size_t l = 0; l < c.random_keep.size(); ++l) {
+  const int k = c.model.growth;
+  for (int l = 0; l < c.model.dense_layers(); ++l) {
     auto* gate = model->named_modules()["gates." + std::to_string(l)]->as<GateImpl>();
-    const double q = (c.random_keep[l] - eps) / (1 - 2 * eps);
     gate->fc()->weight.zero_();
-    gate->fc()->bias.fill_(std::log(q / (1 - q)));
+    if (c.gates == "random") {
+      const double q = (c.random_keep[l] - eps) / (1 - 2 * eps);
+      gate->fc()->bias.fill_(std::log(q / (1 - q)));
+    } else {
+      for (int j = 0; j < k; ++j) gate->fc()->bias[j] = c.fixed_maps[l * k + j] ? 10.0 : -10.0;
+    }
   }
 }
 
@@ -198,7 +205,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       init.load_model(*model, [](const std::string& name) { return name.rfind("gates.", 0) == 0; });
       if (log) *log << "initialised from " << init.path() << (c.gated() ? " (gates fresh)" : "") << "\n";
     }
-    if (c.gates == "random") set_random_rates(model, c);
+    if (c.fixed_rate_gates()) set_fixed_gates(model, c);
     std::ofstream(metrics_file, std::ios::trunc);
   }
   nlohmann::json config_json = to_json(c);
@@ -272,8 +279,9 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
                                 ? (epoch - c.warmup_epochs + double(step - 1) / steps) / c.penalty_ramp_epochs
                                 : 1.0;
         penalty = c.penalty * std::min(1.0, ramp);
-        if (c.gates == "random") {
-          g = random_mask_step(model, images, labels, *gated_cost);
+        if (c.fixed_rate_gates()) {
+          g = fixed_gates_step(model, images, labels, *gated_cost,
+                               c.gates == "random" ? GateMode::kSample : GateMode::kThreshold);
         } else if (c.gates == "gumbel") {
           GumbelSettings gs;
           gs.penalty = penalty;
@@ -359,6 +367,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
     const double train_time = seconds_since(epoch_start);
     if (gated_phase) recalibrate_batch_norm(model, train_set, norm, c.bn_recal_batches, c.batch);
     const EvalResult test = evaluate(model, test_set, norm);
+    const double shuffle_accuracy = c.gated() ? mask_shuffle_accuracy(model, test_set, norm, test) : 0;
     const double images_per_s = seen / std::max(train_time, 1e-9);
     images_per_s_sum += images_per_s;
 
@@ -387,6 +396,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       metrics["test_active_fraction"] = test.active_fraction();
       metrics["test_speedup_potential"] = test.macs_dense / std::max(test.macs_mean(), 1.0);
       metrics["test_per_layer_active"] = test.layer_active;
+      metrics["test_input_dependence"] = input_dependence_json(test, shuffle_accuracy);
     }
     append_line(metrics_file, metrics.dump());
     state["epoch"] = epoch + 1;
@@ -415,9 +425,10 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
     if (c.gated()) {
       char gate_line[192];
       std::snprintf(gate_line, sizeof gate_line,
-                    " | test kept %.3f MACs %.1fM (x%.2f) | train kept %.3f reward %.4f H %.3f",
+                    " | test kept %.3f MACs %.1fM (x%.2f, CV %.3f) shuffled masks %+.4f | train kept %.3f reward %.4f H %.3f",
                     test.active_fraction(), test.macs_mean() / 1e6,
-                    test.macs_dense / std::max(test.macs_mean(), 1.0), kept_sum / seen,
+                    test.macs_dense / std::max(test.macs_mean(), 1.0), test.dependence.macs_cv,
+                    shuffle_accuracy - test.accuracy(), kept_sum / seen,
                     reward_sum / seen, entropy_sum / seen);
       summary_line += gate_line;
     }

@@ -95,6 +95,73 @@ TEST(Reinforce, EstimatorMatchesEnumeratedGradient) { expect_unbiased("none"); }
 TEST(Reinforce, ConstantBaselineDoesNotBias) { expect_unbiased("constant"); }
 TEST(Reinforce, GreedyBaselineDoesNotBias) { expect_unbiased("greedy"); }
 
+// The analytic cost gradient (the default): REINFORCE on the toy reward R alone plus
+// lambda * d mean(p) / d theta, against the enumerated gradient of E[R - lambda * mean(m)].
+TEST(Reinforce, AnalyticCostGradientMatchesEnumeration) {
+  const double lambda = 0.8;
+  Toy toy;
+  auto p = toy.probs(toy.x);
+  auto expected = torch::zeros({2}, torch::kDouble);
+  for (int code = 0; code < (1 << kGates); ++code) {
+    auto m = torch::zeros({2, kGates}, torch::kDouble);
+    for (int j = 0; j < kGates; ++j) m.select(1, j).fill_((code >> j) & 1);
+    expected = expected + torch::exp(bernoulli_log_prob(p, m)) * (Toy::reward(m, toy.x) - lambda * m.mean(1));
+  }
+  const auto exact_parts = torch::autograd::grad({expected.mean()}, {toy.w, toy.b});
+  const auto exact = torch::cat({exact_parts[0].flatten(), exact_parts[1].flatten()});
+
+  DenseNetConfig c;
+  c.depth = 7;
+  c.growth = kGates;
+  c.gated = true;
+  const GatedCost cost(c);  // typed only: "maps" reads the probabilities alone
+  ReinforceSettings s;
+  s.penalty = lambda;
+  s.cost_gradient = "analytic";
+  torch::manual_seed(99);
+  std::vector<torch::Tensor> chunks;
+  for (int chunk = 0; chunk < 20; ++chunk) {
+    auto inputs = toy.x.repeat({500, 1});
+    auto probs = toy.probs(inputs);
+    auto m = torch::bernoulli(probs.detach());
+    auto loss = gate_loss(bernoulli_log_prob(probs, m), {probs}, Toy::reward(m, inputs),
+                          torch::scalar_tensor(0.0, torch::kDouble), cost, s);
+    auto g = torch::autograd::grad({loss}, {toy.w, toy.b});
+    chunks.push_back(-torch::cat({g[0].flatten(), g[1].flatten()}));
+  }
+  const auto all = torch::stack(chunks);
+  const auto mean = all.mean(0), se = all.std(0) / std::sqrt(20.0);
+  for (int i = 0; i < exact.size(0); ++i)
+    EXPECT_NEAR(mean[i].item<double>(), exact[i].item<double>(), 4 * se[i].item<double>() + 1e-3) << i;
+}
+
+// E[cost] in closed form equals the enumeration over every mask, for both costs, with
+// and without bottlenecks (where a layer that keeps nothing skips its 1x1 too).
+TEST(Reinforce, ExpectedCostEqualsEnumeration) {
+  for (bool bc : {false, true}) {
+    DenseNetConfig c;
+    c.depth = bc ? 10 : 7;  // 3 gates either way
+    c.growth = 2;
+    c.bc = bc;
+    c.gated = true;
+    const GatedCost cost(c);
+    torch::manual_seed(bc ? 1 : 2);
+    std::vector<torch::Tensor> probs;
+    for (int l = 0; l < 3; ++l) probs.push_back(torch::rand({1, 2}, torch::kDouble) * 0.9 + 0.05);
+    const auto p_all = torch::cat(probs, 1);  // (1, 6)
+    for (const char* kind : {"maps", "macs"}) {
+      double enumerated = 0;
+      for (int code = 0; code < 64; ++code) {
+        auto m = torch::zeros({1, 6}, torch::kDouble);
+        for (int j = 0; j < 6; ++j) m[0][j] = (code >> j) & 1;
+        const double weight = torch::exp(bernoulli_log_prob(p_all, m)).item<double>();
+        enumerated += weight * mask_cost(m.chunk(3, 1), cost, kind).item<double>();
+      }
+      EXPECT_NEAR(expected_mask_cost(probs, cost, kind).item<double>(), enumerated, 1e-9) << kind << " bc " << bc;
+    }
+  }
+}
+
 TEST(Reinforce, GreedyBaselineReducesVariance) {
   Toy toy;
   const auto none = reinforce_gradient(toy, "none", 20000, 20);
