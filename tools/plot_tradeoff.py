@@ -78,7 +78,7 @@ def _dense_macs(arms):
     return None
 
 
-def plot(files, output):
+def plot(files, output, title=None):
     fig, ax = plt.subplots(figsize=_FIG_INCHES, dpi=_DPI)
     names, x3_lines, legend_kinds = [], set(), set()
     gated_index = 0
@@ -120,7 +120,7 @@ def plot(files, output):
                     xytext=(3, -12), color="gray", fontsize=9)
     ax.set_xlabel("mean MACs per image (millions)")
     ax.set_ylabel("test accuracy")
-    ax.set_title(" vs ".join(names))
+    ax.set_title(title or " vs ".join(names))
     ax.grid(True, alpha=0.3)
     ax.set_xlim(left=0)
     ax.legend(fontsize=8, loc="lower right")
@@ -134,9 +134,10 @@ def main(argv=None):
                                      description="Accuracy against mean MACs for compare.py results.")
     parser.add_argument("results", nargs="+", help="results.json written by tools/compare.py")
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    parser.add_argument("--title", help="plot title (default: the config names)")
     args = parser.parse_args(argv)
     try:
-        plot(args.results, args.output)
+        plot(args.results, args.output, args.title)
     except PlotError as e:
         print("plot_tradeoff: %s" % e, file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 // a gated run reproduces its metrics.jsonl; --init starts from dense weights; --resume
 // of a gated run continues exactly; --gates gumbel is accepted, bad gate flags are not.
 #include <fstream>
+#include <functional>
 
 #include <gtest/gtest.h>
 
@@ -161,6 +162,58 @@ TEST(GatedTraining, GumbelIsAcceptedAndBadFlagsAreUsageErrors) {
   c.cost = "macs";
   c.baseline = "zero";
   EXPECT_THROW(validate(c), UsageError);
+}
+
+// The flags of the method fixes and baselines: each bad value is a usage error naming it.
+TEST(GatedTraining, MethodAndBaselineFlagsAreChecked) {
+  test::ScratchDir dir;
+  auto expect_usage = [&](const std::function<void(TrainConfig&)>& set, const std::string& flag) {
+    TrainConfig c = gated_config(dir / "g", 1.0);
+    set(c);
+    try {
+      validate(c);
+      ADD_FAILURE() << flag << " accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+    }
+  };
+  expect_usage([](TrainConfig& c) { c.gate_optimizer = "rmsprop"; }, "--gate-optimizer \"rmsprop\"");
+  expect_usage([](TrainConfig& c) { c.gate_input = "pooled"; }, "--gate-input");
+  expect_usage([](TrainConfig& c) { c.gate_weights = "zero"; }, "--gate-weights");
+  expect_usage([](TrainConfig& c) { c.bn_stats = "none"; }, "--bn-stats");
+  expect_usage([](TrainConfig& c) { c.cost_gradient = "exact"; }, "--cost-gradient");
+  expect_usage([](TrainConfig& c) { c.gate_variance = -1; }, "--gate-variance");
+  expect_usage([](TrainConfig& c) { c.gates = "random"; c.random_keep = {0.5}; }, "--random-keep");
+  expect_usage([](TrainConfig& c) { c.gates = "random"; c.random_keep.assign(6, 1.0); }, "--random-keep");
+  expect_usage([](TrainConfig& c) { c.random_keep.assign(6, 0.5); }, "--random-keep: only with --gates random");
+  expect_usage([](TrainConfig& c) { c.gates = "fixed"; c.fixed_maps.assign(3, 1); }, "--fixed-maps");
+  expect_usage([](TrainConfig& c) { c.gates = "fixed"; c.fixed_maps.assign(24, 2); }, "--fixed-maps 2");
+  TrainConfig ok = gated_config(dir / "g", 1.0);
+  ok.gates = "fixed";
+  ok.fixed_maps.assign(24, 1);  // depth 10: 6 gated layers x growth 4
+  EXPECT_NO_THROW(validate(ok));
+}
+
+// --gates fixed trains and evaluates under exactly the given maps: every example keeps
+// the same maps, and a weight file of it exists; --gates random samples at inference.
+TEST(GatedTraining, FixedAndRandomBaselinesTrain) {
+  test::ScratchDir dir;
+  TrainConfig c = gated_config(dir / "fixed", 0.0);
+  c.epochs = 1;
+  c.gates = "fixed";
+  for (int i = 0; i < 24; ++i) c.fixed_maps.push_back(i % 3 == 0 ? 0 : 1);
+  train(c, blobs(), nullptr);
+  const auto m = read_metrics(dir / "fixed").back();
+  EXPECT_NEAR(m["test_active_fraction"].get<double>(), 16.0 / 24, 1e-9);
+  EXPECT_EQ(m["test_input_dependence"]["distinct_masks"].get<int>(), 1);
+  TrainConfig r = gated_config(dir / "random", 0.0);
+  r.epochs = 1;
+  r.gates = "random";
+  r.random_keep.assign(6, 0.5);
+  train(r, blobs(), nullptr);
+  const auto mr = read_metrics(dir / "random").back();
+  EXPECT_GT(mr["test_input_dependence"]["distinct_masks"].get<int>(), 1);
+  EXPECT_NEAR(mr["test_active_fraction"].get<double>(), 0.5, 0.15);
 }
 
 }  // namespace
