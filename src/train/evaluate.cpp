@@ -173,15 +173,23 @@ nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accurac
 
 namespace {
 
-// Ungated model: LibTorch's cumulative average (momentum None) over the batches.
-void recalibrate_dense(DenseNet& model, Loader& loader, const Dataset& data, int batches) {
-  std::vector<std::pair<torch::nn::BatchNorm2dImpl*, c10::optional<double>>> norms;
+// Resets every BN layer of type BN to LibTorch's cumulative average (momentum None);
+// returns the momenta to restore after the recalibration batches.
+template <class BN>
+std::vector<std::pair<BN*, c10::optional<double>>> start_cumulative(DenseNet& model) {
+  std::vector<std::pair<BN*, c10::optional<double>>> norms;
   for (const auto& m : model->modules(/*include_self=*/false))
-    if (auto* bn = dynamic_cast<torch::nn::BatchNorm2dImpl*>(m.get())) {
+    if (auto* bn = dynamic_cast<BN*>(m.get())) {
       norms.emplace_back(bn, bn->options.momentum());
       bn->reset_running_stats();
       bn->options.momentum(c10::nullopt);
     }
+  return norms;
+}
+
+// Ungated model: LibTorch's cumulative average over the batches.
+void recalibrate_dense(DenseNet& model, Loader& loader, const Dataset& data, int batches) {
+  const auto norms = start_cumulative<torch::nn::BatchNorm2dImpl>(model);
   Batch batch;
   for (int b = 0; b < batches && loader.next(batch); ++b)
     model->forward(torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width}));
@@ -191,13 +199,7 @@ void recalibrate_dense(DenseNet& model, Loader& loader, const Dataset& data, int
 // Gated model: every BN2d pools the values of the examples that keep each channel
 // (masked_batch_norm's sums), the gates' input norms average their batch statistics.
 void recalibrate_gated(DenseNet& model, Loader& loader, const Dataset& data, int batches) {
-  std::vector<std::pair<torch::nn::BatchNorm1dImpl*, c10::optional<double>>> gate_norms;
-  for (const auto& m : model->modules(/*include_self=*/false))
-    if (auto* bn = dynamic_cast<torch::nn::BatchNorm1dImpl*>(m.get())) {
-      gate_norms.emplace_back(bn, bn->options.momentum());
-      bn->reset_running_stats();
-      bn->options.momentum(c10::nullopt);
-    }
+  const auto gate_norms = start_cumulative<torch::nn::BatchNorm1dImpl>(model);
   BatchStatAccumulator sums;
   const MaskedNorm saved = model->masked_norm();
   MaskedNorm accumulate = saved;
