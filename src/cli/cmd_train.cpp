@@ -76,6 +76,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "analytic (lambda * E[cost] differentiated through p) or reinforce (cost inside the reward)");
   cmd->add_option("--gate-variance", config->gate_variance,
                   "gamma: bonus for the batch variance of each gate's p (Bengio et al. 2015)");
+  cmd->add_option("--theta-masks", config->theta_masks,
+                  "sampled (weights train under the REINFORCE sample) or greedy (under the thresholded "
+                  "masks inference uses; the sample only trains the gates)");
   cmd->add_option("--random-keep", config->random_keep,
                   "--gates random: kept rate of each gated layer, comma-separated")
       ->delimiter(',');

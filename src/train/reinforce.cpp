@@ -105,32 +105,74 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> split_paramete
   return out;
 }
 
+namespace {
+
+// Parameters that take no gradient while it lives (requires_grad off, then back on).
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(std::vector<torch::Tensor> params) : params_(std::move(params)) {
+    for (auto& p : params_) p.requires_grad_(false);
+  }
+  ~FrozenParameters() {
+    for (auto& p : params_) p.requires_grad_(true);
+  }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<torch::Tensor> params_;
+};
+
+// The sampled pass when theta trains under the greedy masks: only the gates take a
+// gradient from it, and its BN running-statistics updates are undone.
+GatedOutput scoring_pass(DenseNet& model, const torch::Tensor& images, const GateControl& sample) {
+  const FrozenParameters theta(split_parameters(*model).first);
+  const BufferSnapshot buffers(*model);
+  GatedOutput out = model->forward_gated(images, sample);
+  buffers.restore(*model);
+  return out;
+}
+
+}  // namespace
+
 GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
                          const GatedCost& cost, const ReinforceSettings& s, double& mean_baseline) {
   if (s.baseline != "greedy" && s.baseline != "mean")
     throw UsageError("--baseline " + quoted(s.baseline) + ": unknown; expected one of greedy, mean");
   if (s.cost_gradient != "analytic" && s.cost_gradient != "reinforce")
     throw UsageError("--cost-gradient " + quoted(s.cost_gradient) + ": unknown; expected one of analytic, reinforce");
+  if (s.theta_masks != "sampled" && s.theta_masks != "greedy")
+    throw UsageError("--theta-masks " + quoted(s.theta_masks) + ": unknown; expected one of sampled, greedy");
   const double lambda_in_reward = reward_penalty(s);
-  torch::Tensor baseline;
-  if (s.baseline == "greedy") {
-    // Self-critical: the reward the deterministic policy earns on the same examples.
-    // Runs first, and its BN running-stat updates are undone before the sampled pass
-    // records its graph (BN's backward checks that those buffers were not modified).
-    torch::NoGradGuard no_grad;
-    const BufferSnapshot buffers(*model);
-    const GatedOutput greedy = model->forward_gated(images, GateControl{});
-    buffers.restore(*model);
-    baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), lambda_in_reward);
-  }
-
   GateControl sample;
   sample.mode = GateMode::kSample;
-  const GatedOutput out = model->forward_gated(images, sample);
-  const auto ce = F::cross_entropy(out.logits, labels);
+  GatedOutput out;     // the REINFORCE sample
+  GatedOutput greedy;  // the thresholded masks, when theta trains on them or they are the baseline
+  if (s.theta_masks == "greedy") {
+    // Sampled pass first: the greedy pass records theta's graph, and BN's backward checks
+    // that the running statistics it saved were not modified after it.
+    out = scoring_pass(model, images, sample);
+    greedy = model->forward_gated(images, GateControl{});
+  } else {
+    if (s.baseline == "greedy") {
+      // Self-critical: the reward the deterministic policy earns on the same examples.
+      // Runs first, and its BN running-stat updates are undone before the sampled pass
+      // records its graph (same reason as above).
+      torch::NoGradGuard no_grad;
+      const BufferSnapshot buffers(*model);
+      greedy = model->forward_gated(images, GateControl{});
+      buffers.restore(*model);
+    }
+    out = model->forward_gated(images, sample);
+  }
+  const GatedOutput& trained = s.theta_masks == "greedy" ? greedy : out;
+  const auto ce = F::cross_entropy(trained.logits, labels);
   const auto sampled_cost = mask_cost(out.masks, cost, s.cost);
   const auto reward = gate_reward(out.logits, labels, sampled_cost, lambda_in_reward);
-  if (s.baseline == "mean") {
+  torch::Tensor baseline;
+  if (s.baseline == "greedy") {
+    baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), lambda_in_reward);
+  } else {
     // Moving average of past batches' mean reward; the first batch uses its own mean.
     const double batch_mean = reward.mean().item<double>();
     if (std::isnan(mean_baseline)) mean_baseline = batch_mean;
@@ -146,14 +188,14 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
 
   GatedStep step;
   step.advantage_finite = all_finite(reward - baseline);
-  step.logits = out.logits;
+  step.logits = trained.logits;
   step.loss = loss;
   step.ce = ce.item<double>();
-  // Reported as -CE - lambda * cost(m) whichever way the cost's gradient is taken.
+  // Reported as -CE - lambda * cost(m) of the sample whichever way the cost's gradient is taken.
   step.reward = (reward - (s.penalty - lambda_in_reward) * sampled_cost).mean().item<double>();
-  step.kept = mask_cost(out.masks, cost, "maps").mean().item<double>();
+  step.kept = mask_cost(trained.masks, cost, "maps").mean().item<double>();
   double macs = 0;
-  for (auto m : example_macs(cost, out.masks)) macs += static_cast<double>(m);
+  for (auto m : example_macs(cost, trained.masks)) macs += static_cast<double>(m);
   step.macs = macs / images.size(0);
   step.entropy = entropy.mean().item<double>() / p_all.size(1);
   return step;

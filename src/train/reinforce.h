@@ -59,10 +59,13 @@ struct ReinforceSettings {
   std::string baseline = "greedy"; // greedy (self-critical) | mean (moving average)
   double entropy = 0;              // beta: the policy loss subtracts beta * H(pi(. | x))
   double mean_decay = 0.9;         // mean baseline: b <- decay b + (1 - decay) mean(R)
+  // Masks theta is trained under: "sampled" (the REINFORCE sample, as in the paper) or
+  // "greedy" (the thresholded masks inference uses; the sample then only scores the gates).
+  std::string theta_masks = "sampled";
 };
 
 struct GatedStep {
-  torch::Tensor logits;   // (N, classes) under the sampled masks
+  torch::Tensor logits;   // (N, classes) under the masks theta trains on (theta_masks)
   torch::Tensor loss;     // scalar: CE mean (theta) + policy loss (phi); call backward()
   double ce = 0;          // batch means:
   double reward = 0;

@@ -57,6 +57,7 @@ void validate(const TrainConfig& c) {
     check_choice("--gate-weights", c.gate_weights, {"learned", "frozen"});
     check_choice("--bn-stats", c.bn_stats, {"masked", "all"});
     check_choice("--cost-gradient", c.cost_gradient, {"analytic", "reinforce"});
+    check_choice("--theta-masks", c.theta_masks, {"sampled", "greedy"});
     if (!(c.gate_variance >= 0) || !std::isfinite(c.gate_variance))
       throw UsageError("--gate-variance " + std::to_string(c.gate_variance) + ": expected a finite value >= 0");
   }
@@ -144,6 +145,7 @@ nlohmann::json to_json(const TrainConfig& c) {
     j["bn_stats"] = c.bn_stats;
     j["cost_gradient"] = c.cost_gradient;
     j["gate_variance"] = c.gate_variance;
+    j["theta_masks"] = c.theta_masks;
   }
   if (c.gates == "random") j["random_keep"] = c.random_keep;
   if (c.gates == "fixed") j["fixed_maps"] = c.fixed_maps;

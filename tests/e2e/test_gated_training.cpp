@@ -183,6 +183,7 @@ TEST(GatedTraining, MethodAndBaselineFlagsAreChecked) {
   expect_usage([](TrainConfig& c) { c.bn_stats = "none"; }, "--bn-stats");
   expect_usage([](TrainConfig& c) { c.cost_gradient = "exact"; }, "--cost-gradient");
   expect_usage([](TrainConfig& c) { c.gate_variance = -1; }, "--gate-variance");
+  expect_usage([](TrainConfig& c) { c.theta_masks = "argmax"; }, "--theta-masks \"argmax\"");
   expect_usage([](TrainConfig& c) { c.gates = "random"; c.random_keep = {0.5}; }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.gates = "random"; c.random_keep.assign(6, 1.0); }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.random_keep.assign(6, 0.5); }, "--random-keep: only with --gates random");

@@ -12,6 +12,7 @@
 #include "model/densenet.h"
 #include "model/gate.h"
 #include "model/gated_macs.h"
+#include "train/numeric_guard.h"
 #include "train/reinforce.h"
 
 namespace mapgate {
@@ -188,6 +189,60 @@ TEST(Reinforce, RewardAndCost) {
   const auto r = gate_reward(logits, labels, maps, 0.2);
   EXPECT_NEAR(r[0].item<double>(), -std::log(4.0) - 0.2 * 0.5, 1e-6);
   EXPECT_NEAR(r[1].item<double>(), -std::log(4.0) - 0.2, 1e-6);
+}
+
+TEST(Reinforce, GreedyThetaMasksTrainWeightsUnderThresholdedMasks) {
+  // Gate biases at -1 (p = 0.27): the thresholded masks switch every gated map off, the
+  // sampled ones keep about a quarter. Under --theta-masks greedy the weights of the
+  // layers' last convolutions, which only feed gated maps, get no gradient, the gates do,
+  // the step's logits are the greedy pass's, and BN keeps the greedy pass's statistics only.
+  DenseNetConfig c;
+  c.depth = 7;
+  c.growth = 4;
+  c.num_classes = 3;
+  c.image_size = 8;
+  c.gated = true;
+  const GatedCost cost(c);
+  const auto images = torch::randn({8, 3, 8, 8});
+  const auto labels = torch::tensor({0, 1, 2, 0, 1, 2, 0, 1}, torch::kInt64);
+  for (const std::string theta_masks : {"greedy", "sampled"}) {
+    torch::manual_seed(3);
+    DenseNet model(c);
+    model->train();
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->named_parameters())
+        if (p.key().rfind("gates.", 0) == 0 && p.key().find("bias") != std::string::npos) p.value().fill_(-1.0);
+    }
+    const BufferSnapshot before(*model);
+    double mean_baseline = std::nan("");
+    ReinforceSettings s;
+    s.penalty = 0.1;
+    s.theta_masks = theta_masks;
+    const GatedStep step = reinforce_step(model, images, labels, cost, s, mean_baseline);
+    step.loss.backward();
+    auto params = model->named_parameters();
+    const auto conv_grad = params["block1.0.conv.weight"].grad();
+    const auto gate_grad = params["gates.0.fc.bias"].grad();
+    ASSERT_TRUE(gate_grad.defined()) << theta_masks;
+    EXPECT_GT(gate_grad.abs().sum().item<double>(), 0) << theta_masks;
+    for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad()) << theta_masks;
+    if (theta_masks == "sampled") {
+      EXPECT_GT(conv_grad.abs().sum().item<double>(), 0);
+      continue;
+    }
+    EXPECT_FALSE(conv_grad.defined() && conv_grad.abs().sum().item<double>() > 0);
+    EXPECT_DOUBLE_EQ(step.kept, 0.0);
+    // Same greedy forward from the same buffers: same logits, same running statistics.
+    std::vector<torch::Tensor> after_step;
+    for (const auto& b : model->buffers()) after_step.push_back(b.clone());
+    before.restore(*model);
+    torch::NoGradGuard no_grad;
+    const auto greedy = model->forward_gated(images, GateControl{});
+    EXPECT_TRUE(torch::allclose(step.logits.detach(), greedy.logits, 1e-5, 1e-6));
+    const auto buffers = model->buffers();
+    for (std::size_t i = 0; i < buffers.size(); ++i) EXPECT_TRUE(torch::equal(buffers[i], after_step[i])) << i;
+  }
 }
 
 TEST(Reinforce, NonFiniteAdvantageIsReported) {
