@@ -53,7 +53,8 @@ example: tools/compare-cifar10-smoke.json):
   random      optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   fixed       optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   thin        optional {growths; optional: epochs (default: the reference's epochs plus
-               gated.epochs), lr, schedule, flags}
+               gated.epochs), lr, schedule, train_limit (replaces common.train_limit, 0: all
+               images: a reference trained on every image gives the thin arm its budget), flags}
   "flags" objects add mapgate flags: {"gate-lr": 0.01, "no-augment": true}; flags the
   tool sets itself (--out, --penalty, --gates, ...) are refused there.
 
@@ -279,6 +280,7 @@ def load_config(path):
             "epochs": thin.get("epochs", "int", required=False, check=_positive, rule="> 0"),
             "lr": thin.get("lr", "number", required=False, check=_positive, rule="> 0"),
             "schedule": thin.get("schedule", "str", required=False),
+            "train_limit": thin.get("train_limit", "int", required=False, check=_non_negative, rule=">= 0"),
             "flags": thin.flags(),
         }
         thin.done()
@@ -317,8 +319,11 @@ KEEP_PLACEHOLDER = "<random-keep>"
 MAPS_PLACEHOLDER = "<fixed-maps>"
 
 
-def _common_train_args(cfg, out, growth, epochs, lr, schedule):
+def _common_train_args(cfg, out, growth, epochs, lr, schedule, train_limit=None):
+    """train_limit, when given, replaces common.train_limit (0: every training image)."""
     c = cfg["common"]
+    if train_limit is None:
+        train_limit = c["train_limit"]
     args = ["train", "--dataset", cfg["dataset"], "--out", out, "--depth", str(c["depth"]),
             "--growth", str(growth), "--epochs", str(epochs), "--threads", str(c["threads"]),
             "--seed", str(c["seed"])]
@@ -328,8 +333,8 @@ def _common_train_args(cfg, out, growth, epochs, lr, schedule):
         args += ["--schedule", schedule]
     if c["batch"] is not None:
         args += ["--batch", str(c["batch"])]
-    if c["train_limit"] is not None:
-        args += ["--train-limit", str(c["train_limit"])]
+    if train_limit is not None:
+        args += ["--train-limit", str(train_limit)]
     if c["test_limit"] is not None:
         args += ["--test-limit", str(c["test_limit"])]
     return args + c["flags"]
@@ -381,7 +386,7 @@ def plan_arms(cfg):
         for k in t["growths"]:
             name = "thin-k%d" % k
             run = os.path.join(out, name)
-            args = _common_train_args(cfg, run, k, t["epochs"], t["lr"], t["schedule"]) + t["flags"]
+            args = _common_train_args(cfg, run, k, t["epochs"], t["lr"], t["schedule"], t["train_limit"]) + t["flags"]
             arms.append(Arm(name, "thin", run, run, t["epochs"], args))
     return arms
 

@@ -160,6 +160,11 @@ class ConfigErrorsTest(TempDirTest):
             compare.load_config(self.path("absent.json"))
         self.assertIn("absent.json: cannot read", str(caught.exception))
 
+    def test_thin_train_limit_is_checked(self):
+        cfg = base_config()
+        cfg["thin"]["train_limit"] = -1
+        self.assert_config_error(cfg, "thin.train_limit", ">= 0")
+
     def test_thin_epochs_default_from_reference(self):
         os.makedirs(self.path("ref"))
         with open(self.path("ref", "config.json"), "w", encoding="utf-8") as f:
@@ -241,6 +246,14 @@ class CommandLinesTest(TempDirTest):
                           "--depth", "22", "--growth", "6", "--epochs", "12", "--threads", "2", "--seed", "1",
                           "--lr", "0.1", "--schedule", "step", "--batch", "32", "--train-limit", "2000",
                           "--test-limit", "500", "--no-augment"])
+
+    def test_thin_train_limit_replaces_the_common_one(self):
+        cfg = base_config()
+        cfg["thin"]["train_limit"] = 0
+        _, arms = self.arms(cfg)
+        args = arms["thin-k6"].train_args
+        self.assertEqual(args[args.index("--train-limit") + 1], "0")
+        self.assertEqual(arms["gated-p4"].train_args[arms["gated-p4"].train_args.index("--train-limit") + 1], "2000")
 
     def test_optional_keys_leave_flags_out(self):
         cfg = base_config()
