@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/allocator.h"
 #include "model/densenet.h"
 #include "train/trainer.h"
 
@@ -80,6 +81,7 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  keep_freed_memory_for_reuse();  // as the mapgate binary does
   CLI::App app{"Training throughput: mapgate train() vs a bare LibTorch loop, same network"};
   app.option_defaults()->always_capture_default();
   DenseNetConfig c;

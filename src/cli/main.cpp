@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 
 #include "cli/commands.h"
+#include "common/allocator.h"
 #include "common/error.h"
 #include "data/dataset.h"
 #include "train/train_config.h"
@@ -76,6 +77,7 @@ std::string missing_subcommand_message(CLI::App& app) {
 }  // namespace mapgate
 
 int main(int argc, char** argv) {
+  mapgate::keep_freed_memory_for_reuse();  // large tensors reused, not re-faulted (allocator.h)
   CLI::App app{"mapgate: train gated DenseNets that switch feature maps off per input, "
                "and measure what that saves"};
   app.option_defaults()->always_capture_default();
