@@ -24,6 +24,7 @@ struct EvalArgs {
   double threshold = -1;     // used when --threshold is given; else the model's own tau
   bool threshold_given = false;
   std::string thresholds;    // "0.3,0.4,...": one evaluation per tau
+  bool libtorch = false;     // forward passes on LibTorch, not the engine (a cross-check)
 };
 
 std::vector<double> parse_thresholds(const std::string& text) {
@@ -47,6 +48,10 @@ std::vector<double> parse_thresholds(const std::string& text) {
   return taus;
 }
 
+EvalBackend backend(const EvalArgs& args) {
+  return args.libtorch ? EvalBackend::kLibTorch : EvalBackend::kAuto;
+}
+
 nlohmann::json gate_json(const EvalResult& r, double tau) {
   return {{"threshold", tau},
           {"accuracy", r.accuracy()},
@@ -68,7 +73,7 @@ void print_curve(TrainedModel& trained, const Dataset& test, const std::vector<d
     std::printf("%6s %9s %14s %8s %8s\n", "tau", "accuracy", "mean MACs", "speedup", "kept");
   for (double tau : taus) {
     trained.model->set_threshold(tau);
-    const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch);
+    const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch, backend(args));
     if (args.json) {
       curve.push_back(gate_json(r, tau));
     } else {
@@ -113,7 +118,7 @@ void run(const EvalArgs& args) {
     print_curve(trained, test, taus, args);
     return;
   }
-  const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch);
+  const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch, backend(args));
 
   if (args.json) {
     nlohmann::json per_class = nlohmann::json::array();
@@ -127,6 +132,7 @@ void run(const EvalArgs& args) {
                           {"examples", r.examples},
                           {"accuracy", r.accuracy()},
                           {"loss", r.loss},
+                          {"backend", r.on_engine ? "engine" : "libtorch"},
                           {"per_class", per_class}};
     if (r.gated) {
       out.update(gate_json(r, trained.config.threshold));
@@ -138,9 +144,9 @@ void run(const EvalArgs& args) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::printf("%s (%s, epoch %d) on %zu %s test images: accuracy %.4f, loss %.4f\n",
+  std::printf("%s (%s, epoch %d) on %zu %s test images (%s): accuracy %.4f, loss %.4f\n",
               trained.path.c_str(), trained.dataset.c_str(), trained.epoch, r.examples,
-              trained.dataset.c_str(), r.accuracy(), r.loss);
+              trained.dataset.c_str(), r.on_engine ? "engine" : "LibTorch", r.accuracy(), r.loss);
   if (r.gated) {
     std::printf("gates at tau %.3f: mean %.0f MACs (p50 %.0f, p95 %.0f) of %lld dense, potential "
                 "speed-up x%.3f, %.4f of gated maps kept\n",
@@ -178,8 +184,10 @@ void add_eval_command(CLI::App& app, Action& action) {
   cmd->add_option("--test-limit", args->test_limit, "use only the first N test images (0: all)")
       ->check(non_negative());
   cmd->add_option("--batch", args->batch, "evaluation batch size");
-  cmd->add_option("--threads", args->threads, "LibTorch intra-op threads");
+  cmd->add_option("--threads", args->threads, "threads (engine and LibTorch)");
   cmd->add_flag("--json", args->json, "print JSON");
+  cmd->add_flag("--libtorch", args->libtorch,
+                "run the forward passes on LibTorch instead of the engine (a cross-check; slower)");
   auto* threshold =
       cmd->add_option("--threshold", args->threshold, "gated models: tau for p > tau (default: the model's)");
   cmd->add_option("--thresholds", args->thresholds,

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/engine.h"
 #include "model/gated_macs.h"
+#include "train/export.h"
 
 namespace mapgate {
 namespace {
@@ -15,15 +17,6 @@ Loader plain_loader(const Dataset& data, const Normalization& norm, int batch_si
   options.shuffle = false;
   options.augment = false;
   return Loader(data, norm, options);
-}
-
-// Appends one row per example: the 0/1 masks of every gate, layer after layer.
-void append_masks(const std::vector<torch::Tensor>& masks, MaskMatrix& out) {
-  const auto all = torch::cat(masks, 1).to(torch::kUInt8).contiguous();  // (N, gated maps)
-  const auto* data = all.data_ptr<std::uint8_t>();
-  const auto width = all.size(1);
-  for (std::int64_t i = 0; i < all.size(0); ++i)
-    out.append(std::vector<std::uint8_t>(data + i * width, data + (i + 1) * width));
 }
 
 // The masks of rows[0..n) of `m`, split into per-gate (n, k) float tensors.
@@ -58,77 +51,140 @@ double EvalResult::active_fraction() const {
   return layer_active.empty() ? 0 : sum / layer_active.size();
 }
 
-EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm,
-                    int batch_size) {
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  LoaderOptions options;
-  options.batch_size = batch_size;
-  options.shuffle = false;
-  options.augment = false;
-  Loader loader(data, norm, options);
-  loader.start_epoch(0);
-  const bool gated = model->config().gated;
+namespace {
+
+EvalResult empty_result(const DenseNet& model, int num_classes) {
+  EvalResult r;
+  r.class_total.assign(num_classes, 0);
+  r.class_correct.assign(num_classes, 0);
+  if (model->config().gated) {
+    const GatedCost cost(model->config());
+    r.gated = true;
+    r.macs_dense = cost.dense_macs();
+    r.layer_active.assign(cost.layers(), 0);
+    r.class_macs.assign(num_classes, 0);
+  }
+  return r;
+}
+
+// Index of the first largest of n values (torch's argmax on the CPU).
+int first_argmax(const float* v, int n) {
+  return static_cast<int>(std::max_element(v, v + n) - v);
+}
+
+// Adds one batch: logits (size, classes) row-major; for a gated model also its masks
+// (size, gated maps) 0/1, layer after layer, and the MACs of each example. Loss and
+// hits are computed here, in double, the same way for both backends.
+void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std::uint8_t* masks,
+               std::size_t mask_width, const std::int64_t* macs) {
+  const int classes = static_cast<int>(r.class_total.size());
+  double loss_sum = r.loss * static_cast<double>(r.examples);
+  for (int i = 0; i < batch.size; ++i) {
+    const float* row = logits + static_cast<std::size_t>(i) * classes;
+    const auto label = static_cast<int>(batch.labels[i]);
+    const double top = *std::max_element(row, row + classes);
+    double sum = 0;
+    for (int c = 0; c < classes; ++c) sum += std::exp(row[c] - top);
+    loss_sum += top + std::log(sum) - row[label];
+    ++r.class_total[label];
+    if (first_argmax(row, classes) == label) {
+      ++r.class_correct[label];
+      ++r.correct;
+    }
+    r.labels.push_back(label);
+  }
+  if (r.gated) {
+    const std::size_t layers = r.layer_active.size();
+    const std::size_t k = mask_width / layers;
+    for (int i = 0; i < batch.size; ++i) {
+      const std::uint8_t* row = masks + static_cast<std::size_t>(i) * mask_width;
+      r.masks.append(std::vector<std::uint8_t>(row, row + mask_width));
+      for (std::size_t l = 0; l < layers; ++l) {
+        int kept = 0;
+        for (std::size_t j = 0; j < k; ++j) kept += row[l * k + j];
+        r.layer_active[l] += static_cast<double>(kept) / k;
+      }
+      r.macs.push_back(macs[i]);
+      r.class_macs[batch.labels[i]] += static_cast<double>(macs[i]);
+    }
+  }
+  r.examples += batch.size;
+  r.loss = loss_sum / static_cast<double>(r.examples);
+}
+
+void finish(EvalResult& r, int num_classes) {
+  if (!r.gated || r.examples == 0) return;
+  for (auto& a : r.layer_active) a /= r.examples;
+  for (int c = 0; c < num_classes; ++c)
+    r.class_macs[c] = r.class_total[c] ? r.class_macs[c] / r.class_total[c] : 0;
+  r.dependence = measure_input_dependence(r.masks, r.labels, num_classes, r.macs);
+}
+
+void evaluate_on_libtorch(DenseNet& model, Loader& loader, const Dataset& data, EvalResult& r) {
   std::unique_ptr<GatedCost> cost;
+  if (r.gated) cost = std::make_unique<GatedCost>(model->config());
   // A model that samples its masks at inference (--gates random) is measured on one
   // fixed draw, so that eval of its checkpoint reproduces metrics.jsonl.
   if (model->config().sampled_inference) torch::manual_seed(kSampledInferenceSeed);
-
-  EvalResult r;
-  r.class_total.assign(data.num_classes, 0);
-  r.class_correct.assign(data.num_classes, 0);
-  double loss_sum = 0;
-  if (gated) {
-    cost = std::make_unique<GatedCost>(model->config());
-    r.gated = true;
-    r.macs_dense = cost->dense_macs();
-    r.layer_active.assign(cost->layers(), 0);
-    r.class_macs.assign(data.num_classes, 0);
-  }
   Batch batch;
   while (loader.next(batch)) {
-    auto images = torch::from_blob(batch.images.data(),
-                                   {batch.size, data.channels, data.height, data.width});
-    auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
-    torch::Tensor logits;
-    if (gated) {
-      const GatedOutput out = model->forward_gated(images, GateControl{});
-      logits = out.logits;
-      for (std::size_t l = 0; l < out.masks.size(); ++l)
-        r.layer_active[l] += out.masks[l].mean(1).sum().item<double>();
-      append_masks(out.masks, r.masks);
-      const auto macs = example_macs(*cost, out.masks);
-      for (int i = 0; i < batch.size; ++i) r.class_macs[batch.labels[i]] += static_cast<double>(macs[i]);
-      r.macs.insert(r.macs.end(), macs.begin(), macs.end());
-    } else {
-      logits = model->forward(images);
+    auto images = torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
+    if (!r.gated) {
+      const auto logits = model->forward(images).contiguous();
+      add_batch(r, batch, logits.data_ptr<float>(), nullptr, 0, nullptr);
+      continue;
     }
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
-    auto predicted = logits.argmax(1);
-    auto hits = predicted.eq(labels);
-    const auto* hit = hits.data_ptr<bool>();
-    for (int i = 0; i < batch.size; ++i) {
-      const auto label = batch.labels[i];
-      ++r.class_total[label];
-      if (hit[i]) {
-        ++r.class_correct[label];
-        ++r.correct;
-      }
+    const GatedOutput out = model->forward_gated(images, GateControl{});
+    const auto logits = out.logits.contiguous();
+    const auto masks = torch::cat(out.masks, 1).to(torch::kUInt8).contiguous();  // (N, gated maps)
+    const auto macs = example_macs(*cost, out.masks);
+    add_batch(r, batch, logits.data_ptr<float>(), masks.data_ptr<std::uint8_t>(),
+              static_cast<std::size_t>(masks.size(1)), macs.data());
+  }
+}
+
+void evaluate_on_engine(DenseNet& model, const Normalization& norm, Loader& loader, EvalResult& r) {
+  Engine engine(export_weights(model, model->config(), norm));
+  const int threads = torch::get_num_threads();
+  const int classes = static_cast<int>(r.class_total.size());
+  const auto mask_width = static_cast<std::size_t>(model->config().dense_layers()) * model->config().growth;
+  std::vector<float> logits;
+  std::vector<EngineStats> stats;
+  std::vector<std::uint8_t> masks;
+  std::vector<std::int64_t> macs;
+  Batch batch;
+  while (loader.next(batch)) {
+    logits.resize(static_cast<std::size_t>(batch.size) * classes);
+    stats.assign(r.gated ? batch.size : 0, EngineStats{});
+    engine.forward_batch(batch.images.data(), batch.size, logits.data(), r.gated ? stats.data() : nullptr, threads);
+    masks.clear();
+    macs.clear();
+    for (const auto& s : stats) {
+      masks.insert(masks.end(), s.masks.begin(), s.masks.end());
+      macs.push_back(s.macs);
     }
-    r.examples += batch.size;
-    r.labels.insert(r.labels.end(), batch.labels.begin(), batch.labels.end());
+    add_batch(r, batch, logits.data(), masks.data(), mask_width, macs.data());
   }
-  r.loss = r.examples ? loss_sum / r.examples : 0;
-  if (gated && r.examples) {
-    for (auto& a : r.layer_active) a /= r.examples;
-    for (int c = 0; c < data.num_classes; ++c)
-      r.class_macs[c] = r.class_total[c] ? r.class_macs[c] / r.class_total[c] : 0;
-    r.dependence = measure_input_dependence(r.masks, r.labels, data.num_classes, r.macs);
-  }
+}
+
+}  // namespace
+
+bool engine_evaluates(const DenseNet& model) { return !model->config().sampled_inference; }
+
+EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm, int batch_size,
+                    EvalBackend backend) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  Loader loader = plain_loader(data, norm, batch_size);
+  loader.start_epoch(0);
+  EvalResult r = empty_result(model, data.num_classes);
+  r.on_engine = backend == EvalBackend::kAuto && engine_evaluates(model);
+  if (r.on_engine)
+    evaluate_on_engine(model, norm, loader, r);
+  else
+    evaluate_on_libtorch(model, loader, data, r);
+  finish(r, data.num_classes);
   if (was_training) model->train();
   return r;
 }
@@ -142,16 +198,37 @@ double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normali
   const auto perm = shuffle_permutation(gated.masks.examples, seed);
   Loader loader = plain_loader(data, norm, batch_size);
   loader.start_epoch(0);
+  std::unique_ptr<Engine> engine;
+  if (gated.on_engine) {
+    EngineOptions options;
+    options.mode = EngineMode::kGiven;
+    engine = std::make_unique<Engine>(export_weights(model, model->config(), norm), options);
+  }
+  const int classes = data.num_classes;
+  std::vector<float> logits;
+  std::vector<std::uint8_t> masks;
   std::size_t first = 0, correct = 0;
   Batch batch;
   while (loader.next(batch) && first < perm.size()) {
     const std::vector<std::size_t> rows(perm.begin() + first, perm.begin() + first + batch.size);
-    GateControl given;
-    given.mode = GateMode::kGiven;
-    given.masks = masks_of_rows(gated.masks, rows, model->config().dense_layers());
-    auto images = torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
-    auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
-    correct += model->forward_gated(images, given).logits.argmax(1).eq(labels).sum().item<std::int64_t>();
+    if (engine) {
+      masks.clear();
+      for (auto row : rows)
+        masks.insert(masks.end(), gated.masks.bits.begin() + row * gated.masks.maps,
+                     gated.masks.bits.begin() + (row + 1) * gated.masks.maps);
+      logits.resize(static_cast<std::size_t>(batch.size) * classes);
+      engine->forward_batch(batch.images.data(), batch.size, logits.data(), nullptr, torch::get_num_threads(),
+                            masks.data());
+    } else {
+      GateControl given;
+      given.mode = GateMode::kGiven;
+      given.masks = masks_of_rows(gated.masks, rows, model->config().dense_layers());
+      auto images = torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
+      const auto out = model->forward_gated(images, given).logits.contiguous();
+      logits.assign(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
+    }
+    for (int i = 0; i < batch.size; ++i)
+      correct += first_argmax(logits.data() + static_cast<std::size_t>(i) * classes, classes) == batch.labels[i];
     first += batch.size;
   }
   if (was_training) model->train();

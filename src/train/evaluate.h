@@ -15,11 +15,17 @@ namespace mapgate {
 
 inline constexpr std::uint64_t kSampledInferenceSeed = 20181004;
 
+// kAuto runs the forward passes on the LibTorch-free engine (src/engine: exactly the
+// eval-mode network, switched-off maps skipped) from the model's in-memory weights,
+// wherever it applies (engine_evaluates), else on LibTorch; kLibTorch always on LibTorch.
+enum class EvalBackend { kAuto, kLibTorch };
+
 struct EvalResult {
   std::size_t examples = 0;
   std::size_t correct = 0;
   double loss = 0;                        // mean cross-entropy
   std::vector<std::size_t> class_total, class_correct;
+  bool on_engine = false;                 // run on the engine (else LibTorch)
   double accuracy() const { return examples ? double(correct) / examples : 0; }
 
   // Gated models only (gated = true); everything counted under m = [p > tau].
@@ -36,13 +42,17 @@ struct EvalResult {
   InputDependence dependence;                   // measured on masks, labels and macs
 };
 
+// Whether the engine computes what this model computes at inference: every model except
+// one that samples its masks (--gates random, a baseline).
+bool engine_evaluates(const DenseNet& model);
+
 EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm,
-                    int batch_size = 64);
+                    int batch_size = 64, EvalBackend backend = EvalBackend::kAuto);
 
 // The mask-shuffle ablation (docs/method.md §4): accuracy when example i runs under the
 // masks `gated` recorded for example perm[i] (shuffle_permutation, no fixed point): the
 // same per-map rates and MACs distribution, no link to the image. gated.accuracy() minus
-// this is what input dependence is worth.
+// this is what input dependence is worth. Runs where `gated` ran (engine or LibTorch).
 double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normalization& norm,
                              const EvalResult& gated, int batch_size = 64, std::uint64_t seed = 1);
 

@@ -1,0 +1,86 @@
+// evaluate() on the engine (the default) and on LibTorch give the same result: accuracy,
+// per-class hits, loss (within float rounding), and for a gated model the same masks and
+// MACs of every example and the same mask-shuffle accuracy. The model is small, with
+// random gate weights so that masks differ between images, and BN statistics estimated
+// on the data (recalibrate_batch_norm), so that every folded term matters.
+#include <gtest/gtest.h>
+
+#include "synthetic_data.h"
+#include "train/evaluate.h"
+
+namespace mapgate {
+namespace {
+
+DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm) {
+  DenseNetConfig c;
+  c.depth = 10;
+  c.growth = 4;
+  c.num_classes = 4;
+  c.image_size = 16;
+  c.gated = gated;
+  c.gate_standardize = true;
+  torch::manual_seed(7);
+  DenseNet model(c);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters())
+      if (p.key().rfind("gates.", 0) == 0) p.value().normal_(0.0, 1.0);
+  }
+  recalibrate_batch_norm(model, data, norm, 2, 32);
+  return model;
+}
+
+void expect_same(const EvalResult& engine, const EvalResult& libtorch) {
+  EXPECT_TRUE(engine.on_engine);
+  EXPECT_FALSE(libtorch.on_engine);
+  EXPECT_EQ(engine.examples, libtorch.examples);
+  EXPECT_EQ(engine.correct, libtorch.correct);
+  EXPECT_EQ(engine.class_correct, libtorch.class_correct);
+  EXPECT_EQ(engine.class_total, libtorch.class_total);
+  EXPECT_NEAR(engine.loss, libtorch.loss, 1e-5 * std::max(1.0, libtorch.loss));
+  EXPECT_EQ(engine.labels, libtorch.labels);
+  EXPECT_EQ(engine.macs, libtorch.macs);
+  EXPECT_EQ(engine.masks.bits, libtorch.masks.bits);
+  ASSERT_EQ(engine.layer_active.size(), libtorch.layer_active.size());
+  for (std::size_t l = 0; l < engine.layer_active.size(); ++l)
+    EXPECT_DOUBLE_EQ(engine.layer_active[l], libtorch.layer_active[l]) << "gate " << l;
+}
+
+TEST(EvalBackends, GatedModelGivesTheSameResultOnBoth) {
+  const Dataset data = test::make_quadrant_blobs(200, 16, 3);
+  const Normalization norm{{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}};
+  DenseNet model = random_model(true, data, norm);
+  const EvalResult engine = evaluate(model, data, norm, 64);
+  const EvalResult libtorch = evaluate(model, data, norm, 64, EvalBackend::kLibTorch);
+  expect_same(engine, libtorch);
+  // The comparison means something: masks differ between images, some maps are off.
+  const auto [low, high] = std::minmax_element(engine.macs.begin(), engine.macs.end());
+  EXPECT_LT(*low, *high);
+  EXPECT_LT(*high, engine.macs_dense);
+  EXPECT_EQ(mask_shuffle_accuracy(model, data, norm, engine), mask_shuffle_accuracy(model, data, norm, libtorch));
+}
+
+TEST(EvalBackends, DenseModelGivesTheSameResultOnBoth) {
+  const Dataset data = test::make_quadrant_blobs(130, 16, 4);  // a short last batch
+  const Normalization norm{{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}};
+  DenseNet model = random_model(false, data, norm);
+  expect_same(evaluate(model, data, norm, 64), evaluate(model, data, norm, 64, EvalBackend::kLibTorch));
+}
+
+TEST(EvalBackends, SampledInferenceStaysOnLibTorch) {
+  const Dataset data = test::make_quadrant_blobs(20, 16, 5);
+  const Normalization norm{{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}};
+  DenseNetConfig c;
+  c.depth = 10;
+  c.growth = 4;
+  c.num_classes = 4;
+  c.image_size = 16;
+  c.gated = true;
+  c.sampled_inference = true;
+  DenseNet model(c);
+  EXPECT_FALSE(engine_evaluates(model));
+  EXPECT_FALSE(evaluate(model, data, norm).on_engine);
+}
+
+}  // namespace
+}  // namespace mapgate
