@@ -85,6 +85,10 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--fixed-maps", config->fixed_maps,
                   "--gates fixed: 0/1 for every gated map (layers x growth, layer after layer), comma-separated")
       ->delimiter(',');
+  cmd->add_option("--init-mask", config->init_mask,
+                  "--gates reinforce: start every gate at this static mask (0/1 per gated map, as --fixed-maps; "
+                  "bias +-3, W = 0), e.g. a fixed arm's, and let the gates depart from it")
+      ->delimiter(',');
   cmd->add_option("--bn-recal", config->bn_recal_batches,
                   "recalibrate BN over this many training batches with thresholded masks before each eval");
   cmd->add_option("--gumbel-temperature", config->gumbel_temperature,

@@ -28,6 +28,16 @@ void check_choice(const char* flag, const std::string& value, std::initializer_l
   throw UsageError(std::string(flag) + " " + quoted(value) + ": unknown; expected one of " + list);
 }
 
+// One 0/1 per gated map (layers x growth, layer after layer).
+void check_mask_bits(const char* flag, const std::vector<int>& bits, const DenseNetConfig& model) {
+  const int maps = model.dense_layers() * model.growth;
+  if (static_cast<int>(bits.size()) != maps)
+    throw UsageError(std::string(flag) + ": " + std::to_string(bits.size()) + " values given, " +
+                     std::to_string(maps) + " needed (one 0/1 per gated map: layers x growth)");
+  for (int b : bits)
+    if (b != 0 && b != 1) throw UsageError(std::string(flag) + " " + std::to_string(b) + ": expected 0 or 1");
+}
+
 }  // namespace
 
 void validate(const TrainConfig& c) {
@@ -73,14 +83,13 @@ void validate(const TrainConfig& c) {
     throw UsageError("--random-keep: only with --gates random");
   }
   if (c.gates == "fixed") {
-    const int maps = c.model.dense_layers() * c.model.growth;
-    if (static_cast<int>(c.fixed_maps.size()) != maps)
-      throw UsageError("--fixed-maps: " + std::to_string(c.fixed_maps.size()) + " values given, --gates fixed needs " +
-                       std::to_string(maps) + " (one 0/1 per gated map: layers x growth)");
-    for (int b : c.fixed_maps)
-      if (b != 0 && b != 1) throw UsageError("--fixed-maps " + std::to_string(b) + ": expected 0 or 1");
+    check_mask_bits("--fixed-maps", c.fixed_maps, c.model);
   } else if (!c.fixed_maps.empty()) {
     throw UsageError("--fixed-maps: only with --gates fixed");
+  }
+  if (!c.init_mask.empty()) {
+    if (c.gates != "reinforce") throw UsageError("--init-mask: only with --gates reinforce");
+    check_mask_bits("--init-mask", c.init_mask, c.model);
   }
   if (c.gates == "gumbel") {
     if (c.cost != "maps")
@@ -149,6 +158,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   }
   if (c.gates == "random") j["random_keep"] = c.random_keep;
   if (c.gates == "fixed") j["fixed_maps"] = c.fixed_maps;
+  if (!c.init_mask.empty()) j["init_mask"] = c.init_mask;
   if (c.gates == "gumbel") {  // a REINFORCE run's config.json keeps its keys
     j["gumbel_temperature"] = c.gumbel_temperature;
     j["target_rate"] = c.target_rate;

@@ -56,6 +56,7 @@ struct TrainConfig {
   std::string theta_masks = "sampled";  // sampled | greedy: masks the network weights train under
   std::vector<double> random_keep;  // --gates random: kept rate of each gated layer
   std::vector<int> fixed_maps;      // --gates fixed: 0/1 per gated map, layer after layer
+  std::vector<int> init_mask;       // --gates reinforce: start at this static mask (0/1 per gated map)
   int bn_recal_batches = 0;         // BN recalibration under thresholded masks before eval
   std::string init;                 // dense weights to start from (run dir or checkpoint)
   // --gates gumbel (src/train/gumbel.h): --penalty weighs the target-rate loss.

@@ -122,24 +122,35 @@ std::vector<torch::Tensor> trainable_gate_parameters(DenseNet& model, const Trai
   return phi;
 }
 
-// The baselines' gates: W = 0 and b such that p = eps + (1 - 2 eps) sigmoid(b) is the
-// layer's rate (--gates random), or b = +-10 for the maps --fixed-maps keeps or drops
-// (--gates fixed: thresholded in training and inference, an exact static mask).
-void set_fixed_gates(DenseNet& model, const TrainConfig& c) {
+// Every gate at W = 0 and b = +-logit for the maps `bits` keeps or drops (one 0/1 per
+// gated map, layer after layer): a static mask.
+void set_static_mask(DenseNet& model, const TrainConfig& c, const std::vector<int>& bits, double logit) {
   torch::NoGradGuard no_grad;
-  const double eps = c.model.p_clamp;
   const int k = c.model.growth;
   for (int l = 0; l < c.model.dense_layers(); ++l) {
     auto* gate = model->named_modules()["gates." + std::to_string(l)]->as<GateImpl>();
     gate->fc()->weight.zero_();
-    if (c.gates == "random") {
-      const double q = (c.random_keep[l] - eps) / (1 - 2 * eps);
-      gate->fc()->bias.fill_(std::log(q / (1 - q)));
-    } else {
-      for (int j = 0; j < k; ++j) gate->fc()->bias[j] = c.fixed_maps[l * k + j] ? 10.0 : -10.0;
-    }
+    for (int j = 0; j < k; ++j) gate->fc()->bias[j] = bits[l * k + j] ? logit : -logit;
   }
 }
+
+// The baselines' gates: W = 0 and b such that p = eps + (1 - 2 eps) sigmoid(b) is the
+// layer's rate (--gates random), or b = +-10 for the maps --fixed-maps keeps or drops
+// (--gates fixed: thresholded in training and inference, an exact static mask).
+void set_fixed_gates(DenseNet& model, const TrainConfig& c) {
+  if (c.gates == "fixed") return set_static_mask(model, c, c.fixed_maps, 10.0);
+  torch::NoGradGuard no_grad;
+  const double eps = c.model.p_clamp;
+  for (int l = 0; l < c.model.dense_layers(); ++l) {
+    auto* gate = model->named_modules()["gates." + std::to_string(l)]->as<GateImpl>();
+    gate->fc()->weight.zero_();
+    const double q = (c.random_keep[l] - eps) / (1 - 2 * eps);
+    gate->fc()->bias.fill_(std::log(q / (1 - q)));
+  }
+}
+
+// --init-mask: REINFORCE gates start at a static mask, b = +-3 (p = 0.95 or 0.05), W = 0.
+constexpr double kInitMaskLogit = 3.0;
 
 }  // namespace
 
@@ -206,6 +217,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       if (log) *log << "initialised from " << init.path() << (c.gated() ? " (gates fresh)" : "") << "\n";
     }
     if (c.fixed_rate_gates()) set_fixed_gates(model, c);
+    if (!c.init_mask.empty()) set_static_mask(model, c, c.init_mask, kInitMaskLogit);
     std::ofstream(metrics_file, std::ios::trunc);
   }
   nlohmann::json config_json = to_json(c);

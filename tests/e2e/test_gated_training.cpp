@@ -189,6 +189,9 @@ TEST(GatedTraining, MethodAndBaselineFlagsAreChecked) {
   expect_usage([](TrainConfig& c) { c.random_keep.assign(6, 0.5); }, "--random-keep: only with --gates random");
   expect_usage([](TrainConfig& c) { c.gates = "fixed"; c.fixed_maps.assign(3, 1); }, "--fixed-maps");
   expect_usage([](TrainConfig& c) { c.gates = "fixed"; c.fixed_maps.assign(24, 2); }, "--fixed-maps 2");
+  expect_usage([](TrainConfig& c) { c.init_mask.assign(23, 1); }, "--init-mask: 23 values given, 24 needed");
+  expect_usage([](TrainConfig& c) { c.init_mask.assign(24, 3); }, "--init-mask 3");
+  expect_usage([](TrainConfig& c) { c.gates = "gumbel"; c.init_mask.assign(24, 1); }, "--init-mask: only with");
   TrainConfig ok = gated_config(dir / "g", 1.0);
   ok.gates = "fixed";
   ok.fixed_maps.assign(24, 1);  // depth 10: 6 gated layers x growth 4
@@ -215,6 +218,22 @@ TEST(GatedTraining, FixedAndRandomBaselinesTrain) {
   const auto mr = read_metrics(dir / "random").back();
   EXPECT_GT(mr["test_input_dependence"]["distinct_masks"].get<int>(), 1);
   EXPECT_NEAR(mr["test_active_fraction"].get<double>(), 0.5, 0.15);
+}
+
+// --init-mask starts REINFORCE gates at a static mask: with lambda = 0 and a gate rate
+// too small to move a bias of 3 in one epoch, every test image keeps exactly those maps.
+TEST(GatedTraining, InitMaskStartsTheGatesAtAStaticMask) {
+  test::ScratchDir dir;
+  TrainConfig c = gated_config(dir / "init", 0.0);
+  c.epochs = 1;
+  c.gate_lr = 1e-4;
+  for (int i = 0; i < 24; ++i) c.init_mask.push_back(i % 4 == 0 ? 0 : 1);
+  train(c, blobs(), nullptr);
+  const auto m = read_metrics(dir / "init").back();
+  EXPECT_NEAR(m["test_active_fraction"].get<double>(), 18.0 / 24, 1e-9);
+  EXPECT_EQ(m["test_input_dependence"]["distinct_masks"].get<int>(), 1);
+  const auto on = m["test_input_dependence"]["map_on_rate"];
+  for (int i = 0; i < 24; ++i) EXPECT_EQ(on[i].get<double>(), i % 4 == 0 ? 0.0 : 1.0) << "map " << i;
 }
 
 }  // namespace
