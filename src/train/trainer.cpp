@@ -214,7 +214,8 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       // Dense weights from another run; every non-gate tensor must be there and fit.
       Checkpoint init(checkpoint_path(c.init));
       init.load_model(*model, [](const std::string& name) { return name.rfind("gates.", 0) == 0; });
-      if (log) *log << "initialised from " << init.path() << (c.gated() ? " (gates fresh)" : "") << "\n";
+      const char* gates = !c.init_mask.empty() ? " (gates at --init-mask)" : c.gated() ? " (gates fresh)" : "";
+      if (log) *log << "initialised from " << init.path() << gates << "\n";
     }
     if (c.fixed_rate_gates()) set_fixed_gates(model, c);
     if (!c.init_mask.empty()) set_static_mask(model, c, c.init_mask, kInitMaskLogit);
