@@ -63,6 +63,7 @@ EvalResult empty_result(const DenseNet& model, int num_classes) {
     r.macs_dense = cost.dense_macs();
     r.layer_active.assign(cost.layers(), 0);
     r.class_macs.assign(num_classes, 0);
+    r.masks.maps = static_cast<std::size_t>(cost.layers()) * model->config().growth;
   }
   return r;
 }
@@ -74,18 +75,18 @@ int first_argmax(const float* v, int n) {
 
 // Adds one batch: logits (size, classes) row-major; for a gated model also its masks
 // (size, gated maps) 0/1, layer after layer, and the MACs of each example. Loss and
-// hits are computed here, in double, the same way for both backends.
+// hits are computed here, in double, the same way for both backends; r.loss holds the
+// sum of the losses until finish().
 void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std::uint8_t* masks,
-               std::size_t mask_width, const std::int64_t* macs) {
+               const std::int64_t* macs) {
   const int classes = static_cast<int>(r.class_total.size());
-  double loss_sum = r.loss * static_cast<double>(r.examples);
   for (int i = 0; i < batch.size; ++i) {
     const float* row = logits + static_cast<std::size_t>(i) * classes;
     const auto label = static_cast<int>(batch.labels[i]);
     const double top = *std::max_element(row, row + classes);
     double sum = 0;
     for (int c = 0; c < classes; ++c) sum += std::exp(row[c] - top);
-    loss_sum += top + std::log(sum) - row[label];
+    r.loss += top + std::log(sum) - row[label];
     ++r.class_total[label];
     if (first_argmax(row, classes) == label) {
       ++r.class_correct[label];
@@ -94,11 +95,10 @@ void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std
     r.labels.push_back(label);
   }
   if (r.gated) {
-    const std::size_t layers = r.layer_active.size();
-    const std::size_t k = mask_width / layers;
+    const std::size_t width = r.masks.maps, layers = r.layer_active.size(), k = width / layers;
     for (int i = 0; i < batch.size; ++i) {
-      const std::uint8_t* row = masks + static_cast<std::size_t>(i) * mask_width;
-      r.masks.append(std::vector<std::uint8_t>(row, row + mask_width));
+      const std::uint8_t* row = masks + static_cast<std::size_t>(i) * width;
+      r.masks.append(std::vector<std::uint8_t>(row, row + width));
       for (std::size_t l = 0; l < layers; ++l) {
         int kept = 0;
         for (std::size_t j = 0; j < k; ++j) kept += row[l * k + j];
@@ -109,11 +109,12 @@ void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std
     }
   }
   r.examples += batch.size;
-  r.loss = loss_sum / static_cast<double>(r.examples);
 }
 
 void finish(EvalResult& r, int num_classes) {
-  if (!r.gated || r.examples == 0) return;
+  if (r.examples == 0) return;
+  r.loss /= static_cast<double>(r.examples);
+  if (!r.gated) return;
   for (auto& a : r.layer_active) a /= r.examples;
   for (int c = 0; c < num_classes; ++c)
     r.class_macs[c] = r.class_total[c] ? r.class_macs[c] / r.class_total[c] : 0;
@@ -131,15 +132,14 @@ void evaluate_on_libtorch(DenseNet& model, Loader& loader, const Dataset& data, 
     auto images = torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
     if (!r.gated) {
       const auto logits = model->forward(images).contiguous();
-      add_batch(r, batch, logits.data_ptr<float>(), nullptr, 0, nullptr);
+      add_batch(r, batch, logits.data_ptr<float>(), nullptr, nullptr);
       continue;
     }
     const GatedOutput out = model->forward_gated(images, GateControl{});
     const auto logits = out.logits.contiguous();
     const auto masks = torch::cat(out.masks, 1).to(torch::kUInt8).contiguous();  // (N, gated maps)
     const auto macs = example_macs(*cost, out.masks);
-    add_batch(r, batch, logits.data_ptr<float>(), masks.data_ptr<std::uint8_t>(),
-              static_cast<std::size_t>(masks.size(1)), macs.data());
+    add_batch(r, batch, logits.data_ptr<float>(), masks.data_ptr<std::uint8_t>(), macs.data());
   }
 }
 
@@ -147,7 +147,6 @@ void evaluate_on_engine(DenseNet& model, const Normalization& norm, Loader& load
   Engine engine(export_weights(model, model->config(), norm));
   const int threads = torch::get_num_threads();
   const int classes = static_cast<int>(r.class_total.size());
-  const auto mask_width = static_cast<std::size_t>(model->config().dense_layers()) * model->config().growth;
   std::vector<float> logits;
   std::vector<EngineStats> stats;
   std::vector<std::uint8_t> masks;
@@ -163,7 +162,7 @@ void evaluate_on_engine(DenseNet& model, const Normalization& norm, Loader& load
       masks.insert(masks.end(), s.masks.begin(), s.masks.end());
       macs.push_back(s.macs);
     }
-    add_batch(r, batch, logits.data(), masks.data(), mask_width, macs.data());
+    add_batch(r, batch, logits.data(), masks.data(), macs.data());
   }
 }
 

@@ -123,12 +123,11 @@ class FrozenParameters {
   std::vector<torch::Tensor> params_;
 };
 
-// The sampled pass when theta trains under the greedy masks: only the gates take a
-// gradient from it, and its BN running-statistics updates are undone.
-GatedOutput scoring_pass(DenseNet& model, const torch::Tensor& images, const GateControl& sample) {
-  const FrozenParameters theta(split_parameters(*model).first);
+// A forward pass whose BN running-statistics updates are undone: the extra pass of a
+// step (the greedy baseline, or the sample when theta trains under the greedy masks).
+GatedOutput side_pass(DenseNet& model, const torch::Tensor& images, const GateControl& control) {
   const BufferSnapshot buffers(*model);
-  GatedOutput out = model->forward_gated(images, sample);
+  GatedOutput out = model->forward_gated(images, control);
   buffers.restore(*model);
   return out;
 }
@@ -148,20 +147,19 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   sample.mode = GateMode::kSample;
   GatedOutput out;     // the REINFORCE sample
   GatedOutput greedy;  // the thresholded masks, when theta trains on them or they are the baseline
+  // The side pass runs first: the other records theta's graph, and BN's backward checks
+  // that the running statistics it saved were not modified after it.
   if (s.theta_masks == "greedy") {
-    // Sampled pass first: the greedy pass records theta's graph, and BN's backward checks
-    // that the running statistics it saved were not modified after it.
-    out = scoring_pass(model, images, sample);
+    {
+      const FrozenParameters theta(split_parameters(*model).first);  // the sample trains the gates only
+      out = side_pass(model, images, sample);
+    }
     greedy = model->forward_gated(images, GateControl{});
   } else {
     if (s.baseline == "greedy") {
       // Self-critical: the reward the deterministic policy earns on the same examples.
-      // Runs first, and its BN running-stat updates are undone before the sampled pass
-      // records its graph (same reason as above).
       torch::NoGradGuard no_grad;
-      const BufferSnapshot buffers(*model);
-      greedy = model->forward_gated(images, GateControl{});
-      buffers.restore(*model);
+      greedy = side_pass(model, images, GateControl{});
     }
     out = model->forward_gated(images, sample);
   }

@@ -11,7 +11,10 @@
 namespace mapgate {
 namespace {
 
-DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm) {
+Normalization test_normalization() { return {{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}}; }
+
+// A DenseNet-10 k=4 for the 4-class 16x16 quadrant blobs.
+DenseNetConfig small_config(bool gated) {
   DenseNetConfig c;
   c.depth = 10;
   c.growth = 4;
@@ -19,6 +22,11 @@ DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm
   c.image_size = 16;
   c.gated = gated;
   c.gate_standardize = true;
+  return c;
+}
+
+DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm) {
+  const DenseNetConfig c = small_config(gated);
   torch::manual_seed(7);
   DenseNet model(c);
   {
@@ -48,7 +56,7 @@ void expect_same(const EvalResult& engine, const EvalResult& libtorch) {
 
 TEST(EvalBackends, GatedModelGivesTheSameResultOnBoth) {
   const Dataset data = test::make_quadrant_blobs(200, 16, 3);
-  const Normalization norm{{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}};
+  const Normalization norm = test_normalization();
   DenseNet model = random_model(true, data, norm);
   const EvalResult engine = evaluate(model, data, norm, 64);
   const EvalResult libtorch = evaluate(model, data, norm, 64, EvalBackend::kLibTorch);
@@ -62,20 +70,15 @@ TEST(EvalBackends, GatedModelGivesTheSameResultOnBoth) {
 
 TEST(EvalBackends, DenseModelGivesTheSameResultOnBoth) {
   const Dataset data = test::make_quadrant_blobs(130, 16, 4);  // a short last batch
-  const Normalization norm{{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}};
+  const Normalization norm = test_normalization();
   DenseNet model = random_model(false, data, norm);
   expect_same(evaluate(model, data, norm, 64), evaluate(model, data, norm, 64, EvalBackend::kLibTorch));
 }
 
 TEST(EvalBackends, SampledInferenceStaysOnLibTorch) {
   const Dataset data = test::make_quadrant_blobs(20, 16, 5);
-  const Normalization norm{{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}};
-  DenseNetConfig c;
-  c.depth = 10;
-  c.growth = 4;
-  c.num_classes = 4;
-  c.image_size = 16;
-  c.gated = true;
+  const Normalization norm = test_normalization();
+  DenseNetConfig c = small_config(true);
   c.sampled_inference = true;
   DenseNet model(c);
   EXPECT_FALSE(engine_evaluates(model));

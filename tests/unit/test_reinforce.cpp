@@ -191,17 +191,23 @@ TEST(Reinforce, RewardAndCost) {
   EXPECT_NEAR(r[1].item<double>(), -std::log(4.0) - 0.2, 1e-6);
 }
 
+// A gated DenseNet-7 on 3-class 8x8 images: small enough for a whole step in milliseconds.
+DenseNetConfig tiny_gated_config(int growth) {
+  DenseNetConfig c;
+  c.depth = 7;
+  c.growth = growth;
+  c.num_classes = 3;
+  c.image_size = 8;
+  c.gated = true;
+  return c;
+}
+
 TEST(Reinforce, GreedyThetaMasksTrainWeightsUnderThresholdedMasks) {
   // Gate biases at -1 (p = 0.27): the thresholded masks switch every gated map off, the
   // sampled ones keep about a quarter. Under --theta-masks greedy the weights of the
   // layers' last convolutions, which only feed gated maps, get no gradient, the gates do,
   // the step's logits are the greedy pass's, and BN keeps the greedy pass's statistics only.
-  DenseNetConfig c;
-  c.depth = 7;
-  c.growth = 4;
-  c.num_classes = 3;
-  c.image_size = 8;
-  c.gated = true;
+  const DenseNetConfig c = tiny_gated_config(4);
   const GatedCost cost(c);
   const auto images = torch::randn({8, 3, 8, 8});
   const auto labels = torch::tensor({0, 1, 2, 0, 1, 2, 0, 1}, torch::kInt64);
@@ -248,12 +254,7 @@ TEST(Reinforce, GreedyThetaMasksTrainWeightsUnderThresholdedMasks) {
 TEST(Reinforce, NonFiniteAdvantageIsReported) {
   // An infinite penalty makes R = -inf for every example and R - b undefined, while the
   // cross-entropy stays finite: the step must say so (the trainer stops or skips on it).
-  DenseNetConfig c;
-  c.depth = 7;
-  c.growth = 2;
-  c.num_classes = 3;
-  c.image_size = 8;
-  c.gated = true;
+  const DenseNetConfig c = tiny_gated_config(2);
   torch::manual_seed(1);
   DenseNet model(c);
   model->train();
