@@ -25,6 +25,8 @@ void add_train_command(CLI::App& app, Action& action) {
   auto data_flag = std::make_shared<std::string>();
   config->threads = default_threads();
   auto* cmd = app.add_subcommand("train", "Train a DenseNet (checkpoints every epoch, --resume continues)");
+  cmd->footer("Examples:\n  mapgate train --dataset cifar10 --out runs/dense --depth 22 --growth 12 --epochs 10\n  mapgate train --dataset cifar10 --out runs/gated --depth 22 --growth 12 --epochs 1 --lr 0.01 --schedule cosine \\
+      --init models/densenet22-cifar10 --gates reinforce --penalty 8 --bn-recal 20\n  mapgate train --out runs/gated --resume   # continue after an interruption");
   cmd->add_option("--dataset", config->dataset, "cifar10, cifar100, mnist or fashion-mnist");
   cmd->add_option("--data", *data_flag, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
   cmd->add_option("--out", config->out_dir, "run directory: config.json, metrics.jsonl, checkpoint.pt")->required();
@@ -76,6 +78,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "analytic (lambda * E[cost] differentiated through p) or reinforce (cost inside the reward)");
   cmd->add_option("--gate-variance", config->gate_variance,
                   "gamma: bonus for the batch variance of each gate's p (Bengio et al. 2015)");
+  cmd->add_option("--logit-variance", config->logit_variance,
+                  "delta: penalty on the batch variance of each gate's log-odds, a pull towards static "
+                  "gates (0: off)");
   cmd->add_option("--theta-masks", config->theta_masks,
                   "sampled (weights train under the REINFORCE sample) or greedy (under the thresholded "
                   "masks inference uses; the sample only trains the gates)");

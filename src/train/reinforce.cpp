@@ -60,6 +60,14 @@ torch::Tensor batch_variance(const std::vector<torch::Tensor>& probs) {
   return all.var(0, /*unbiased=*/false).mean();
 }
 
+torch::Tensor batch_logit_variance(const std::vector<torch::Tensor>& probs) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& p : probs) flat.push_back(p.flatten(1));
+  const auto all = torch::cat(flat, 1);  // (N, maps), inside [eps, 1 - eps]
+  if (all.size(0) < 2) return torch::zeros({}, all.options());
+  return torch::logit(all).var(0, /*unbiased=*/false).mean();
+}
+
 std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(const std::string& kind, double lr,
                                                              const std::vector<torch::Tensor>& phi) {
   if (kind == "sgd") return std::make_unique<torch::optim::SGD>(phi, torch::optim::SGDOptions(lr));
@@ -81,6 +89,7 @@ torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::
     loss = loss - s.entropy * bernoulli_entropy(torch::cat(flat, 1)).mean();
   }
   if (s.variance != 0) loss = loss - s.variance * batch_variance(probs);
+  if (s.logit_variance != 0) loss = loss + s.logit_variance * batch_logit_variance(probs);
   return loss;
 }
 

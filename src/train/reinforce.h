@@ -35,6 +35,13 @@ torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const 
 // it pushes gates to differ between inputs.
 torch::Tensor batch_variance(const std::vector<torch::Tensor>& probs);
 
+// The opposite pressure: mean over gated maps of the variance across the batch of each
+// gate's log-odds log(p / (1 - p)) (scalar, differentiable). 0 exactly when every example
+// gets the same p; with a standardised gate input it is about |W_j|^2 per gate, so adding
+// delta times it pulls the input weights to 0 unless the reward keeps them (a gate stays
+// static unless routing pays).
+torch::Tensor batch_logit_variance(const std::vector<torch::Tensor>& probs);
+
 // R = -CE(logits_i, y_i) - lambda * cost_i, per example (N); no gradient.
 torch::Tensor gate_reward(const torch::Tensor& logits, const torch::Tensor& labels,
                           const torch::Tensor& cost, double lambda);
@@ -56,6 +63,7 @@ struct ReinforceSettings {
   std::string cost = "maps";       // maps | macs
   std::string cost_gradient = "analytic";  // analytic (lambda E[cost] through p) | reinforce (in R)
   double variance = 0;             // gamma: the policy loss subtracts gamma * batch_variance(p)
+  double logit_variance = 0;       // delta: the policy loss adds delta * batch_logit_variance(p)
   std::string baseline = "greedy"; // greedy (self-critical) | mean (moving average)
   double entropy = 0;              // beta: the policy loss subtracts beta * H(pi(. | x))
   double mean_decay = 0.9;         // mean baseline: b <- decay b + (1 - decay) mean(R)
@@ -78,7 +86,7 @@ struct GatedStep {
 
 // The gates' loss for one batch: REINFORCE on `reward` (N) against `baseline` (N or
 // scalar), plus lambda * mean E[cost | x] when the cost gradient is analytic, minus the
-// entropy and batch-variance bonuses. reward holds -CE, and also -lambda * cost(m) when
+// entropy and batch-variance bonuses, plus the log-odds variance penalty. reward holds -CE, and also -lambda * cost(m) when
 // s.cost_gradient is "reinforce" (gate_reward with that lambda).
 torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::Tensor>& probs,
                         const torch::Tensor& reward, const torch::Tensor& baseline, const GatedCost& cost,

@@ -70,6 +70,8 @@ void validate(const TrainConfig& c) {
     check_choice("--theta-masks", c.theta_masks, {"sampled", "greedy"});
     if (!(c.gate_variance >= 0) || !std::isfinite(c.gate_variance))
       throw UsageError("--gate-variance " + std::to_string(c.gate_variance) + ": expected a finite value >= 0");
+    if (!(c.logit_variance >= 0) || !std::isfinite(c.logit_variance))
+      throw UsageError("--logit-variance " + std::to_string(c.logit_variance) + ": expected a finite value >= 0");
   }
   if (c.gates == "random") {
     const int layers = c.model.dense_layers();
@@ -159,6 +161,8 @@ nlohmann::json to_json(const TrainConfig& c) {
   if (c.gates == "random") j["random_keep"] = c.random_keep;
   if (c.gates == "fixed") j["fixed_maps"] = c.fixed_maps;
   if (!c.init_mask.empty()) j["init_mask"] = c.init_mask;
+  // Only when set, so that runs from before the flag still --resume.
+  if (c.logit_variance != 0) j["logit_variance"] = c.logit_variance;
   if (c.gates == "gumbel") {  // a REINFORCE run's config.json keeps its keys
     j["gumbel_temperature"] = c.gumbel_temperature;
     j["target_rate"] = c.target_rate;

@@ -53,6 +53,7 @@ struct TrainConfig {
   std::string bn_stats = "masked";          // masked (BN counts kept maps only) | all
   std::string cost_gradient = "analytic";   // analytic | reinforce
   double gate_variance = 0;         // gamma: Bengio et al.'s batch-variance bonus
+  double logit_variance = 0;        // delta: penalty on the batch variance of the gates' log-odds
   std::string theta_masks = "sampled";  // sampled | greedy: masks the network weights train under
   std::vector<double> random_keep;  // --gates random: kept rate of each gated layer
   std::vector<int> fixed_maps;      // --gates fixed: 0/1 per gated map, layer after layer

@@ -310,6 +310,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
           rs.entropy = c.entropy;
           rs.cost_gradient = c.cost_gradient;
           rs.variance = c.gate_variance;
+          rs.logit_variance = c.logit_variance;
           rs.theta_masks = c.theta_masks;
           g = reinforce_step(model, images, labels, *gated_cost, rs, mean_baseline);
         }

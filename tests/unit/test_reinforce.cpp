@@ -170,6 +170,17 @@ TEST(Reinforce, GreedyBaselineReducesVariance) {
   EXPECT_LT(greedy.standard_error.sum().item<double>(), none.standard_error.sum().item<double>());
 }
 
+// Two examples, two maps: map 0 is static (p = 0.5 for both), map 1 conditional (0.9 /
+// 0.1: log-odds +-log 9). A second layer of static maps halves the means.
+TEST(Reinforce, BatchVarianceTermsOnHandMadeProbabilities) {
+  const auto conditional = torch::tensor({0.5, 0.9, 0.5, 0.1}, torch::kDouble).view({2, 2});
+  const auto still = torch::full({2, 2}, 0.7, torch::kDouble);
+  EXPECT_NEAR(batch_variance({conditional}).item<double>(), 0.16 / 2, 1e-12);
+  EXPECT_NEAR(batch_logit_variance({conditional}).item<double>(), std::pow(std::log(9.0), 2) / 2, 1e-9);
+  EXPECT_NEAR(batch_logit_variance({conditional, still}).item<double>(), std::pow(std::log(9.0), 2) / 4, 1e-9);
+  EXPECT_EQ(batch_logit_variance({still}).item<double>(), 0);
+}
+
 TEST(Reinforce, RewardAndCost) {
   DenseNetConfig c;
   c.depth = 10;

@@ -69,6 +69,7 @@ Outcome train_gate(const TrainConfig& c, double penalty, int steps) {
   s.penalty = penalty;
   s.cost_gradient = c.cost_gradient;
   s.variance = c.gate_variance;
+  s.logit_variance = c.logit_variance;
   gate->train();
   for (int step = 0; step < steps; ++step) {
     const Examples e = draw(64);
@@ -146,6 +147,20 @@ TEST(Routing, RawGateInputDoesNotRouteWithTheOtherFixes) {
   c.gate_input = "raw";
   const Outcome o = train_gate(c, /*penalty=*/1.0, /*steps=*/400);
   EXPECT_LT(o.context_bits, 0.3);
+}
+
+// The log-odds variance penalty pulls the gates towards static masks: strong enough, it
+// stops the routing that pays 4 bits of label here; a weak one lets it through.
+TEST(Routing, LogitVariancePenaltyHoldsGatesStaticUnlessRoutingPays) {
+  TrainConfig strong = defaults();
+  strong.logit_variance = 10;
+  const Outcome held = train_gate(strong, /*penalty=*/1.0, /*steps=*/400);
+  EXPECT_LT(held.context_bits, 0.1);
+  TrainConfig weak = defaults();
+  weak.logit_variance = 0.01;
+  const Outcome routed = train_gate(weak, /*penalty=*/1.0, /*steps=*/400);
+  EXPECT_GT(routed.context_bits, 0.7);
+  EXPECT_GT(routed.accuracy, 0.9);
 }
 
 }  // namespace
