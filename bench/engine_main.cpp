@@ -11,6 +11,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "common/median.h"
 #include "engine_bench.h"
 
 namespace {
@@ -48,24 +49,19 @@ class SummaryReporter : public benchmark::ConsoleReporter {
   void print_summary() const {
     const auto dense = runs_.find("engine_network/dense");
     if (dense == runs_.end()) return;
-    const double d = median(dense->second.ms);
+    const double d = mapgate::median(dense->second.ms);
     std::printf("\nDenseNet-40 k=12, batch 1, 1 thread, CPU-time medians of this run:\n");
     std::printf("engine dense: %.3f ms/image (%zu runs)\n", d, dense->second.ms.size());
     std::printf("%-34s %10s %9s %11s %13s\n", "gated (random masks)", "ms/image", "speed-up", "macs_ratio",
                 "speed-up/ratio");
     for (const auto& [name, runs] : runs_) {
       if (name == "engine_network/dense") continue;
-      const double g = median(runs.ms), up = d / g;
+      const double g = mapgate::median(runs.ms), up = d / g;
       std::printf("%-34s %10.3f %9.3f %11.3f %13.3f\n", name.c_str(), g, up, runs.macs_ratio, up / runs.macs_ratio);
     }
   }
 
  private:
-  static double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-  }
   std::map<std::string, Runs> runs_;
 };
 

@@ -12,6 +12,7 @@
 #include <CLI/CLI.hpp>
 
 #include "common/allocator.h"
+#include "common/median.h"
 #include "model/densenet.h"
 #include "train/trainer.h"
 
@@ -71,11 +72,6 @@ double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int bat
   std::getline(metrics, line);
   const auto j = nlohmann::json::parse(line);
   return j.at("images_per_s").get<double>();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
 }
 
 }  // namespace

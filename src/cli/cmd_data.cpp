@@ -71,9 +71,11 @@ void fetch(const DataArgs& args) {
 void add_data_command(CLI::App& app, Action& action) {
   auto* data = app.add_subcommand("data", "Verify or fetch a dataset");
   data->require_subcommand(1);
+  data->footer("Examples:\n  mapgate data fetch --dataset cifar10\n  mapgate data verify --dataset cifar10 --data $MAPGATE_DATA --json");
 
   auto verify_args = std::make_shared<DataArgs>();
   auto* v = data->add_subcommand("verify", "Count images per split and class; check official checksums");
+  v->footer("Examples:\n  mapgate data verify --dataset cifar10 --data $MAPGATE_DATA\n  mapgate data verify --dataset fashion-mnist --data /usr/share/datasets/fashion-mnist");
   v->add_option("--dataset", verify_args->dataset, "cifar10, cifar100, mnist or fashion-mnist");
   v->add_option("--data", verify_args->dir, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
   v->add_flag("--json", verify_args->json, "print JSON");
@@ -81,6 +83,7 @@ void add_data_command(CLI::App& app, Action& action) {
 
   auto fetch_args = std::make_shared<DataArgs>();
   auto* f = data->add_subcommand("fetch", "Download CIFAR-10 and check it against the official checksums");
+  f->footer("Examples:\n  mapgate data fetch --dataset cifar10 --data ~/cifar10");
   f->add_option("--dataset", fetch_args->dataset, "dataset to fetch (cifar10)");
   f->add_option("--data", fetch_args->dir, "target directory (default: $MAPGATE_DATA or the per-user cache)");
   f->callback([fetch_args, &action] { action = [fetch_args] { fetch(*fetch_args); }; });

@@ -85,6 +85,7 @@ void add_infer_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<InferArgs>();
   auto* cmd = app.add_subcommand(
       "infer", "Run the LibTorch-free engine on an exported weight file over a dataset's test split");
+  cmd->footer("Examples:\n  mapgate infer --weights gated.mgw --threads 2\n  mapgate infer --weights gated.mgw --threshold 0.6 --json");
   cmd->add_option("--weights", args->weights, "weight file written by mapgate export")->required();
   cmd->add_option("--dataset", args->dataset, "cifar10, cifar100, mnist or fashion-mnist")->capture_default_str();
   cmd->add_option("--data", args->data, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");

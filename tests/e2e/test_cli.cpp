@@ -52,6 +52,15 @@ TEST_F(Cli, HelpListsSubcommands) {
     EXPECT_TRUE(contains(r.out, sub)) << sub << " missing\n" << r.describe();
 }
 
+TEST_F(Cli, EverySubcommandsHelpShowsAnExample) {
+  for (const char* sub : {"data", "data fetch", "data verify", "train", "eval", "flops", "export", "bench", "infer",
+                          "demo"}) {
+    const CliResult r = run_mapgate(dir_, std::string(sub) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_TRUE(contains(r.out, "Examples:\n  mapgate " + std::string(sub).substr(0, 4))) << sub << "\n" << r.describe();
+  }
+}
+
 TEST_F(Cli, TrainHelpShowsDefaults) {
   const CliResult r = run_mapgate(dir_, "train --help");
   EXPECT_EQ(r.exit_code, 0) << r.describe();

@@ -292,8 +292,8 @@ TEST(ReliabilityDataCommands, TrainEvalDemoReportBadDataFile) {
                1, bad);
   expect_error(run(scratch, "eval --model " + shell_quote(run_dir) + " --data " + shell_quote(data) + " --threads 1"),
                1, bad);
-  expect_error(run(scratch, "demo --data " + shell_quote(data) + " --out " + shell_quote(scratch / "demo") +
-                                " --depth 10 --growth 2 --epochs 1 --threads 1"),
+  expect_error(run(scratch, "demo --train --data " + shell_quote(data) + " --dense " + shell_quote(run_dir) +
+                                " --out " + shell_quote(scratch / "demo") + " --threads 1"),
                1, bad);
 }
 
@@ -406,10 +406,11 @@ const std::map<std::string, FlagCase>& flag_cases() {
       {"bench_repeats_zero", {"bench --random-weights --depth 10 --growth 4 --repeats 0", "--repeats 0"}},
       {"bench_images_zero", {"bench --random-weights --depth 10 --growth 4 --images 0", "--images 0"}},
       {"bench_seed_negative", {"bench --random-weights --depth 10 --growth 4 --seed -3", "--seed"}},
-      {"demo_depth_not_3n4", {"demo --data {S} --out {S}/demo --depth 11", "--depth 11"}},
-      {"demo_epochs_zero", {"demo --data {S} --out {S}/demo --epochs 0", "--epochs 0"}},
-      {"demo_threads_negative", {"demo --data {S} --out {S}/demo --threads -1", "--threads -1"}},
-      {"demo_train_limit_negative", {"demo --data {S} --out {S}/demo --train-limit -1", "--train-limit"}},
+      {"demo_out_without_train", {"demo --data {S} --out {S}/demo", "--train"}},
+      {"demo_epochs_zero", {"demo --train --data {S} --out {S}/demo --epochs 0", "--epochs 0"}},
+      {"demo_threads_negative", {"demo --data {S} --threads -1", "--threads -1"}},
+      {"demo_train_limit_negative", {"demo --train --data {S} --out {S}/demo --train-limit -1", "--train-limit"}},
+      {"demo_no_dense_run", {"demo --data {S} --dense {S}/none", "--dense"}},
       {"demo_unknown_flag", {"demo --bogus", "--bogus"}},
   };
   return cases;
