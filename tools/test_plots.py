@@ -1,0 +1,190 @@
+"""Tests of the pictures (tools/plot_*.py): each is a valid PNG of its stated pixel size made
+from tiny files the test writes, and bad input gives one line naming the file. No mapgate
+binary, no data set. Needs matplotlib (Debian: python3-matplotlib); skipped, saying so,
+where the interpreter lacks it.
+
+Usage (from the repository root):
+    python3 -m unittest discover -s tools -p 'test_plots.py' -v
+"""
+import contextlib
+import io
+import json
+import os
+import shutil
+import struct
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+try:
+    import plot_curves
+    import plot_layers
+    import plot_tradeoff
+    from plot_common import PlotError, read_metrics
+    HAVE_MATPLOTLIB, WHY = True, ""
+except ImportError as e:  # matplotlib missing: plot_common imports it
+    HAVE_MATPLOTLIB, WHY = False, "%s; run the tests with Debian's python3 (python3-matplotlib)" % e
+
+DENSE_MACS = 1000000
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR; fails the test if the file is not a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        raise AssertionError("%s is not a PNG (starts %r)" % (path, head[:16]))
+    return struct.unpack(">II", head[16:24])
+
+
+def gated_eval(layers=6, maps=4, tau=0.5):
+    """A `mapgate eval --json` of a gated model: map j of layer l on for (l + j) % 5 / 4 of images."""
+    rates = [((l + j) % 5) / 4 for l in range(layers) for j in range(maps)]
+    per_layer = [sum(rates[l * maps:(l + 1) * maps]) / maps for l in range(layers)]
+    return {"model": "runs/x/gated-p4/checkpoint.pt", "accuracy": 0.7, "examples": 20, "threshold": tau,
+            "macs_dense": DENSE_MACS, "macs_mean": 600000.0, "per_layer_active": per_layer,
+            "input_dependence": {"map_on_rate": rates, "conditional_fraction": 0.5}}
+
+
+def curve(taus=(0.3, 0.5, 0.7)):
+    return [{"threshold": t, "accuracy": 0.8 - 0.2 * t, "macs_mean": DENSE_MACS * (1 - t), "macs_dense": DENSE_MACS}
+            for t in taus]
+
+
+def epoch_line(epoch, gated):
+    row = {"epoch": epoch, "lr": 0.1, "test_accuracy": 0.5 + 0.05 * epoch, "train_accuracy": 0.45 + 0.06 * epoch}
+    if gated:
+        row.update({"test_active_fraction": 0.9 - 0.1 * epoch, "train_kept_fraction": 0.95 - 0.1 * epoch,
+                    "test_macs_mean": DENSE_MACS * (0.9 - 0.1 * epoch), "train_macs_mean": DENSE_MACS * 0.8,
+                    "test_macs_dense": DENSE_MACS, "test_per_layer_active": gated_eval()["per_layer_active"],
+                    "test_input_dependence": gated_eval()["input_dependence"]})
+    return row
+
+
+@unittest.skipUnless(HAVE_MATPLOTLIB, WHY)
+class PlotTestCase(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mapgate-plots-")
+        self.addCleanup(shutil.rmtree, self.dir)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def write(self, name, obj):
+        with open(self.path(name), "w", encoding="utf-8") as f:
+            f.write(obj if isinstance(obj, str) else json.dumps(obj))
+        return self.path(name)
+
+    def write_run(self, name, epochs, gated, extra=""):
+        os.makedirs(self.path(name))
+        lines = [json.dumps(epoch_line(e, gated)) for e in range(1, epochs + 1)]
+        self.write(os.path.join(name, "metrics.jsonl"), "\n".join(lines) + "\n" + extra)
+        return self.path(name)
+
+    def run_main(self, module, *argv):
+        """(exit code, stderr) of module.main(argv)."""
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = module.main(list(argv))
+        return code, err.getvalue()
+
+    def assert_png(self, module, size, *argv):
+        out = self.path("out.png")
+        code, err = self.run_main(module, *argv, "-o", out)
+        self.assertEqual(code, 0, err)
+        self.assertEqual(png_size(out), size)
+
+    def assert_fails(self, module, message, *argv):
+        code, err = self.run_main(module, *argv, "-o", self.path("bad.png"))
+        self.assertEqual(code, 1)
+        self.assertIn(message, err)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertFalse(os.path.exists(self.path("bad.png")))
+
+
+class MetricsTest(PlotTestCase):
+    def test_later_line_of_an_epoch_wins_and_blank_lines_pass(self):
+        run = self.write_run("run", 2, gated=False, extra="\n" + json.dumps({"epoch": 2, "test_accuracy": 0.9}))
+        rows = read_metrics(run)
+        self.assertEqual([r["epoch"] for r in rows], [1, 2])
+        self.assertEqual(rows[1]["test_accuracy"], 0.9)
+
+    def test_bad_lines_name_file_and_line(self):
+        run = self.write_run("run", 1, gated=False, extra="{oops\n")
+        with self.assertRaisesRegex(PlotError, "metrics.jsonl: line 2 is not valid JSON"):
+            read_metrics(run)
+        self.write(os.path.join("run", "metrics.jsonl"), '{"lr": 1}\n')
+        with self.assertRaisesRegex(PlotError, 'line 1 has no integer "epoch"'):
+            read_metrics(run)
+        self.write(os.path.join("run", "metrics.jsonl"), "")
+        with self.assertRaisesRegex(PlotError, "no epoch lines"):
+            read_metrics(run)
+
+
+class CurvesTest(PlotTestCase):
+    def test_dense_and_gated_runs(self):
+        dense = self.write_run("dense", 3, gated=False)
+        gated = self.write_run("gated", 2, gated=True)
+        self.assert_png(plot_curves, (1200, 420), dense, os.path.join(gated, "metrics.jsonl"))
+
+    def test_dense_run_alone(self):
+        self.assert_png(plot_curves, (1200, 420), self.write_run("dense", 1, gated=False))
+
+    def test_missing_run(self):
+        self.assert_fails(plot_curves, "absent: cannot read (No such file or directory); expected a run directory",
+                          self.path("absent"))
+
+
+class LayersTest(PlotTestCase):
+    def test_eval_json(self):
+        self.assert_png(plot_layers, (900, 700), self.write("eval.json", gated_eval()))
+
+    def test_layers_that_do_not_split_into_blocks(self):
+        self.assert_png(plot_layers, (900, 700), self.write("eval.json", gated_eval(layers=4, maps=3)))
+
+    def test_compare_results_arm_and_run_directory(self):
+        results = self.write("results.json", {"name": "c", "arms": [{"name": "gated-p4", "eval": gated_eval()}]})
+        self.assert_png(plot_layers, (900, 700), results, "--arm", "gated-p4")
+        self.assert_fails(plot_layers, "a comparison; choose its arm with --arm (one of gated-p4)", results)
+        self.assert_fails(plot_layers, 'no arm "p9" (there are gated-p4)', results, "--arm", "p9")
+        self.assert_png(plot_layers, (900, 700), self.write_run("run", 2, gated=True))
+
+    def test_without_on_rates(self):
+        evaluation = gated_eval()
+        del evaluation["input_dependence"]["map_on_rate"]
+        self.assert_fails(plot_layers, "eval.json: no input_dependence.map_on_rate", self.write("eval.json", evaluation))
+        self.assert_fails(plot_layers, "run: no input_dependence.map_on_rate", self.write_run("run", 1, gated=False))
+        evaluation = gated_eval()
+        evaluation["per_layer_active"].pop()
+        self.assert_fails(plot_layers, "24 map on-rates do not split into the 5 layers",
+                          self.write("odd.json", evaluation))
+
+
+class TradeoffInputsTest(PlotTestCase):
+    def test_eval_curve_and_both_together(self):
+        evaluation = self.write("eval.json", gated_eval(tau=0.6))
+        curve_only = self.write("curve.json", {"model": "runs/x/g", "examples": 20, "curve": curve()})
+        both = self.write("both.json", {"eval": gated_eval(), "curve": {"model": "m", "curve": curve()}})
+        self.assert_png(plot_tradeoff, (900, 600), evaluation, curve_only, both)
+        name, arms = plot_tradeoff.load_results(curve_only)
+        self.assertEqual((name, arms[0]["name"], arms[0]["macs_mean"]), ("curve", "g", DENSE_MACS * 0.5))
+        self.assertEqual(plot_tradeoff.load_results(evaluation)[1][0]["name"], "gated-p4")
+
+    def test_gated_run_directory(self):
+        run = self.write_run("run", 2, gated=True)
+        self.assert_png(plot_tradeoff, (900, 600), run)
+        arm = plot_tradeoff.load_results(run)[1][0]
+        self.assertEqual((arm["name"], arm["macs_mean"]), ("run", DENSE_MACS * 0.7))
+
+    def test_dense_inputs_have_no_macs(self):
+        dense_eval = {"model": "d/checkpoint.pt", "accuracy": 0.8, "per_class": []}
+        self.assert_fails(plot_tradeoff, 'dense.json: the evaluation has no "macs_mean"',
+                          self.write("dense.json", dense_eval))
+        self.assert_fails(plot_tradeoff, 'epoch 1 has no "test_macs_mean"', self.write_run("run", 1, gated=False))
+        self.assert_fails(plot_tradeoff, 'other.json: expected compare.py', self.write("other.json", {"x": 1}))
+
+
+if __name__ == "__main__":
+    unittest.main()
