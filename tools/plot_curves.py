@@ -16,7 +16,8 @@ metrics.jsonl file. Writes a 1200 x 420 PNG.
 import argparse
 import sys
 
-from plot_common import figure, main as plot_main, read_metrics, run_name, save
+from mapgate_files import read_metrics, run_name
+from plot_common import figure, main as plot_main, save
 
 _SIZE = (1200, 420)  # pixels
 _COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:gray"]

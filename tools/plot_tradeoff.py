@@ -23,7 +23,8 @@ import argparse
 import os
 import sys
 
-from plot_common import PlotError, figure, main as plot_main, read_json, read_metrics, run_name, save
+from mapgate_files import PlotError, read_json, read_metrics, run_name
+from plot_common import figure, main as plot_main, save
 
 # Marker and colour of each single-point kind; gated arms take colours from a cycle.
 _STYLE = {
