@@ -87,9 +87,12 @@ def main(argv=None):
     parser.add_argument("--data", default=default_data_dir(),
                         help="CIFAR-10 binary directory, or its test_batch.bin[.gz] (%(default)s)")
     parser.add_argument("--arm", help="the arm of a compare.py results.json")
-    parser.add_argument("--rows", type=int, default=4, choices=range(1, 21), metavar="1..20", help="(4)")
-    parser.add_argument("--cols", type=int, default=8, choices=range(1, 21), metavar="1..20", help="(8)")
-    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    parser.add_argument("--rows", type=int, default=4, choices=range(1, 21), metavar="1..20",
+                        help="rows of images (4)")
+    parser.add_argument("--cols", type=int, default=8, choices=range(1, 21), metavar="1..20",
+                        help="images per row (8)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="PNG file to write ((150 * cols) x (170 * rows + 70) pixels)")
     parser.add_argument("--title", help="figure title")
     return plot_main("plot_gallery", parser,
                      lambda a: plot(a.input, a.data, a.output, a.rows, a.cols, a.arm, a.title), argv)

@@ -184,7 +184,10 @@ def plot(files, output, title=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="plot_tradeoff.py",
                                      description="Accuracy against mean MACs for compare.py results, "
-                                                 "mapgate eval JSON or run directories.")
+                                                 "mapgate eval JSON or run directories.",
+                                     epilog="example: python3 tools/plot_tradeoff.py "
+                                            "docs/results/compare-cifar10.json "
+                                            "docs/results/initmask-gated-p4.json -o tradeoff.png")
     parser.add_argument("results", nargs="+",
                         help="results.json of tools/compare.py, `mapgate eval [--thresholds ..] --json` "
                              "output, or a gated run directory")
