@@ -112,7 +112,7 @@ def _title(name, evaluation, by_class):
         parts.append("%d test images" % evaluation["examples"])
     conditional = (evaluation.get("input_dependence") or {}).get("conditional_fraction")
     if conditional is not None:
-        parts.append("%.0f%% of maps conditional" % (100 * conditional))
+        parts.append("%.1f%% of maps conditional" % (100 * conditional))
     return ", ".join(parts)
 
 
