@@ -96,7 +96,7 @@ def run_name(path):
     return stem if ext in (".json", ".jsonl") else os.path.basename(path)
 
 
-PER_EXAMPLE_DOC = "one entry per test image, in the data set's order; format in docs/pictures.md"
+PER_EXAMPLE_DOC = "written by `mapgate eval --json --per-example`; format in docs/pictures.md"
 _COLUMNS = {  # key: (check, what is expected)
     "label": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a class index"),
     "prediction": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a class index"),
