@@ -1,8 +1,16 @@
 #!/usr/bin/env python3
-"""Accuracy against mean MACs for every arm of one or more comparisons (tools/compare.py).
+"""Accuracy against mean MACs for every arm of one or more comparisons (tools/compare.py),
+evaluations (`mapgate eval --json`, with or without --thresholds) or run directories.
 
 Usage:
     python3 tools/plot_tradeoff.py OUT/results.json [MORE/results.json ...] -o plot.png
+    python3 tools/plot_tradeoff.py docs/results/initmask-gated-p4.json -o initmask.png
+    python3 tools/plot_tradeoff.py RUN_A RUN_B -o runs.png     # last epoch of each run
+
+An input is compare.py's results.json (or a bare list of its arms); one `mapgate eval
+--json` output, one `mapgate eval --thresholds ... --json` output (a tau curve), or an
+object {"eval": EVAL, "curve": CURVE} holding both, each a gated arm named after its
+model's run directory; or a gated run directory, its last epoch in metrics.jsonl a point.
 
 x: mean MACs per image in millions; y: top-1 test accuracy. Gated arms are a line over
 their tau curve with the tau = 0.5 point marked (their own eval point when the curve has
@@ -12,14 +20,11 @@ The title is the config name (names joined when several files are given; their a
 are then prefixed with it). Writes a 900x600 PNG (matplotlib, Agg backend: no display).
 """
 import argparse
-import json
 import os
 import sys
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
+from mapgate_files import PlotError, read_json, read_metrics, run_name
+from plot_common import figure, main as plot_main, save
 
 # Marker and colour of each single-point kind; gated arms take colours from a cycle.
 _STYLE = {
@@ -30,28 +35,26 @@ _STYLE = {
     "thin": {"marker": "D", "color": "tab:green", "s": 55},
 }
 _GATED_COLORS = ["tab:blue", "tab:purple", "tab:cyan", "tab:brown", "tab:olive", "tab:pink", "tab:gray"]
-_FIG_INCHES, _DPI = (9, 6), 100  # 900 x 600 pixels
-
-
-class PlotError(Exception):
-    pass
+_SIZE = (900, 600)  # pixels
+_NOT_RESULTS = ('expected compare.py\'s results (an object with "arms", or a list of arms), '
+                '`mapgate eval --json` output, or a run directory')
 
 
 def load_results(path):
-    """(name, arms) of a results.json: compare.py's {"name", "arms": [...]}, or a bare list."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            obj = json.load(f)
-    except OSError as e:
-        raise PlotError("%s: cannot read (%s)" % (path, e.strerror or e))
-    except ValueError as e:
-        raise PlotError("%s: not valid JSON (%s)" % (path, e))
+    """(name, arms) of one input: compare.py's {"name", "arms": [...]} or a bare list of
+    arms, an evaluation (see the module's text), or a run directory."""
+    if os.path.isdir(path):
+        return run_name(path), [_arm_from_run(path)]
+    obj = read_json(path)
+    folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
     if isinstance(obj, list):
-        name, arms = os.path.basename(os.path.dirname(os.path.abspath(path))), obj
+        name, arms = folder, obj
     elif isinstance(obj, dict) and isinstance(obj.get("arms"), list):
-        name, arms = obj.get("name") or os.path.basename(os.path.dirname(os.path.abspath(path))), obj["arms"]
+        name, arms = obj.get("name") or folder, obj["arms"]
+    elif isinstance(obj, dict) and ("accuracy" in obj or "curve" in obj or "eval" in obj):
+        name, arms = run_name(path), [_arm_from_eval(obj, path)]
     else:
-        raise PlotError('%s: expected compare.py\'s results: an object with "arms" (a list), or a list' % path)
+        raise PlotError("%s: %s" % (path, _NOT_RESULTS))
     for i, arm in enumerate(arms):
         for key in ("name", "kind", "macs_mean", "accuracy"):
             if not isinstance(arm, dict) or arm.get(key) is None:
@@ -59,12 +62,54 @@ def load_results(path):
     return name, arms
 
 
+def _model_name(model, path):
+    """The run directory's name of a model path (".../gated-p4/checkpoint.pt": gated-p4)."""
+    if not isinstance(model, str) or not model:
+        return run_name(path)
+    model = model.rstrip("/")
+    if model.endswith(".pt"):
+        model = os.path.dirname(model) or model
+    return os.path.basename(model)
+
+
+def _arm_from_eval(obj, path):
+    """A gated arm from an eval, a --thresholds curve, or {"eval": .., "curve": ..}."""
+    evaluation = obj.get("eval") if "eval" in obj else (obj if "accuracy" in obj else None)
+    curve = obj.get("curve")
+    curve = curve.get("curve") if isinstance(curve, dict) else curve
+    if evaluation is not None and not isinstance(evaluation, dict):
+        raise PlotError('%s: "eval" is not an object' % path)
+    if curve is not None and not (isinstance(curve, list) and all(isinstance(p, dict) for p in curve)):
+        raise PlotError('%s: "curve" is not a list of points' % path)
+    source = evaluation or obj
+    if evaluation is not None and evaluation.get("macs_mean") is None:
+        raise PlotError('%s: the evaluation has no "macs_mean" (a dense model: its MACs come from '
+                        '`mapgate flops`; tools/compare.py records both)' % path)
+    if evaluation is None:
+        if not curve:
+            raise PlotError('%s: "curve" is empty' % path)
+        evaluation = min(curve, key=lambda p: abs(p.get("threshold", 0.5) - 0.5))
+    return {"name": _model_name(source.get("model"), path), "kind": "gated", "curve": curve,
+            "macs_mean": evaluation.get("macs_mean"), "accuracy": evaluation.get("accuracy"),
+            "eval": evaluation}
+
+
+def _arm_from_run(path):
+    """A gated arm from the last epoch of a run directory's metrics.jsonl."""
+    last = read_metrics(path)[-1]
+    if last.get("test_macs_mean") is None:
+        raise PlotError('%s: epoch %d has no "test_macs_mean" (a dense run: its MACs come from '
+                        '`mapgate flops`)' % (os.path.join(path, "metrics.jsonl"), last["epoch"]))
+    return {"name": run_name(path), "kind": "gated", "curve": None, "macs_mean": last["test_macs_mean"],
+            "accuracy": last.get("test_accuracy"), "eval": {"macs_dense": last.get("test_macs_dense")}}
+
+
 def _tau_point(arm):
-    """(macs, accuracy) of a gated arm at tau 0.5: from its curve, else its own eval."""
+    """(macs, accuracy, tau) of a gated arm at tau 0.5 from its curve, else its own eval."""
     for p in arm.get("curve") or []:
         if abs(p.get("threshold", -1) - 0.5) < 1e-9:
-            return p["macs_mean"], p["accuracy"]
-    return arm["macs_mean"], arm["accuracy"]
+            return p["macs_mean"], p["accuracy"], 0.5
+    return arm["macs_mean"], arm["accuracy"], (arm.get("eval") or {}).get("threshold", 0.5)
 
 
 def _dense_macs(arms):
@@ -78,8 +123,33 @@ def _dense_macs(arms):
     return None
 
 
+def _draw_gated(ax, arm, label, color):
+    """The arm's tau curve (if any) and its tau 0.5 point; returns the point and its text."""
+    curve = sorted((p for p in arm.get("curve") or [] if p.get("macs_mean") is not None),
+                   key=lambda p: p["macs_mean"])
+    if curve:
+        xs = [p["macs_mean"] / 1e6 for p in curve]
+        ys = [p["accuracy"] for p in curve]
+        ax.plot(xs, ys, "-", color=color, marker=".", markersize=6, linewidth=1.5, label=label)
+    mx, my, tau = _tau_point(arm)
+    ax.scatter([mx / 1e6], [my], marker="o", s=70, color=color, edgecolors="black", zorder=3,
+               label=None if curve else label)
+    return mx, my, label + " (tau %g)" % tau
+
+
+def _draw_single(ax, arm, label, legend_kinds):
+    """A dense, static, random, fixed or thin arm: one marker, its kind in the legend once."""
+    kind = arm["kind"]
+    style = _STYLE.get(kind, {"marker": "x", "color": "gray", "s": 60})
+    mx, my = arm["macs_mean"], arm["accuracy"]
+    ax.scatter([mx / 1e6], [my], marker=style["marker"], s=style["s"], color=style["color"],
+               edgecolors="black", linewidths=0.5, zorder=3, label=kind if kind not in legend_kinds else None)
+    legend_kinds.add(kind)
+    return mx, my, label
+
+
 def plot(files, output, title=None):
-    fig, ax = plt.subplots(figsize=_FIG_INCHES, dpi=_DPI)
+    fig, ax = figure(*_SIZE)
     names, x3_lines, legend_kinds = [], set(), set()
     gated_index = 0
     for path in files:
@@ -87,29 +157,12 @@ def plot(files, output, title=None):
         names.append(name)
         prefix = name + ": " if len(files) > 1 else ""
         for arm in arms:
-            label = prefix + arm["name"]
-            kind = arm["kind"]
-            if kind == "gated":
+            if arm["kind"] == "gated":
                 color = _GATED_COLORS[gated_index % len(_GATED_COLORS)]
                 gated_index += 1
-                curve = sorted((p for p in arm.get("curve") or [] if p.get("macs_mean") is not None),
-                               key=lambda p: p["macs_mean"])
-                if curve:
-                    xs = [p["macs_mean"] / 1e6 for p in curve]
-                    ys = [p["accuracy"] for p in curve]
-                    ax.plot(xs, ys, "-", color=color, marker=".", markersize=6, linewidth=1.5, label=label)
-                mx, my = _tau_point(arm)
-                ax.scatter([mx / 1e6], [my], marker="o", s=70, color=color, edgecolors="black", zorder=3,
-                           label=None if curve else label)
-                text = label + " (tau 0.5)"
+                mx, my, text = _draw_gated(ax, arm, prefix + arm["name"], color)
             else:
-                style = _STYLE.get(kind, {"marker": "x", "color": "gray", "s": 60})
-                mx, my = arm["macs_mean"], arm["accuracy"]
-                ax.scatter([mx / 1e6], [my], marker=style["marker"], s=style["s"], color=style["color"],
-                           edgecolors="black", linewidths=0.5, zorder=3,
-                           label=kind if kind not in legend_kinds else None)
-                legend_kinds.add(kind)
-                text = label
+                mx, my, text = _draw_single(ax, arm, prefix + arm["name"], legend_kinds)
             ax.annotate(text, (mx / 1e6, my), textcoords="offset points", xytext=(6, 4), fontsize=8)
         dense = _dense_macs(arms)
         if dense:
@@ -125,27 +178,22 @@ def plot(files, output, title=None):
     ax.set_xlim(left=0)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(output, dpi=_DPI)
-    plt.close(fig)
+    save(fig, output)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="plot_tradeoff.py",
-                                     description="Accuracy against mean MACs for compare.py results.")
-    parser.add_argument("results", nargs="+", help="results.json written by tools/compare.py")
-    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+                                     description="Accuracy against mean MACs for compare.py results, "
+                                                 "mapgate eval JSON or run directories.",
+                                     epilog="example: python3 tools/plot_tradeoff.py "
+                                            "docs/results/compare-cifar10.json "
+                                            "docs/results/initmask-gated-p4.json -o tradeoff.png")
+    parser.add_argument("results", nargs="+",
+                        help="results.json of tools/compare.py, `mapgate eval [--thresholds ..] --json` "
+                             "output, or a gated run directory")
+    parser.add_argument("-o", "--output", required=True, help="PNG file to write (900 x 600)")
     parser.add_argument("--title", help="plot title (default: the config names)")
-    args = parser.parse_args(argv)
-    try:
-        plot(args.results, args.output, args.title)
-    except PlotError as e:
-        print("plot_tradeoff: %s" % e, file=sys.stderr)
-        return 1
-    except OSError as e:
-        print("plot_tradeoff: %s: cannot write (%s)" % (args.output, e.strerror or e), file=sys.stderr)
-        return 1
-    print("wrote %s" % args.output, file=sys.stderr)
-    return 0
+    return plot_main("plot_tradeoff", parser, lambda a: plot(a.results, a.output, a.title), argv)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ struct EvalArgs {
   bool threshold_given = false;
   std::string thresholds;    // "0.3,0.4,...": one evaluation per tau
   bool libtorch = false;     // forward passes on LibTorch, not the engine (a cross-check)
+  bool per_example = false;  // --json: also every example's label, prediction, MACs, mask
 };
 
 std::vector<double> parse_thresholds(const std::string& text) {
@@ -91,6 +92,8 @@ void run(const EvalArgs& args) {
   check_threads_flag(args.threads);
   if (args.threshold_given && !(args.threshold >= 0 && args.threshold <= 1))
     throw UsageError("--threshold " + std::to_string(args.threshold) + ": expected 0 <= tau <= 1");
+  if (args.per_example && (!args.json || !args.thresholds.empty()))
+    throw UsageError("--per-example: only with --json and without --thresholds");
   torch::set_num_threads(args.threads);
   const std::vector<double> taus = args.thresholds.empty() ? std::vector<double>{} : parse_thresholds(args.thresholds);
   TrainedModel trained = load_trained_model(args.model);
@@ -141,6 +144,7 @@ void run(const EvalArgs& args) {
       out["input_dependence"] = input_dependence_json(r, shuffled);
       out["shuffle_accuracy"] = shuffled;
     }
+    if (args.per_example) out["per_example"] = per_example_json(r);
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -187,6 +191,9 @@ void add_eval_command(CLI::App& app, Action& action) {
   cmd->add_option("--batch", args->batch, "evaluation batch size");
   cmd->add_option("--threads", args->threads, "threads (engine and LibTorch)");
   cmd->add_flag("--json", args->json, "print JSON");
+  cmd->add_flag("--per-example", args->per_example,
+                "with --json: every test image's label, prediction and (gated) MACs and mask, for "
+                "tools/plot_gallery.py and tools/plot_layers.py --by-class");
   cmd->add_flag("--libtorch", args->libtorch,
                 "run the forward passes on LibTorch instead of the engine (a cross-check; slower)");
   auto* threshold =

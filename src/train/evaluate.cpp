@@ -88,11 +88,13 @@ void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std
     for (int c = 0; c < classes; ++c) sum += std::exp(row[c] - top);
     r.loss += top + std::log(sum) - row[label];
     ++r.class_total[label];
-    if (first_argmax(row, classes) == label) {
+    const int predicted = first_argmax(row, classes);
+    if (predicted == label) {
       ++r.class_correct[label];
       ++r.correct;
     }
     r.labels.push_back(label);
+    r.predictions.push_back(predicted);
   }
   if (r.gated) {
     const std::size_t width = r.masks.maps, layers = r.layer_active.size(), k = width / layers;
@@ -244,6 +246,20 @@ nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accurac
     for (std::size_t m = 0; m < r.masks.maps; ++m) on_rate[m] += r.masks.bits[i * r.masks.maps + m];
   for (double& v : on_rate) v /= std::max<std::size_t>(r.masks.examples, 1);
   j["map_on_rate"] = on_rate;
+  return j;
+}
+
+nlohmann::json per_example_json(const EvalResult& r) {
+  nlohmann::json j = {{"label", r.labels}, {"prediction", r.predictions}};
+  if (!r.gated) return j;
+  j["macs"] = r.macs;
+  nlohmann::json masks = nlohmann::json::array();
+  std::string row(r.masks.maps, '0');
+  for (std::size_t i = 0; i < r.masks.examples; ++i) {
+    for (std::size_t m = 0; m < r.masks.maps; ++m) row[m] = r.masks.bits[i * r.masks.maps + m] ? '1' : '0';
+    masks.emplace_back(row);
+  }
+  j["mask"] = std::move(masks);
   return j;
 }
 

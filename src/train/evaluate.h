@@ -25,6 +25,8 @@ struct EvalResult {
   std::size_t correct = 0;
   double loss = 0;                        // mean cross-entropy
   std::vector<std::size_t> class_total, class_correct;
+  std::vector<int> labels;                // per example, in dataset order
+  std::vector<int> predictions;           // per example: the first arg-max of the logits
   bool on_engine = false;                 // run on the engine (else LibTorch)
   double accuracy() const { return examples ? double(correct) / examples : 0; }
 
@@ -38,7 +40,6 @@ struct EvalResult {
   double macs_percentile(double q) const;       // q in [0, 1], nearest rank
   double active_fraction() const;               // mean over gates of layer_active
   MaskMatrix masks;                             // per example, every gate's k maps in layer order
-  std::vector<int> labels;                      // per example, in dataset order
   InputDependence dependence;                   // measured on masks, labels and macs
 };
 
@@ -58,6 +59,12 @@ double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normali
 
 // The input-dependence keys of metrics.jsonl and `mapgate eval --json`.
 nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accuracy);
+
+// `mapgate eval --json --per-example`: one entry per example, in dataset order, under
+// "label" and "prediction" (class indices) and, for a gated model, "macs" and "mask" (a
+// string with one '0'/'1' per gated map, layer after layer as map_on_rate). Read by
+// tools/plot_gallery.py and tools/plot_layers.py --by-class (docs/pictures.md).
+nlohmann::json per_example_json(const EvalResult& r);
 
 // Re-estimates every BN layer's running statistics over the first `batches` batches of
 // `data` (no augmentation, fixed order), run in training mode with thresholded masks, so

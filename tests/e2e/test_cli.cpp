@@ -169,6 +169,18 @@ TEST_F(Cli, TrainEvalFlopsOnTinyFixture) {
   EXPECT_GE(e["accuracy"].get<double>(), 0.0);
   EXPECT_LE(e["accuracy"].get<double>(), 1.0);
 
+  const std::string eval_run = "eval --model " + shell_quote(run) + " --data " + shell_quote(data) + " --threads 1";
+  const CliResult per = run_mapgate(dir_, eval_run + " --json --per-example");
+  ASSERT_EQ(per.exit_code, 0) << per.describe();
+  const auto p = parse_json(per);
+  ASSERT_TRUE(p.contains("per_example") && p.at("per_example").contains("label")) << per.out;
+  EXPECT_EQ(p.at("per_example").at("label").size(), 50u) << per.out;
+  EXPECT_EQ(p.at("per_example").at("prediction").size(), 50u) << per.out;
+  EXPECT_FALSE(p.at("per_example").contains("mask")) << per.out;  // a dense model has no masks
+  const CliResult text = run_mapgate(dir_, eval_run + " --per-example");
+  EXPECT_EQ(text.exit_code, 2) << text.describe();
+  EXPECT_TRUE(one_line(text.err) && contains(text.err, "--per-example: only with --json")) << text.describe();
+
   DenseNetConfig depth10;
   depth10.depth = 10;
   depth10.growth = 4;

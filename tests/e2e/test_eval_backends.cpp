@@ -2,7 +2,8 @@
 // per-class hits, loss (within float rounding), and for a gated model the same masks and
 // MACs of every example and the same mask-shuffle accuracy. The model is small, with
 // random gate weights so that masks differ between images, and BN statistics estimated
-// on the data (recalibrate_batch_norm), so that every folded term matters.
+// on the data (recalibrate_batch_norm), so that every folded term matters. Also the
+// per-example JSON of `mapgate eval --per-example`.
 #include <gtest/gtest.h>
 
 #include "synthetic_data.h"
@@ -47,6 +48,7 @@ void expect_same(const EvalResult& engine, const EvalResult& libtorch) {
   EXPECT_EQ(engine.class_total, libtorch.class_total);
   EXPECT_NEAR(engine.loss, libtorch.loss, 1e-5 * std::max(1.0, libtorch.loss));
   EXPECT_EQ(engine.labels, libtorch.labels);
+  EXPECT_EQ(engine.predictions, libtorch.predictions);
   EXPECT_EQ(engine.macs, libtorch.macs);
   EXPECT_EQ(engine.masks.bits, libtorch.masks.bits);
   ASSERT_EQ(engine.layer_active.size(), libtorch.layer_active.size());
@@ -66,6 +68,34 @@ TEST(EvalBackends, GatedModelGivesTheSameResultOnBoth) {
   EXPECT_LT(*low, *high);
   EXPECT_LT(*high, engine.macs_dense);
   EXPECT_EQ(mask_shuffle_accuracy(model, data, norm, engine), mask_shuffle_accuracy(model, data, norm, libtorch));
+}
+
+// per_example_json (`mapgate eval --json --per-example`): one entry per image in dataset
+// order; the predictions give the result's hits, the masks and MACs are the result's own.
+TEST(EvalBackends, PerExampleJsonHasEveryImage) {
+  const Dataset data = test::make_quadrant_blobs(70, 16, 6);  // a short last batch of 32
+  const Normalization norm = test_normalization();
+  DenseNet model = random_model(true, data, norm);
+  const EvalResult r = evaluate(model, data, norm, 32);
+  const nlohmann::json j = per_example_json(r);
+  for (const char* key : {"label", "prediction", "macs", "mask"}) ASSERT_EQ(j.at(key).size(), 70u) << key;
+  std::size_t hits = 0;
+  for (std::size_t i = 0; i < 70; ++i) {
+    EXPECT_EQ(j["label"][i].get<int>(), static_cast<int>(data.labels[i])) << "image " << i;
+    hits += j["prediction"][i].get<int>() == j["label"][i].get<int>();
+    EXPECT_EQ(j["macs"][i].get<std::int64_t>(), r.macs[i]) << "image " << i;
+    const std::string mask = j["mask"][i].get<std::string>();
+    ASSERT_EQ(mask.size(), r.masks.maps) << "image " << i;
+    for (std::size_t m = 0; m < mask.size(); ++m)
+      EXPECT_EQ(mask[m], r.masks.at(i, m) ? '1' : '0') << "image " << i << ", map " << m;
+  }
+  EXPECT_EQ(hits, r.correct);
+
+  DenseNet dense = random_model(false, data, norm);
+  const nlohmann::json d = per_example_json(evaluate(dense, data, norm, 32));
+  EXPECT_EQ(d.at("prediction").size(), 70u);
+  EXPECT_FALSE(d.contains("macs"));
+  EXPECT_FALSE(d.contains("mask"));
 }
 
 TEST(EvalBackends, DenseModelGivesTheSameResultOnBoth) {
