@@ -76,7 +76,9 @@ void print_extremes(const EvalResult& r, const Dataset& test) {
     std::printf("%s", title);
     for (std::size_t i = 0; i < shown; ++i) {
       const std::size_t at = *(first + i);
-      std::printf(" #%zu %s %.1fM;", at, test.class_names[r.labels[at]].c_str(), r.macs[at] / 1e6);
+      const int label = r.labels[at], predicted = r.predictions[at];
+      std::printf(" #%zu %s%s%s %.1fM;", at, test.class_names[label].c_str(), predicted == label ? "" : " taken for ",
+                  predicted == label ? "" : test.class_names[predicted].c_str(), r.macs[at] / 1e6);
     }
     std::printf("\n");
   };
