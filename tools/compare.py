@@ -5,7 +5,7 @@ Usage:
     python3 tools/compare.py CONFIG.json [--mapgate ./build/mapgate] [--dry-run]
                              [--only ARM] [--re-eval]
 
-Runs, one training process at a time, every arm the config asks for (DESIGN.md §4):
+Runs, one training process at a time, every arm the config asks for (docs/design.md §4):
   dense      the reference run itself (evaluated, not trained)
   gated-pL   REINFORCE gates at penalty L, fine-tuned from the reference (--init)
   static-pL  the same with the gate weights frozen (input-independent masks), same budget

@@ -1,4 +1,4 @@
-// `mapgate bench`: measured inference time (DESIGN.md §5, §7; issue 4). In one process and
+// `mapgate bench`: measured inference time (docs/design.md §5, §7; issue 4). In one process and
 // alternating within every repeat, LibTorch dense (eval-mode forward of the plain DenseNet),
 // engine dense and engine gated, at each (batch, threads) configuration; per-image median
 // milliseconds. Also checks the engine against LibTorch on the same inputs: logits, masks
@@ -36,7 +36,7 @@ const char* kBenchHelp =
     "    masks keeping round(F k) maps of every layer of every image (engine given-masks\n"
     "    mode), on --images random inputs; compared with LibTorch under the same masks.\n"
     "Configurations: every --batch x --threads pair (default batch 1,64 x threads 1,2).\n"
-    "JSON: the DESIGN.md keys libtorch_dense_ms, engine_dense_ms, engine_gated_ms (per image,\n"
+    "JSON: the docs/design.md keys libtorch_dense_ms, engine_dense_ms, engine_gated_ms (per image,\n"
     "median over --repeats) for the first configuration at the top level, with its batch and\n"
     "threads; \"runs\": one object per configuration with the same keys; macs_dense,\n"
     "macs_gated_mean, macs_ratio (dense / gated mean MACs, gates' own MACs included in threshold\n"

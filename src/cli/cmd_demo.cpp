@@ -26,6 +26,7 @@ void log_line(const std::string& line) { std::cerr << line << "\n"; }
 // Gates (REINFORCE, lambda --penalty) fine-tuned onto the dense run; returns the new run.
 std::string train_gated(DemoArgs& args) {
   TrainConfig& c = args.config;
+  c.out_dir = (std::filesystem::path(args.show.out) / "run").string();
   c.gates = "reinforce";
   c.threads = args.show.threads;
   validate(c);  // the flags first, on the default architecture
@@ -60,7 +61,6 @@ void add_demo_command(CLI::App& app, Action& action) {
   GatingDemoArgs& show = args->show;
   show.threads = default_threads();
   TrainConfig& c = args->config;
-  c.out_dir = "mapgate-demo";
   c.epochs = 1;
   c.train_limit = 10000;
   c.test_limit = 2000;
@@ -78,7 +78,7 @@ void add_demo_command(CLI::App& app, Action& action) {
   cmd->add_option("--test-limit", show.test_limit, "use only the first N test images (0: all)")->check(non_negative());
   cmd->add_option("--threads", show.threads, "threads");
   auto* train = cmd->add_flag("--train", args->train, "first fine-tune gates onto --dense, then show that model");
-  cmd->add_option("--out", c.out_dir, "--train: run directory (replaced on every demo)")->needs(train);
+  cmd->add_option("--out", show.out, "evaluations and pictures go here; --train: also the run (replaced on every demo)");
   cmd->add_option("--epochs", c.epochs, "--train: epochs")->needs(train);
   cmd->add_option("--train-limit", c.train_limit, "--train: training images used")->check(non_negative())->needs(train);
   cmd->add_option("--penalty", c.penalty, "--train: lambda, the price of a kept map")->needs(train);

@@ -1,11 +1,12 @@
 // `mapgate eval`: accuracy of a trained model on its dataset's test split; for a gated
-// model also its exact MACs under thresholded masks (DESIGN.md §4, §7 keys) and, with
+// model also its exact MACs under thresholded masks (docs/design.md §4, §7 keys) and, with
 // --thresholds, the accuracy/MACs curve across tau.
 #include <cstdio>
 #include <iostream>
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/eval_json.h"
 #include "common/error.h"
 #include "data/fetch.h"
 #include "train/evaluate.h"
@@ -53,38 +54,17 @@ EvalBackend backend(const EvalArgs& args) {
   return args.libtorch ? EvalBackend::kLibTorch : EvalBackend::kAuto;
 }
 
-nlohmann::json gate_json(const EvalResult& r, double tau) {
-  return {{"threshold", tau},
-          {"accuracy", r.accuracy()},
-          {"macs_dense", r.macs_dense},
-          {"macs_mean", r.macs_mean()},
-          {"macs_p50", r.macs_percentile(0.5)},
-          {"macs_p95", r.macs_percentile(0.95)},
-          {"speedup_potential", r.macs_dense / std::max(r.macs_mean(), 1.0)},
-          {"active_fraction", r.active_fraction()},
-          {"per_layer_active", r.layer_active}};
-}
-
 void print_curve(TrainedModel& trained, const Dataset& test, const std::vector<double>& taus,
                  const EvalArgs& args) {
   if (!trained.config.gated)
     throw UsageError("--thresholds: " + quoted(trained.path) + " has no gates (trained with --gates off)");
-  nlohmann::json curve = nlohmann::json::array();
-  if (!args.json)
-    std::printf("%6s %9s %14s %8s %8s\n", "tau", "accuracy", "mean MACs", "speedup", "kept");
-  for (double tau : taus) {
-    trained.model->set_threshold(tau);
-    const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch, backend(args));
-    if (args.json) {
-      curve.push_back(gate_json(r, tau));
-    } else {
+  if (!args.json) std::printf("%6s %9s %14s %8s %8s\n", "tau", "accuracy", "mean MACs", "speedup", "kept");
+  const nlohmann::json curve = tau_curve_json(trained, test, taus, args.batch, backend(args), [&](double tau, const EvalResult& r) {
+    if (!args.json)
       std::printf("%6.3f %9.4f %14.0f %8.3f %8.4f\n", tau, r.accuracy(), r.macs_mean(),
                   r.macs_dense / std::max(r.macs_mean(), 1.0), r.active_fraction());
-    }
-  }
-  if (args.json)
-    std::cout << nlohmann::json{{"model", trained.path}, {"examples", test.size()}, {"curve", curve}}.dump(2)
-              << "\n";
+  });
+  if (args.json) std::cout << curve.dump(2) << "\n";
 }
 
 void run(const EvalArgs& args) {
@@ -124,27 +104,9 @@ void run(const EvalArgs& args) {
   const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch, backend(args));
 
   if (args.json) {
-    nlohmann::json per_class = nlohmann::json::array();
-    for (int c = 0; c < test.num_classes; ++c)
-      per_class.push_back({{"class", test.class_names[c]},
-                           {"examples", r.class_total[c]},
-                           {"accuracy", r.class_total[c] ? double(r.class_correct[c]) / r.class_total[c] : 0.0}});
-    nlohmann::json out = {{"model", trained.path},
-                          {"dataset", trained.dataset},
-                          {"epoch", trained.epoch},
-                          {"examples", r.examples},
-                          {"accuracy", r.accuracy()},
-                          {"loss", r.loss},
-                          {"backend", r.on_engine ? "engine" : "libtorch"},
-                          {"per_class", per_class}};
-    if (r.gated) {
-      out.update(gate_json(r, trained.config.threshold));
-      for (int c = 0; c < test.num_classes; ++c) out["per_class"][c]["macs_mean"] = r.class_macs[c];
-      const double shuffled = mask_shuffle_accuracy(trained.model, test, trained.normalization, r, args.batch);
-      out["input_dependence"] = input_dependence_json(r, shuffled);
-      out["shuffle_accuracy"] = shuffled;
-    }
-    if (args.per_example) out["per_example"] = per_example_json(r);
+    const double shuffled =
+        r.gated ? mask_shuffle_accuracy(trained.model, test, trained.normalization, r, args.batch) : 0;
+    const nlohmann::json out = eval_json(trained, test, r, shuffled, args.per_example);
     std::cout << out.dump(2) << "\n";
     return;
   }

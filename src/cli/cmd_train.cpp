@@ -52,7 +52,7 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_flag("--skip-nonfinite", config->skip_nonfinite,
                 "skip a batch whose loss, REINFORCE advantage or gradient is not finite, counting it "
                 "in metrics.jsonl (default: stop the run naming the step)");
-  // Gates (DESIGN.md §2-3, docs/method.md).
+  // Gates (docs/design.md §2-3, docs/method.md).
   cmd->add_option("--gates", config->gates,
                   "off, reinforce, gumbel (straight-through Gumbel-sigmoid, target-rate loss); baselines: random "
                   "(masks drawn at the rates of --random-keep, also at inference) or fixed (the maps of --fixed-maps)");

@@ -5,11 +5,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <numeric>
 
 #include "cli/commands.h"
+#include "cli/eval_json.h"
 #include "cli/network_inputs.h"
 #include "common/error.h"
 #include "common/median.h"
@@ -94,6 +97,43 @@ void print_extremes(const EvalResult& r, const Dataset& test) {
               r.class_macs[dear] / 1e6);
 }
 
+std::string shell_quoted(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+void write_json(const std::filesystem::path& path, const nlohmann::json& j) {
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out.good()) throw Error(quoted(path.string()) + ": cannot write");
+}
+
+// A python3 with matplotlib, or "" (the pictures are then left to the user).
+std::string plotting_python() {
+  for (const char* python : {"python3", "/usr/bin/python3"})
+    if (std::system((std::string(python) + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) == 0) return python;
+  return "";
+}
+
+// The gallery and the trade-off plot from the JSON files in `out`, through tools/; prints
+// their paths, or the commands when tools/ or matplotlib is missing.
+void make_pictures(const std::filesystem::path& out, const std::string& data_dir) {
+  const std::string q = shell_quoted((out / "").string());
+  const std::string commands[2] = {
+      "tools/plot_gallery.py " + q + "gated-eval.json --data " + shell_quoted(data_dir) + " -o " + q + "gallery.png",
+      "tools/plot_tradeoff.py " + q + "dense-eval.json " + q + "gated-curve.json -o " + q + "tradeoff.png"};
+  const std::string python = std::filesystem::exists("tools/plot_gallery.py") ? plotting_python() : "";
+  for (const std::string& command : commands) {
+    if (python.empty() || std::system((python + " " + command + " >/dev/null").c_str()) != 0) {
+      std::printf("picture not made; from the mapgate source directory, with python3-matplotlib: python3 %s\n",
+                  command.c_str());
+      continue;
+    }
+    std::printf("picture: %s\n", command.substr(command.rfind(" -o ") + 4).c_str());
+  }
+}
+
 }  // namespace
 
 void run_gating_demo(const GatingDemoArgs& args) {
@@ -127,6 +167,16 @@ void run_gating_demo(const GatingDemoArgs& args) {
               "images/s: x%.2f faster for x%.2f fewer MACs\n",
               timed, dense_rate, gated_rate, gated_rate / dense_rate, dense_macs / g.macs_mean());
   print_extremes(g, test);
+
+  const std::filesystem::path out = args.out;
+  std::filesystem::create_directories(out);
+  write_json(out / "dense-eval.json", eval_json(dense, test, d, 0, false));
+  write_json(out / "gated-eval.json", eval_json(gated, test, g, shuffled, true));
+  write_json(out / "gated-curve.json",
+             tau_curve_json(gated, test, {0.3, 0.4, 0.5, 0.6, 0.7}, 64, EvalBackend::kAuto));
+  std::printf("evaluations: %s (dense-eval.json, gated-eval.json, gated-curve.json: accuracy/MACs at tau 0.3-0.7)\n",
+              out.string().c_str());
+  make_pictures(out, dir);
   std::printf("\nthe whole demo took %s. Next:\n", format_duration(seconds_since(start)).c_str());
   std::printf("  mapgate eval --model %s --thresholds 0.3,0.4,0.5,0.6,0.7   # accuracy/MACs over tau\n",
               args.gated.c_str());

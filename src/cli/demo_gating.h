@@ -15,6 +15,7 @@ struct GatingDemoArgs {
   std::string gated = "models/densenet22-gated-p8";    // the gated run
   std::size_t test_limit = 0;                          // 0: every test image
   std::size_t timed_images = 2000;                     // images per timed engine pass
+  std::string out = "mapgate-demo";                    // evaluation JSON and pictures go here
   int threads = 1;
 };
 

@@ -1,4 +1,4 @@
-// Architecture flags shared by `train` and `flops` (DESIGN.md §1 defaults).
+// Architecture flags shared by `train` and `flops` (docs/design.md §1 defaults).
 #pragma once
 
 #include <CLI/CLI.hpp>

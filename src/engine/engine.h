@@ -1,4 +1,4 @@
-// Gated DenseNet inference without LibTorch (DESIGN.md §2, §5). Per example, each dense
+// Gated DenseNet inference without LibTorch (docs/design.md §2, §5). Per example, each dense
 // layer first evaluates its gate from the running GAP of its input, then applies BN-ReLU
 // to the active input maps only and computes only the active output maps; switched-off
 // maps are never read or written. Must match DenseNetImpl::forward_gated (src/model/

@@ -1,4 +1,4 @@
-// DenseNet architecture settings (DESIGN.md §1) and their checks; no LibTorch here so
+// DenseNet architecture settings (docs/design.md §1) and their checks; no LibTorch here so
 // that MAC counting, the CLI and (later) the engine can share them.
 #pragma once
 
@@ -17,7 +17,7 @@ struct DenseNetConfig {
   int num_classes = 10;
   int in_channels = 3;
   int image_size = 32;      // square inputs
-  // Gates (DESIGN.md §2): one per dense layer, deciding from the layer's input which of
+  // Gates (docs/design.md §2): one per dense layer, deciding from the layer's input which of
   // its k output maps to compute. Off: the plain DenseNet, bit for bit.
   bool gated = false;
   double threshold = 0.5;   // tau: inference keeps map j when p_j > tau

@@ -1,4 +1,4 @@
-// DenseNet for small images (Huang et al., CVPR 2017; DESIGN.md §1) as LibTorch modules.
+// DenseNet for small images (Huang et al., CVPR 2017; docs/design.md §1) as LibTorch modules.
 // Module names match the rows of densenet_layer_costs() in macs.h, so the hand count
 // and the parameter count of this model can be compared layer by layer.
 #pragma once

@@ -1,4 +1,4 @@
-// Gate module and Bernoulli policy helpers; formulas in gate.h (DESIGN.md §2).
+// Gate module and Bernoulli policy helpers; formulas in gate.h (docs/design.md §2).
 #include "model/gate.h"
 
 #include <torch/nn/init.h>

@@ -16,8 +16,8 @@
 
 namespace mapgate {
 
-// Initial gate bias: sigmoid(3) = 0.953, so a fresh gate keeps ~95% of the maps and a
-// warm (dense-trained) network starts almost dense. The weight starts at zero: the
+// Initial gate bias: p = 0.01 + 0.98 sigmoid(3) = 0.944 at the default eps, so a fresh
+// gate keeps ~94% of the maps and a warm (dense-trained) network starts almost dense. The weight starts at zero: the
 // policy is input-independent until REINFORCE moves it.
 inline constexpr double kGateBiasInit = 3.0;
 
@@ -40,8 +40,8 @@ class GateImpl : public torch::nn::Module {
 TORCH_MODULE(Gate);
 
 // p = eps + (1 - 2 eps) sigmoid(z): the "p clamp" as a smooth squash, so p never leaves
-// [eps, 1-eps] (every map keeps a chance eps of being explored) and the gradient never
-// vanishes the way a hard clamp's does.
+// [eps, 1-eps] and every map keeps a chance eps of being explored. It does not keep the
+// gradient alive: dp/dz is 0.044 at z = 3 and 1.2e-4 at z = 9 (docs/method.md §1).
 torch::Tensor gate_probability(const torch::Tensor& logits, double eps);
 
 enum class GateMode {

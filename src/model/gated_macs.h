@@ -1,5 +1,5 @@
 // Exact multiply-accumulates of one example through a gated DenseNet, from the number of
-// maps each gate kept (DESIGN.md §2, §4). A switched-off map is never computed and never
+// maps each gate kept (docs/design.md §2, §4). A switched-off map is never computed and never
 // read: a dense layer costs 9 * (active inputs) * (active outputs) * H * W, transitions
 // and the classifier read only active inputs. Stem and transition outputs are not gated.
 // With every gate on this equals densenet_layer_costs() (macs.h) plus the gate cost.

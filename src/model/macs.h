@@ -1,4 +1,4 @@
-// Hand count of parameters and multiply-accumulates of a DenseNet (DESIGN.md §1):
+// Hand count of parameters and multiply-accumulates of a DenseNet (docs/design.md §1):
 // convolutions and the classifier count MACs; BN, ReLU and pooling count none.
 // Must match the LibTorch model's parameter count (tests/unit/test_model.cpp).
 #pragma once

@@ -1,5 +1,5 @@
 // Test-set evaluation of a model in eval mode: accuracy, loss and per-class accuracy;
-// for a gated model (thresholded masks, DESIGN.md §4) also the exact MACs of every
+// for a gated model (thresholded masks, docs/design.md §4) also the exact MACs of every
 // example, the kept fraction per gate and the mean MACs per class.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Straight-through Gumbel-sigmoid gates with a target-rate loss (ConvNet-AIG, Veit &
-// Belongie 2018; DESIGN.md §3 "for comparison"): the same network and gates as
+// Belongie 2018; docs/design.md §3 "for comparison"): the same network and gates as
 // REINFORCE, but the gates learn by back-propagation through a relaxed mask.
 //   training:  m_l = straight-through Gumbel-sigmoid of p_l at temperature T
 //              (forward exactly 0/1 ~ Bernoulli(p_l); backward through sigmoid((logit p + L) / T))

@@ -35,7 +35,7 @@ struct TrainConfig {
   int stop_after = 0;               // stop (resumably) once this many epochs are done; 0: never
   bool skip_nonfinite = false;      // skip (and count) a batch with a non-finite loss, advantage or gradient
 
-  // Gates (DESIGN.md §3). model.gated follows `gates` (train() sets it); the gate
+  // Gates (docs/design.md §3). model.gated follows `gates` (train() sets it); the gate
   // threshold and p clamp live in `model` since the model carries them.
   // off | reinforce | gumbel | random (baseline: masks drawn at fixed per-layer rates) |
   // fixed (baseline: the same maps on for every input, --fixed-maps)

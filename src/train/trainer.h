@@ -1,4 +1,5 @@
-// Dense DenseNet training (DESIGN.md §3, the DenseNet recipe): SGD with Nesterov
+// DenseNet training, dense or gated (docs/design.md §3; REINFORCE, Gumbel and the fixed and
+// random baselines step in trainer.cpp): SGD with Nesterov
 // momentum, weight decay, step or cosine learning rate; per-epoch metrics, atomic
 // checkpoints and exact resume (data order, augmentation and dropout depend only on
 // the seed and the epoch, so an interrupted run continues as if never stopped).

@@ -1,4 +1,4 @@
-// The `mapgate` command line (DESIGN.md §7): help texts, JSON outputs, exit codes
+// The `mapgate` command line (docs/design.md §7): help texts, JSON outputs, exit codes
 // (0 ok, 1 runtime error, 2 usage error) and one-line errors, by running the built
 // binary (MAPGATE_BINARY) on a tiny CIFAR-format fixture written here.
 #include <sys/wait.h>

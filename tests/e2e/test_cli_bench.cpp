@@ -1,5 +1,5 @@
 // `mapgate bench` and `mapgate export` through the built binary (MAPGATE_BINARY):
-// the DESIGN.md §7 bench keys on random weights with engine/LibTorch agreement, an
+// the docs/design.md §7 bench keys on random weights with engine/LibTorch agreement, an
 // exported tiny trained run that the engine loads, and exit 1 for a missing model.
 #include <sys/wait.h>
 

@@ -5,6 +5,8 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "cli_runner.h"
 #include "synthetic_data.h"
 #include "text_checks.h"
@@ -33,14 +35,22 @@ class Demo : public ::testing::Test {
 };
 
 TEST_F(Demo, ShowsTheDenseAndGatedModelsSideBySide) {
+  const std::string out = dir_ / "demo";
   const CliResult r = run_mapgate(dir_, "demo --data " + shell_quote(data_) + " --dense " + shell_quote(dense_) +
-                                            " --gated " + shell_quote(gated_) + " --threads 1");
+                                            " --gated " + shell_quote(gated_) + " --out " + shell_quote(out) +
+                                            " --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.describe();
   for (const char* line : {"dense  ", "gated  ", "accuracy", "MACs on average (p5", "distinct masks on 30 images",
                            "with another image's masks", "measured on the engine (30 images",
                            "cheapest test images (index, class, MACs): #", "dearest test images: #", "by class: ",
-                           "mapgate eval --model " })
+                           "evaluations: ", "picture", "mapgate eval --model "})
     EXPECT_TRUE(test::contains(r.out, line)) << line << "\n" << r.describe();
+  // The files the pictures are made from (tools/plot_gallery.py, tools/plot_tradeoff.py).
+  const auto gated = nlohmann::json::parse(test::slurp(out + "/gated-eval.json"));
+  EXPECT_EQ(gated.at("per_example").at("macs").size(), 30u);
+  EXPECT_EQ(gated.at("model"), gated_ + "/checkpoint.pt");
+  EXPECT_EQ(nlohmann::json::parse(test::slurp(out + "/gated-curve.json")).at("curve").size(), 5u);
+  EXPECT_FALSE(nlohmann::json::parse(test::slurp(out + "/dense-eval.json")).contains("macs_mean"));
 }
 
 TEST_F(Demo, TrainFineTunesGatesOntoTheDenseRunAndShowsThem) {
@@ -48,8 +58,8 @@ TEST_F(Demo, TrainFineTunesGatesOntoTheDenseRunAndShowsThem) {
   const CliResult r = run_mapgate(dir_, "demo --train --data " + shell_quote(data_) + " --dense " + shell_quote(dense_) +
                                             " --out " + shell_quote(out) + " --train-limit 60 --threads 1");
   ASSERT_EQ(r.exit_code, 0) << r.describe();
-  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / "checkpoint.pt"));
-  EXPECT_TRUE(test::contains(r.out, "gated  " + out)) << r.describe();
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / "run" / "checkpoint.pt"));
+  EXPECT_TRUE(test::contains(r.out, "gated  " + out + "/run")) << r.describe();
 }
 
 TEST_F(Demo, MissingShippedModelNamesTheFlag) {

@@ -1,4 +1,4 @@
-// Gated training end to end on in-memory synthetic data (DESIGN.md §3-4): a larger
+// Gated training end to end on in-memory synthetic data (docs/design.md §3-4): a larger
 // penalty keeps fewer maps; checkpoints carry the gates and their settings, and eval of
 // a gated run reproduces its metrics.jsonl; --init starts from dense weights; --resume
 // of a gated run continues exactly; --gates gumbel is accepted, bad gate flags are not.

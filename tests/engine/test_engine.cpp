@@ -313,7 +313,7 @@ TEST(Engine, MacsOfDenseNet40MatchHandCount) {
   o.mode = EngineMode::kDense;
   Engine dense(w, o);
   dense.forward(image.data(), logits.data(), &stats);
-  EXPECT_EQ(stats.macs, 264812928);  // DESIGN.md §1
+  EXPECT_EQ(stats.macs, 264812928);  // docs/design.md §1
   Engine gated(w);
   gated.forward(image.data(), logits.data(), &stats);
   // Gates: k * sum of C_in = 12 * (sum_{i<12} (16 + 12 i) + (160 + 12 i) + (304 + 12 i)) = 12 * 8136.

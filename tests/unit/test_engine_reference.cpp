@@ -1,4 +1,4 @@
-// The engine (src/engine, no LibTorch) against the LibTorch model (DESIGN.md §5, issue 4):
+// The engine (src/engine, no LibTorch) against the LibTorch model (docs/design.md §5, issue 4):
 // random-weight dense and gated DenseNets (plain and BC) exported in memory, and a tiny
 // trained checkpoint exported to a file and read back with Engine::load. In eval mode the
 // engine's masks equal LibTorch's thresholded masks and its logits differ by at most 1e-4;

@@ -1,4 +1,4 @@
-// Gated DenseNet (DESIGN.md §2, §4): switched-off maps are exact zeros downstream, all
+// Gated DenseNet (docs/design.md §2, §4): switched-off maps are exact zeros downstream, all
 // gates on reproduces the dense model, and the MAC count matches counts done by hand.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// DenseNet: hand-counted parameters and MACs (DESIGN.md §1) against the LibTorch model.
+// DenseNet: hand-counted parameters and MACs (docs/design.md §1) against the LibTorch model.
 #include <gtest/gtest.h>
 
 #include "common/error.h"

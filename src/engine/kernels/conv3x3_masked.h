@@ -1,5 +1,5 @@
 // Masked 3x3 convolution (stride 1, padding 1, no bias) of one example: only the active
-// output maps, from only the active input maps (DESIGN.md §5). Must match LibTorch's
+// output maps, from only the active input maps (docs/design.md §5). Must match LibTorch's
 // Conv2d(kernel 3, padding 1) restricted to those channels; conv3x3_masked_f32_ref is the
 // reference the fast variants are tested against.
 #pragma once

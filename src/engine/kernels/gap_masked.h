@@ -1,5 +1,5 @@
 // Global average pooling of the active maps of one example: the gate input s = GAP(x)
-// (DESIGN.md §2) and the head's pooling. Must match LibTorch's mean over (H, W).
+// (docs/design.md §2) and the head's pooling. Must match LibTorch's mean over (H, W).
 #pragma once
 
 #include <cstddef>

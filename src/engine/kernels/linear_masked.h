@@ -1,5 +1,5 @@
 // Fully connected layer reading only the active inputs of one example: the classifier
-// (DESIGN.md §1) and the gates' W s + b (§2). Must match LibTorch's Linear with the
+// (docs/design.md §1) and the gates' W s + b (§2). Must match LibTorch's Linear with the
 // inactive inputs set to zero.
 #pragma once
 

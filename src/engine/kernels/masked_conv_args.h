@@ -1,6 +1,6 @@
 // Arguments shared by the masked convolution kernels (conv3x3_masked.h, conv1x1_masked.h):
 // one example, per-channel planes (CHW float), and the lists of active input and output
-// maps. A plane whose channel is not listed is never read or written (DESIGN.md §5).
+// maps. A plane whose channel is not listed is never read or written (docs/design.md §5).
 #pragma once
 
 #include <cstddef>
