@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "common/error.h"
+#include "common/regular_file.h"
 
 namespace mapgate {
 namespace {
@@ -22,6 +23,7 @@ constexpr std::size_t kBlock = 512;
 class GzReader {
  public:
   explicit GzReader(const std::string& path) : path_(path) {
+    require_regular_file(path, "tar.gz");  // gzopen would wait on a FIFO
     gz_ = gzopen(path.c_str(), "rb");
     if (!gz_) throw Error("tar.gz " + mapgate::quoted(path) + ": cannot open");
     gzbuffer(gz_, 1 << 17);

@@ -17,6 +17,7 @@
 
 #include "common/error.h"
 #include "data/checksums.h"
+#include "data/cifar.h"
 #include "data/fetch.h"
 #include "data/file_io.h"
 #include "data/tar_gz.h"
@@ -495,7 +496,7 @@ TEST(FetchCifar10, RealDownloadMatchesOfficialChecksums) {
   auto logger = [](const std::string& s) { std::fprintf(stderr, "[fetch] %s\n", s.c_str()); };
   fetch_cifar10(dir, logger);
   for (const auto& f : cifar10_official_files()) {
-    const auto bytes = read_file_bytes(find_plain_or_gz(dir, f.name));
+    const auto bytes = read_file_bytes(find_plain_or_gz(dir, f.name), cifar10_file_limit());
     EXPECT_EQ(sha256_hex(bytes.data(), bytes.size()), f.sha256) << f.name;
   }
   EXPECT_TRUE(fs::exists(dir + "/batches.meta.txt"));
