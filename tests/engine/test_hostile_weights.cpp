@@ -154,6 +154,12 @@ TEST_F(HostileWeightFile, NewlineInATensorNameStaysOnOneLine) {
                        {"unexpected tensor \"stem.weight\\nmapgate: all good\""});
 }
 
+// nlohmann's parse errors quote the text they stopped at with control bytes spelled out.
+TEST_F(HostileWeightFile, RawNewlineInTheHeaderStaysOnOneLine) {
+  write_bytes(path_, with_header("{\"format\":\"mapgate\nweights\"}"));
+  expect_guarded_error([&] { read_weights(path_); }, {"weights \"" + path_ + "\": header is not valid JSON ("});
+}
+
 TEST_F(HostileWeightFile, NewlineInThePathStaysOnOneLine) {
   const std::string path = dir_ + "/two\nlines.bin";
   write_bytes(path, good_.substr(0, 10));

@@ -191,6 +191,14 @@ TEST_F(HostileFiles, FileWhoseSizeSaysZeroIsReadOnlyUpToTheLimit) {
                        {"file \"/proc/self/status\": ", " bytes, more than the 16 bytes this test takes"});
 }
 
+// The message helper every reader quotes names with.
+TEST(Quoted, EscapesWhatWouldBreakALineOrTheQuotes) {
+  EXPECT_EQ(quoted("data_batch_1.bin"), "\"data_batch_1.bin\"");
+  EXPECT_EQ(quoted(std::string("a\nb\rc\td\"e\\f\x01g\x7fh\0i", 17)),
+            "\"a\\nb\\rc\\td\\\"e\\\\f\\x01g\\x7fh\\x00i\"");
+  EXPECT_EQ(quoted("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 is kept as it is
+}
+
 TEST_F(HostileFiles, NewlineInAPathStaysOnOneLine) {
   const std::string dir = path("two\nlines");
   fs::create_directories(dir);
