@@ -441,6 +441,21 @@ TEST(TarGz, RejectsGarbageAndMissingFiles) {
   EXPECT_THROW(extract_tar_gz(tmp / "bad.tar.gz", tmp / "out"), Error);
 }
 
+// A small archive whose one member inflates past the limit: refused, the member removed.
+TEST(TarGz, StopsAtItsDecompressedSizeLimit) {
+  TempDir tmp;
+  write_gz(tmp / "bomb.tar.gz", tar_bytes({{"d/zeros.bin", std::string(std::size_t{8} << 20, '\0')}}));
+  EXPECT_LT(fs::file_size(tmp / "bomb.tar.gz"), std::uintmax_t{64} << 10);
+  EXPECT_THROWS_WITH(extract_tar_gz(tmp / "bomb.tar.gz", tmp / "out", {}, /*max_bytes=*/1 << 20),
+                     "bomb.tar.gz\": decompresses to more than the 1048576 bytes");
+  EXPECT_FALSE(fs::exists(tmp / "out/d/zeros.bin"));
+  // Skipped members count too: the limit is on what is inflated, not on what is written.
+  EXPECT_THROWS_WITH(extract_tar_gz(tmp / "bomb.tar.gz", tmp / "out", [](const std::string&) { return false; },
+                                    /*max_bytes=*/1 << 20),
+                     "a tar bomb?");
+  EXPECT_EQ(extract_tar_gz(tmp / "bomb.tar.gz", tmp / "out").size(), 1u);  // under the default
+}
+
 // ---- data directories --------------------------------------------------------------
 
 TEST(FetchDataDir, DefaultHonoursMapgateDataAndXdgCacheHome) {
