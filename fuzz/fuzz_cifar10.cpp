@@ -37,7 +37,8 @@ void check(const mapgate::Dataset& d, std::size_t bytes, std::size_t record) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::uint8_t> bytes;
   try {
-    bytes = mapgate::decode_file_bytes(std::vector<std::uint8_t>(data, data + size), "fuzz.bin");
+    bytes = mapgate::decode_file_bytes(std::vector<std::uint8_t>(data, data + size), "fuzz.bin",
+                                        mapgate::cifar100_file_limit());  // the larger record
   } catch (const mapgate::Error&) {
     return 0;
   }

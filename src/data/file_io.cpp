@@ -1,6 +1,7 @@
 // Whole-file reading with transparent gunzip (zlib, every member), and atomic writes.
 // Must match file_io.h: every failure is a mapgate::Error naming the path as given;
-// a truncated or corrupt gzip stream is an error, never a shorter result.
+// a truncated or corrupt gzip stream is an error, never a shorter result, and no read
+// holds more than its limit (plus one byte) in memory.
 #include "data/file_io.h"
 
 #include <fcntl.h>
@@ -21,47 +22,11 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-// Reads every byte of `path` without interpretation (works for pipes too).
-std::vector<std::uint8_t> read_raw(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw Error("file " + quoted(path) + ": cannot open: " + errno_text(errno));
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw Error("file " + quoted(path) + ": cannot stat: " + errno_text(err));
-  }
-  if (S_ISDIR(st.st_mode)) {
-    ::close(fd);
-    throw Error("file " + quoted(path) + ": is a directory, expected a file");
-  }
-  // Regular files are read straight into a buffer of their size; anything more (a file
-  // that grew, a pipe) is appended from a small probe buffer until read() returns 0.
-  std::vector<std::uint8_t> bytes;
-  if (S_ISREG(st.st_mode) && st.st_size > 0) bytes.resize(static_cast<std::size_t>(st.st_size));
-  std::size_t used = 0;
-  std::uint8_t probe[1 << 16];
-  for (;;) {
-    bool into_probe = used == bytes.size();
-    std::uint8_t* dst = into_probe ? probe : bytes.data() + used;
-    std::size_t room =
-        into_probe ? sizeof(probe) : std::min(bytes.size() - used, std::size_t{1} << 30);
-    ssize_t got = ::read(fd, dst, room);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      throw Error("file " + quoted(path) + ": read failed: " + errno_text(err));
-    }
-    if (got == 0) break;
-    if (into_probe) bytes.insert(bytes.end(), probe, probe + got);
-    used += static_cast<std::size_t>(got);
-  }
-  ::close(fd);
-  bytes.resize(used);  // a regular file that shrank while being read
-  return bytes;
+// What a file may take on disk to hold at most limit.max_bytes once gunzipped: deflate's
+// stored blocks add 5 bytes per 64 KiB, each gzip member 18 bytes and its name.
+SizeLimit raw_limit(const SizeLimit& limit) {
+  return {limit.max_bytes + limit.max_bytes / 256 + (std::uint64_t{1} << 16),
+          limit.why + ", with room for gzip's overhead"};
 }
 
 bool has_gzip_magic(const std::uint8_t* p, std::size_t n) {
@@ -69,7 +34,9 @@ bool has_gzip_magic(const std::uint8_t* p, std::size_t n) {
 }
 
 // Gunzips every concatenated member of `in` (zlib, windowBits 15+32).
-std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& path) {
+// Stops, with an error, as soon as the output passes limit.max_bytes (a gzip bomb).
+std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std::string& path,
+                                 const SizeLimit& limit) {
   auto fail = [&](const std::string& why) -> Error {
     return Error("gzip " + quoted(path) + ": truncated or corrupt stream (" + why + ")");
   };
@@ -83,8 +50,10 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std:
            std::size_t{t[3]} << 24;
     hint = std::min(hint, in.size() * 1032);
   }
-  // One spare byte so the exact-size case never needs to grow to see the trailer.
-  std::vector<std::uint8_t> out(std::max<std::size_t>(hint + 1, 1 << 16));
+  // One spare byte so the exact-size case never needs to grow to see the trailer; never
+  // more than one byte past the limit, which is how a stream that inflates past it shows.
+  const std::size_t cap = static_cast<std::size_t>(limit.max_bytes) + 1;
+  std::vector<std::uint8_t> out(std::min(std::max<std::size_t>(hint + 1, 1 << 16), cap));
 
   z_stream zs{};
   if (inflateInit2(&zs, 15 + 32) != Z_OK) throw Error("gzip " + quoted(path) + ": zlib init failed");
@@ -98,7 +67,7 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std:
   std::size_t in_pos = 0, out_pos = 0;
   int member = 1;
   for (;;) {
-    if (out_pos == out.size()) out.resize(out.size() + out.size() / 2);
+    if (out_pos == out.size()) out.resize(std::min(out.size() + out.size() / 2, cap));
     std::size_t in_avail = std::min(in.size() - in_pos, kMaxCall);
     std::size_t out_avail = std::min(out.size() - out_pos, kMaxCall);
     zs.next_in = const_cast<Bytef*>(in.data() + in_pos);
@@ -108,6 +77,11 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std:
     int rc = inflate(&zs, Z_NO_FLUSH);
     in_pos += in_avail - zs.avail_in;
     out_pos += out_avail - zs.avail_out;
+    if (out_pos > limit.max_bytes) {
+      throw Error("gzip " + quoted(path) + ": decompresses to more than the " +
+                  std::to_string(limit.max_bytes) + " bytes " + limit.why +
+                  "; stopped there (a gzip bomb?)");
+    }
 
     if (rc == Z_STREAM_END) {
       if (in_pos == in.size()) break;
@@ -146,14 +120,17 @@ std::string join_path(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
-std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
-  return decode_file_bytes(read_raw(path), path);
+std::vector<std::uint8_t> read_file_bytes(const std::string& path, const SizeLimit& limit) {
+  return decode_file_bytes(
+      read_regular_file<std::vector<std::uint8_t>>(path, raw_limit(limit), "file"), path, limit);
 }
 
-std::vector<std::uint8_t> decode_file_bytes(std::vector<std::uint8_t> raw, const std::string& path) {
+std::vector<std::uint8_t> decode_file_bytes(std::vector<std::uint8_t> raw, const std::string& path,
+                                            const SizeLimit& limit) {
   if (raw.empty()) throw Error("file " + quoted(path) + ": is empty (0 bytes)");
-  if (!has_gzip_magic(raw.data(), raw.size())) return raw;
-  return gunzip(raw, path);
+  if (has_gzip_magic(raw.data(), raw.size())) return gunzip(raw, path, limit);
+  if (raw.size() > limit.max_bytes) throw Error("file " + quoted(path) + ": " + too_big(raw.size(), limit));
+  return raw;
 }
 
 bool file_exists(const std::string& path) {

@@ -17,6 +17,8 @@ constexpr std::uint32_t kImagesMagic = 0x00000803;  // unsigned byte, 3 dimensio
 constexpr std::uint32_t kLabelsMagic = 0x00000801;  // unsigned byte, 1 dimension
 constexpr std::uint32_t kSide = 28;
 constexpr int kClasses = 10;
+constexpr std::uint64_t kMaxRecords = 70000;  // MNIST's train and test sets in one file
+constexpr std::size_t kImagesHeader = 16, kLabelsHeader = 8;
 
 std::uint32_t be32(const std::uint8_t* p) {
   return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 |
@@ -62,8 +64,9 @@ Dataset load_split(const std::string& name, const std::string& dir, const std::s
   d.width = kSide;
   d.num_classes = kClasses;
   d.class_names = class_names;
-  const std::size_t n = parse_idx_images(read_file_bytes(images_path), images_path, d.images);
-  d.labels = parse_idx_labels(read_file_bytes(labels_path), labels_path, kClasses);
+  const std::size_t n =
+      parse_idx_images(read_file_bytes(images_path, idx_images_file_limit()), images_path, d.images);
+  d.labels = parse_idx_labels(read_file_bytes(labels_path, idx_labels_file_limit()), labels_path, kClasses);
   if (d.labels.size() != n) {
     throw Error(who(labels_path) + ": " + std::to_string(d.labels.size()) + " labels, but " +
                 quoted(images_path) + " has " + std::to_string(n) + " images");
@@ -75,7 +78,7 @@ Dataset load_split(const std::string& name, const std::string& dir, const std::s
 
 std::size_t parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::string& path,
                              std::vector<std::uint8_t>& pixels) {
-  constexpr std::size_t kHeader = 16;
+  constexpr std::size_t kHeader = kImagesHeader;
   check_header(bytes, path, kHeader, kImagesMagic, "images");
   const std::uint32_t n = be32(bytes.data() + 4);
   const std::uint32_t rows = be32(bytes.data() + 8);
@@ -97,7 +100,7 @@ std::size_t parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::
 
 std::vector<std::uint8_t> parse_idx_labels(const std::vector<std::uint8_t>& bytes,
                                            const std::string& path, int num_classes) {
-  constexpr std::size_t kHeader = 8;
+  constexpr std::size_t kHeader = kLabelsHeader;
   check_header(bytes, path, kHeader, kLabelsMagic, "labels");
   const std::uint32_t n = be32(bytes.data() + 4);
   if (n == 0) throw Error(who(path) + ": header says 0 labels, expected at least 1");
@@ -114,6 +117,16 @@ std::vector<std::uint8_t> parse_idx_labels(const std::vector<std::uint8_t>& byte
     }
   }
   return std::vector<std::uint8_t>(bytes.begin() + kHeader, bytes.end());
+}
+
+SizeLimit idx_images_file_limit() {
+  return {kImagesHeader + kMaxRecords * kSide * kSide,
+          "an IDX images file can hold (all " + std::to_string(kMaxRecords) + " images of 28x28)"};
+}
+
+SizeLimit idx_labels_file_limit() {
+  return {kLabelsHeader + kMaxRecords,
+          "an IDX labels file can hold (all " + std::to_string(kMaxRecords) + " labels)"};
 }
 
 const std::vector<std::string>& fashion_mnist_names() {

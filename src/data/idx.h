@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/regular_file.h"
 #include "data/dataset.h"
 
 namespace mapgate {
@@ -18,6 +19,11 @@ std::size_t parse_idx_images(const std::vector<std::uint8_t>& bytes, const std::
 // Decodes one labels file: checks magic, size exactly 8 + N, and every label < num_classes.
 std::vector<std::uint8_t> parse_idx_labels(const std::vector<std::uint8_t>& bytes,
                                            const std::string& path, int num_classes);
+
+// The most a file may hold, decompressed: all 70000 images (or labels) of MNIST or
+// Fashion-MNIST in one file, so that a gzip bomb or a stray huge file stops there.
+SizeLimit idx_images_file_limit();
+SizeLimit idx_labels_file_limit();
 
 // "T-shirt/top", "Trouser", ... "Ankle boot".
 const std::vector<std::string>& fashion_mnist_names();

@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "common/error.h"
+#include "common/regular_file.h"
 
 namespace mapgate {
 namespace {
@@ -21,7 +22,8 @@ constexpr std::size_t kBlock = 512;
 
 class GzReader {
  public:
-  explicit GzReader(const std::string& path) : path_(path) {
+  GzReader(const std::string& path, std::uint64_t max_bytes) : path_(path), max_bytes_(max_bytes) {
+    require_regular_file(path, "tar.gz");  // gzopen would wait on a FIFO
     gz_ = gzopen(path.c_str(), "rb");
     if (!gz_) throw Error("tar.gz " + mapgate::quoted(path) + ": cannot open");
     gzbuffer(gz_, 1 << 17);
@@ -44,6 +46,10 @@ class GzReader {
       got += static_cast<std::size_t>(r);
     }
     check_truncated();
+    total_ += got;
+    if (total_ > max_bytes_)
+      throw Error("tar.gz " + mapgate::quoted(path_) + ": decompresses to more than the " +
+                  std::to_string(max_bytes_) + " bytes an archive may hold here; stopped there (a tar bomb?)");
     return got;
   }
 
@@ -74,6 +80,8 @@ class GzReader {
   }
 
   std::string path_;
+  std::uint64_t max_bytes_;
+  std::uint64_t total_ = 0;  // bytes decompressed so far
   gzFile gz_ = nullptr;
 };
 
@@ -179,9 +187,10 @@ std::uint64_t padded(std::uint64_t size) { return (size + kBlock - 1) / kBlock *
 }  // namespace
 
 std::vector<std::string> extract_tar_gz(const std::string& archive, const std::string& out_dir,
-                                        const std::function<bool(const std::string&)>& want) {
+                                        const std::function<bool(const std::string&)>& want,
+                                        std::uint64_t max_bytes) {
   namespace fs = std::filesystem;
-  GzReader in(archive);
+  GzReader in(archive, max_bytes);
   std::vector<std::string> written;
   std::vector<unsigned char> buf(1 << 16);
   unsigned char h[kBlock];

@@ -2,6 +2,9 @@
 // docs/weight-format.md and must stay in step with it (bump kWeightFormatVersion).
 #include "engine/weights.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -16,6 +19,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/json_limits.h"
+#include "common/regular_file.h"
 
 namespace mapgate {
 namespace {
@@ -27,6 +32,12 @@ std::string shape_str(const std::vector<std::int64_t>& shape) {
 }
 
 std::string prefix(const std::string& source) { return "weights " + quoted(source) + ": "; }
+
+// A header value as shown in a message: its JSON text, cut after 60 characters.
+std::string brief(const nlohmann::json& v) {
+  const std::string text = v.dump();
+  return text.size() <= 60 ? text : text.substr(0, 60) + "...";
+}
 
 bool little_endian_host() {
   const std::uint16_t probe = 1;
@@ -137,12 +148,8 @@ nlohmann::json header_json(const Weights& w, std::size_t tensor_count) {
 }
 
 void parse_header(const std::string& text, Weights& w, std::size_t& tensor_count, const std::string& source) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(prefix(source) + "header is not valid JSON (" + e.what() + ")");
-  }
+  // Depth-limited: the messages below dump() values, which recurses.
+  const nlohmann::json j = parse_json_limited(text, prefix(source) + "header");
   auto field = [&](const nlohmann::json& obj, const std::string& path, const char* key, auto& out) {
     if (!obj.is_object() || !obj.contains(key))
       throw Error(prefix(source) + "header lacks \"" + path + key + "\"");
@@ -152,13 +159,13 @@ void parse_header(const std::string& text, Weights& w, std::size_t& tensor_count
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
       const nlohmann::json& v = obj.at(key);
       if (!v.is_number_integer())
-        throw Error(prefix(source) + "header \"" + path + key + "\" is " + v.dump() + ", expected an integer");
+        throw Error(prefix(source) + "header \"" + path + key + "\" is " + brief(v) + ", expected an integer");
       constexpr auto lo = static_cast<std::int64_t>(std::numeric_limits<T>::min());
       constexpr auto hi = static_cast<std::uint64_t>(std::numeric_limits<T>::max());
       const auto x = v.template get<std::int64_t>();  // as stored when not unsigned
       const bool fits = v.is_number_unsigned() ? v.template get<std::uint64_t>() <= hi
                                                : x >= lo && (x < 0 || static_cast<std::uint64_t>(x) <= hi);
-      if (!fits) throw Error(prefix(source) + "header \"" + path + key + "\" is " + v.dump() + ", out of range");
+      if (!fits) throw Error(prefix(source) + "header \"" + path + key + "\" is " + brief(v) + ", out of range");
     }
     try {
       obj.at(key).get_to(out);
@@ -169,7 +176,7 @@ void parse_header(const std::string& text, Weights& w, std::size_t& tensor_count
   std::string format;
   field(j, "", "format", format);
   if (format != "mapgate-weights")
-    throw Error(prefix(source) + "header format \"" + format + "\", expected \"mapgate-weights\"");
+    throw Error(prefix(source) + "header format " + quoted(format) + ", expected \"mapgate-weights\"");
   nlohmann::json arch, gates, norm;
   field(j, "", "architecture", arch);
   field(j, "", "gates", gates);
@@ -260,19 +267,19 @@ void check_weights(const Weights& w, const std::string& source) {
     names.insert(name);
     auto it = w.tensors.find(name);
     if (it == w.tensors.end())
-      throw Error(prefix(source) + "tensor \"" + name + "\" is missing (expected shape " + shape_str(shape) + ")");
+      throw Error(prefix(source) + "tensor " + quoted(name) + " is missing (expected shape " + shape_str(shape) + ")");
     if (it->second.shape != shape)
-      throw Error(prefix(source) + "tensor \"" + name + "\" has shape " + shape_str(it->second.shape) +
+      throw Error(prefix(source) + "tensor " + quoted(name) + " has shape " + shape_str(it->second.shape) +
                   ", this architecture expects " + shape_str(shape) + " (different depth, growth or bc?)");
     std::size_t n = 1;
     for (auto d : shape) n *= static_cast<std::size_t>(d);
     if (it->second.data.size() != n)
-      throw Error(prefix(source) + "tensor \"" + name + "\" holds " + std::to_string(it->second.data.size()) +
+      throw Error(prefix(source) + "tensor " + quoted(name) + " holds " + std::to_string(it->second.data.size()) +
                   " values, its shape " + shape_str(shape) + " needs " + std::to_string(n));
   }
   for (const auto& [name, tensor] : w.tensors)
     if (!names.count(name))
-      throw Error(prefix(source) + "unexpected tensor \"" + name + "\" (not part of this architecture: " +
+      throw Error(prefix(source) + "unexpected tensor " + quoted(name) + " (not part of this architecture: " +
                   (w.config.gated ? "gated" : "ungated") + ", depth " + std::to_string(w.config.depth) + ")");
 }
 
@@ -310,11 +317,14 @@ void write_weights(const std::string& path, const Weights& w) {
 }
 
 Weights read_weights(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(prefix(path) + "cannot open (missing file? write one with `mapgate export`)");
-  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) throw Error(prefix(path) + "read failed");
-  return parse_weights(bytes, path);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT)
+    throw Error(prefix(path) + "cannot open: no such file (write one with `mapgate export`)");
+  // A regular file only (a FIFO would block, /dev/zero never end), of bounded size.
+  const SizeLimit limit{kMaxWeightFileBytes,
+                        "this reader takes (1 GiB: ten times the float32 weights of the largest "
+                        "CIFAR DenseNet, DenseNet-BC-190 with growth 40)"};
+  return parse_weights(read_regular_file<std::string>(path, limit, "weights"), path);
 }
 
 Weights parse_weights(const std::string& bytes, const std::string& path) {
@@ -353,18 +363,18 @@ Weights parse_weights(const std::string& bytes, const std::string& path) {
     const std::uint32_t name_size = r.u32(what + "'s name size");
     if (name_size > 4096) throw Error(prefix(path) + what + " has a name of " + std::to_string(name_size) + " bytes");
     const std::string name = r.bytes(name_size, what + "'s name");
-    const std::uint32_t ndim = r.u32("tensor \"" + name + "\"'s rank");
-    if (ndim > 8) throw Error(prefix(path) + "tensor \"" + name + "\" has rank " + std::to_string(ndim) + ", expected <= 8");
+    const std::uint32_t ndim = r.u32("tensor " + quoted(name) + "'s rank");
+    if (ndim > 8) throw Error(prefix(path) + "tensor " + quoted(name) + " has rank " + std::to_string(ndim) + ", expected <= 8");
     WeightTensor t;
     std::size_t n = 1;
     for (std::uint32_t d = 0; d < ndim; ++d) {
-      t.shape.push_back(r.u32("tensor \"" + name + "\"'s shape"));
+      t.shape.push_back(r.u32("tensor " + quoted(name) + "'s shape"));
       n *= static_cast<std::size_t>(t.shape.back());
-      if (n > r.size()) r.truncated(std::to_string(n) + " x 4", "tensor \"" + name + "\"'s data");
+      if (n > r.size()) r.truncated(std::to_string(n) + " x 4", "tensor " + quoted(name) + "'s data");
     }
-    r.floats(t.data, n, "tensor \"" + name + "\"'s data (" + shape_str(t.shape) + ")");
+    r.floats(t.data, n, "tensor " + quoted(name) + "'s data (" + shape_str(t.shape) + ")");
     if (!w.tensors.emplace(name, std::move(t)).second)
-      throw Error(prefix(path) + "tensor \"" + name + "\" appears twice");
+      throw Error(prefix(path) + "tensor " + quoted(name) + " appears twice");
   }
   if (r.pos() != r.size())
     throw Error(prefix(path) + std::to_string(r.size() - r.pos()) + " unexpected bytes after the last tensor (offset " +

@@ -17,6 +17,9 @@ namespace mapgate {
 
 inline constexpr char kWeightMagic[8] = {'M', 'A', 'P', 'G', 'A', 'T', 'E', '\0'};
 inline constexpr std::uint32_t kWeightFormatVersion = 1;
+// The largest weight file read_weights takes: 1 GiB, 2^28 float32 values, ten times the
+// largest CIFAR DenseNet (DenseNet-BC-190, growth 40: 25.6M parameters).
+inline constexpr std::uint64_t kMaxWeightFileBytes = std::uint64_t{1} << 30;
 
 struct WeightTensor {
   std::vector<std::int64_t> shape;
@@ -48,8 +51,10 @@ void check_weights(const Weights& weights, const std::string& source);
 
 // Writes `path` (via path + ".tmp" and a rename); checks the weights first.
 void write_weights(const std::string& path, const Weights& weights);
-// Reads and checks `path`. Throws Error naming the file on a wrong magic, another
-// version, a truncated or over-long file, a bad header, or inconsistent tensors.
+// Reads and checks `path`. Throws Error naming the file when it is not a regular file (a
+// FIFO, a device), is larger than kMaxWeightFileBytes, or has a wrong magic, another
+// version, a truncated or over-long body, a bad header (nested deeper than 64 levels
+// included), or inconsistent tensors.
 Weights read_weights(const std::string& path);
 // The same from a weight file's bytes already in memory (`source` names them in
 // messages); read_weights is read + this. Used by fuzz/fuzz_weights.cpp.

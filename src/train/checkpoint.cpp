@@ -7,6 +7,8 @@
 #include <torch/serialize/output-archive.h>
 
 #include "common/error.h"
+#include "common/json_limits.h"
+#include "common/regular_file.h"
 #include "data/file_io.h"
 
 namespace mapgate {
@@ -63,6 +65,7 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
 
 Checkpoint::Checkpoint(const std::string& path) : path_(path) {
   if (!std::filesystem::exists(path)) throw Error("checkpoint " + quoted(path) + ": no such file");
+  require_regular_file(path, "checkpoint");  // LibTorch's reader would wait on a FIFO
   try {
     archive_.load_from(path);
   } catch (const c10::Error& e) {
@@ -72,11 +75,8 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
   c10::IValue text;
   if (!archive_.try_read("state", text) || !text.isString())
     throw Error("checkpoint " + quoted(path) + ": no mapgate state record (not a mapgate checkpoint?)");
-  try {
-    state_ = nlohmann::json::parse(text.toStringRef());
-  } catch (const nlohmann::json::exception&) {
-    throw Error("checkpoint " + quoted(path) + ": state record is not valid JSON");
-  }
+  // Depth-limited: messages dump() parts of it (the model config), which recurses.
+  state_ = parse_json_limited(text.toStringRef(), "checkpoint " + quoted(path) + ": state record");
   if (state_.value("format", "") != "mapgate-checkpoint")
     throw Error("checkpoint " + quoted(path) + ": not a mapgate checkpoint");
   const int version = state_.value("version", 0);

@@ -9,9 +9,11 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "common/error.h"
+#include "common/regular_file.h"
 #include "data/file_io.h"
 #include "data/loader.h"
 #include "model/densenet.h"
@@ -44,8 +46,11 @@ void write_json_atomic(const std::string& path, const nlohmann::json& j) {
 // Keeps only the metrics of epochs <= `epochs_done` (a run killed between writing its
 // metrics line and its checkpoint would otherwise repeat an epoch after --resume).
 void trim_metrics(const std::string& path, int epochs_done) {
-  std::ifstream in(path);
-  if (!in) return;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return;  // no metrics yet
+  // A regular file only (a FIFO would block, /dev/zero never end), of bounded size.
+  const SizeLimit limit{std::uint64_t{1} << 28, "a metrics file may take (256 KiB per line for 1000 epochs)"};
+  std::istringstream in(read_regular_file<std::string>(path, limit, "metrics"));
   std::string kept, line;
   while (std::getline(in, line)) {
     if (line.empty()) continue;

