@@ -62,7 +62,8 @@ MAPGATE_API mapgate_status mapgate_get_info(const mapgate_engine* engine, mapgat
 MAPGATE_API mapgate_status mapgate_set_threshold(mapgate_engine* engine, double tau);
 /* Examples of a batch run in parallel on up to `threads` threads (>= 1). */
 MAPGATE_API mapgate_status mapgate_set_threads(mapgate_engine* engine, int threads);
-MAPGATE_API mapgate_status mapgate_set_mode(mapgate_engine* engine, mapgate_mode mode);
+/* mode: a mapgate_mode value (an int, so that any value an FFI passes is well defined). */
+MAPGATE_API mapgate_status mapgate_set_mode(mapgate_engine* engine, int mode);
 
 /* Runs n examples. pixels: n x in_channels x image_size x image_size bytes, 0..255,
  * planar (CIFAR-10's record layout); the weight file's normalisation is applied.

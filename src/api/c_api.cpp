@@ -157,10 +157,10 @@ mapgate_status mapgate_set_threads(mapgate_engine* engine, int threads) {
   return MAPGATE_OK;
 }
 
-mapgate_status mapgate_set_mode(mapgate_engine* engine, mapgate_mode mode) {
+mapgate_status mapgate_set_mode(mapgate_engine* engine, int mode) {
   if (!engine) return null_argument("mapgate_set_mode", "engine");
   if (mode != MAPGATE_MODE_GATED && mode != MAPGATE_MODE_DENSE)
-    return fail(MAPGATE_INVALID_ARGUMENT, "mapgate_set_mode: mode " + std::to_string(static_cast<int>(mode)) +
+    return fail(MAPGATE_INVALID_ARGUMENT, "mapgate_set_mode: mode " + std::to_string(mode) +
                                               " is unknown; expected MAPGATE_MODE_GATED (0) or MAPGATE_MODE_DENSE (1)");
   return guarded("mapgate_set_mode", MAPGATE_INVALID_ARGUMENT, [&] {
     mapgate::EngineOptions options = engine->engine.options();

@@ -156,7 +156,7 @@ TEST_F(CApi, DenseModeComputesEveryMap) {
   ASSERT_EQ(mapgate_run(engine_, images_.data(), kBatch, logits_.data(), masks_.data(), macs_.data()), MAPGATE_OK);
   EXPECT_EQ(masks_, std::vector<std::uint8_t>(kBatch * 24, 1));
   expect_engine_result(EngineMode::kDense, logits_, masks_, macs_);
-  EXPECT_EQ(mapgate_set_mode(engine_, static_cast<mapgate_mode>(9)), MAPGATE_INVALID_ARGUMENT);
+  EXPECT_EQ(mapgate_set_mode(engine_, 9), MAPGATE_INVALID_ARGUMENT);
   expect_message("mode 9 is unknown");
 }
 
