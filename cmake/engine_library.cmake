@@ -7,7 +7,10 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 set(MAPGATE_ENGINE_VERSION 0.1.0)
 
+# The static engine goes into the shared library, so it is compiled as PIC; without
+# semantic interposition GCC still inlines and calls its functions directly, as before.
 set_target_properties(mapgate_engine PROPERTIES POSITION_INDEPENDENT_CODE ON)
+target_compile_options(mapgate_engine PRIVATE -fno-semantic-interposition)
 add_library(mapgate_engine_shared SHARED src/api/c_api.cpp)
 add_library(mapgate::engine ALIAS mapgate_engine_shared)
 target_include_directories(mapgate_engine_shared PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
