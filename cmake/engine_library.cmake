@@ -69,4 +69,14 @@ if(MAPGATE_BUILD_TESTS)
                    -DGENERATOR=${CMAKE_GENERATOR} -DCXX=${CMAKE_CXX_COMPILER}
                    "-DFLAGS=${MAPGATE_EXAMPLE_FLAGS}"
                    -P ${CMAKE_CURRENT_SOURCE_DIR}/tests/api/check_install.cmake)
+  # Optional: the engine against ONNX Runtime on random weights and images, where
+  # `npm install --ignore-scripts onnxruntime-node` was run in MAPGATE_ORT_DIR (docs/perf.md).
+  set(MAPGATE_ORT_DIR ${CMAKE_BINARY_DIR}/ort CACHE PATH "directory holding node_modules/onnxruntime-node")
+  find_program(MAPGATE_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+  find_program(MAPGATE_NODE node)
+  if(EXISTS ${MAPGATE_ORT_DIR}/node_modules/onnxruntime-node AND MAPGATE_NODE AND MAPGATE_PYTHON3)
+    add_test(NAME engine.ort_anchor
+             COMMAND ${MAPGATE_PYTHON3} ${CMAKE_CURRENT_SOURCE_DIR}/tools/ort_check.py --random
+                     --lib $<TARGET_FILE:mapgate_engine_shared> --ort ${MAPGATE_ORT_DIR})
+  endif()
 endif()

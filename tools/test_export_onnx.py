@@ -161,6 +161,21 @@ class ExportOnnx(unittest.TestCase):
                         np.testing.assert_allclose(run_onnx(model, image, masks), densenet_forward(tensors, bc, image),
                                                    rtol=1e-9, atol=1e-9)
 
+    def test_gated_file_round_trips_and_its_gates_stay_out_of_the_graph(self):
+        header = weightfile.dense_header(depth=10, growth=3, classes=4, in_channels=2, image_size=9, gated=True)
+        tensors = weightfile.random_tensors(header, np.random.default_rng(2))
+        # layer 5 (block 3, second) reads 16 + 5 x 3 maps: without compression transitions keep them all
+        self.assertEqual(tensors["gates.5.fc.weight"].shape, (3, 31))
+        path = os.path.join(self.dir.name, "gated.bin")
+        weightfile.write_weights(path, header, tensors)
+        got_header, got = weightfile.read_weights(path)
+        self.assertEqual(got_header, dict(header, tensor_count=len(tensors)))
+        self.assertEqual(list(got), list(tensors))
+        for name in tensors:
+            np.testing.assert_array_equal(got[name], tensors[name])
+        model = export_onnx.build_model(got_header, got)
+        self.assertFalse([i.name for i in model.graph.initializer if i.name.startswith("gates.")])
+
     def test_main_writes_a_loadable_model(self):
         path, out = os.path.join(self.dir.name, "tiny.bin"), os.path.join(self.dir.name, "tiny.onnx")
         tiny_file(path, False, seed=1)

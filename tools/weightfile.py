@@ -1,5 +1,5 @@
-"""mapgate weight files (docs/weight-format.md) in Python: read, write, and random dense
-weights for benchmarks and tests. Must match src/engine/weights.cpp byte for byte."""
+"""mapgate weight files (docs/weight-format.md) in Python: read, write, and random weights
+for benchmarks and tests. Must match src/engine/weights.cpp byte for byte."""
 import json
 import struct
 
@@ -64,20 +64,21 @@ def write_weights(path, header, tensors):
         f.write(b"".join(out))
 
 
-def dense_header(depth, growth, bc=False, classes=10, in_channels=3, image_size=32):
-    """The header of an ungated DenseNet; CIFAR-10's normalisation."""
+def dense_header(depth, growth, bc=False, classes=10, in_channels=3, image_size=32, gated=False):
+    """The header of a DenseNet (gated: with a gate per dense layer); CIFAR-10's normalisation."""
     return {"format": "mapgate-weights",
             "architecture": {"depth": depth, "growth": growth, "bc": bc, "compression": 0.5 if bc else 1.0,
                              "num_classes": classes, "in_channels": in_channels, "image_size": image_size},
-            "gates": {"gated": False, "threshold": 0.5, "p_clamp": 0.01},
+            "gates": {"gated": gated, "threshold": 0.5, "p_clamp": 0.01},
             "normalization": {"mean": [0.4914, 0.4822, 0.4465][:in_channels] + [0.5] * max(0, in_channels - 3),
                               "std": [0.2470, 0.2435, 0.2616][:in_channels] + [0.25] * max(0, in_channels - 3)},
             "batch_norm_eps": 1e-5}
 
 
 def random_tensors(header, rng):
-    """Every tensor of the header's ungated DenseNet, in network order: Kaiming-normal
-    convolutions, BN statistics near (not at) the identity."""
+    """Every tensor of the header's DenseNet, in network order: Kaiming-normal
+    convolutions, BN statistics near (not at) the identity; gates (if any) spread so that
+    some maps are kept and some not, differently for different inputs."""
     arch = header["architecture"]
     k, bc = arch["growth"], bool(arch["bc"])
     t = {}
@@ -93,9 +94,11 @@ def random_tensors(header, rng):
 
     ch = 2 * k if bc else 16
     conv("stem.weight", (ch, arch["in_channels"], 3, 3))
+    gate_inputs = []
     for b in (1, 2, 3):
         for i in range((arch["depth"] - 4) // (6 if bc else 3)):
             name = f"block{b}.{i}"
+            gate_inputs.append(ch)
             if bc:
                 bn(name + ".norm1", ch)
                 conv(name + ".conv1.weight", (4 * k, ch, 1, 1))
@@ -113,4 +116,8 @@ def random_tensors(header, rng):
     bn("norm", ch)
     t["classifier.weight"] = rng.normal(0, np.sqrt(1.0 / ch), (arch["num_classes"], ch))
     t["classifier.bias"] = rng.normal(0, 0.1, arch["num_classes"])
+    if header["gates"]["gated"]:
+        for layer, c_in in enumerate(gate_inputs):  # as random_weights in src/engine/weights.cpp
+            t[f"gates.{layer}.fc.weight"] = rng.normal(0, 4 / np.sqrt(c_in), (k, c_in))
+            t[f"gates.{layer}.fc.bias"] = rng.normal(0, 0.5, k)
     return {name: v.astype(np.float32) for name, v in t.items()}
