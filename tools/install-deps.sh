@@ -3,6 +3,7 @@
 # Run as root. libopenblas0-pthread matters: without it LibTorch uses the reference BLAS.
 # clang + libclang-rt-14-dev are only for the fuzz targets (libFuzzer; gcc has none),
 # llvm-14 for llvm-symbolizer, so that sanitizer reports name functions and lines.
+# python3-onnx for tools/export_onnx.py and its test; pkg-config for the installed-library test.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -11,4 +12,4 @@ apt-get install -y -qq --no-install-recommends \
   libtorch-dev libopenblas0-pthread \
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev \
   zlib1g-dev libpng-dev libssl-dev libcurl4-openssl-dev \
-  dataset-fashion-mnist python3-matplotlib >/dev/null
+  dataset-fashion-mnist python3-matplotlib python3-onnx pkg-config >/dev/null
