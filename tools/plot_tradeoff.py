@@ -73,7 +73,7 @@ def _model_name(model, path):
 
 
 def _arm_from_eval(obj, path):
-    """A gated arm from an eval, a --thresholds curve, or {"eval": .., "curve": ..}."""
+    """A gated arm from an eval, a --thresholds curve, or {"eval": .., "curve": ..}; a dense eval's point."""
     evaluation = obj.get("eval") if "eval" in obj else (obj if "accuracy" in obj else None)
     curve = obj.get("curve")
     curve = curve.get("curve") if isinstance(curve, dict) else curve
@@ -83,13 +83,15 @@ def _arm_from_eval(obj, path):
         raise PlotError('%s: "curve" is not a list of points' % path)
     source = evaluation or obj
     if evaluation is not None and evaluation.get("macs_mean") is None:
-        raise PlotError('%s: the evaluation has no "macs_mean" (a dense model: its MACs come from '
-                        '`mapgate flops`; tools/compare.py records both)' % path)
+        raise PlotError('%s: the evaluation has no "macs_mean" (made by a mapgate older than its dense '
+                        'macs keys: evaluate it again, or take its MACs from `mapgate flops`)' % path)
     if evaluation is None:
         if not curve:
             raise PlotError('%s: "curve" is empty' % path)
         evaluation = min(curve, key=lambda p: abs(p.get("threshold", 0.5) - 0.5))
-    return {"name": _model_name(source.get("model"), path), "kind": "gated", "curve": curve,
+    # `mapgate eval --json` of a dense model: one point, macs_mean the dense count, no tau.
+    kind = "gated" if curve or "threshold" in evaluation else "dense"
+    return {"name": _model_name(source.get("model"), path), "kind": kind, "curve": curve,
             "macs_mean": evaluation.get("macs_mean"), "accuracy": evaluation.get("accuracy"),
             "eval": evaluation}
 

@@ -212,6 +212,13 @@ class TradeoffInputsTest(PlotTestCase):
         arm = plot_tradeoff.load_results(run)[1][0]
         self.assertEqual((arm["name"], arm["macs_mean"]), ("run", DENSE_MACS * 0.7))
 
+    def test_dense_eval_with_macs_is_a_dense_point(self):
+        dense_eval = {"model": "d/checkpoint.pt", "accuracy": 0.8, "macs_dense": DENSE_MACS, "macs_mean": DENSE_MACS}
+        path = self.write("dense.json", dense_eval)
+        self.assert_png(plot_tradeoff, (900, 600), path)
+        arm = plot_tradeoff.load_results(path)[1][0]
+        self.assertEqual((arm["kind"], arm["macs_mean"]), ("dense", DENSE_MACS))
+
     def test_dense_inputs_have_no_macs(self):
         dense_eval = {"model": "d/checkpoint.pt", "accuracy": 0.8, "per_class": []}
         self.assert_fails(plot_tradeoff, 'dense.json: the evaluation has no "macs_mean"',

@@ -119,11 +119,13 @@ std::string plotting_python() {
 // The gallery and the trade-off plot from the JSON files in `out`, through tools/; prints
 // their paths, or the commands when tools/ or matplotlib is missing.
 void make_pictures(const std::filesystem::path& out, const std::string& data_dir) {
-  const std::string q = shell_quoted((out / "").string());
-  const std::string commands[2] = {
-      "tools/plot_gallery.py " + q + "gated-eval.json --data " + shell_quoted(data_dir) + " -o " + q + "gallery.png",
-      "tools/plot_tradeoff.py " + q + "dense-eval.json " + q + "gated-curve.json -o " + q + "tradeoff.png"};
+  auto in_out = [&](const char* name) { return shell_quoted((out / name).string()); };
+  const std::string commands[2] = {"tools/plot_gallery.py " + in_out("gated-eval.json") + " --data " +
+                                       shell_quoted(data_dir) + " -o " + in_out("gallery.png"),
+                                   "tools/plot_tradeoff.py " + in_out("dense-eval.json") + " " +
+                                       in_out("gated-curve.json") + " -o " + in_out("tradeoff.png")};
   const std::string python = std::filesystem::exists("tools/plot_gallery.py") ? plotting_python() : "";
+  std::fflush(stdout);  // the lines above come before anything the tools print
   for (const std::string& command : commands) {
     if (python.empty() || std::system((python + " " + command + " >/dev/null").c_str()) != 0) {
       std::printf("picture not made; from the mapgate source directory, with python3-matplotlib: python3 %s\n",

@@ -2,6 +2,9 @@
 #include "cli/eval_json.h"
 
 #include <algorithm>
+#include <cstdint>
+
+#include "model/macs.h"
 
 namespace mapgate {
 
@@ -32,6 +35,11 @@ nlohmann::json eval_json(const TrainedModel& trained, const Dataset& test, const
                         {"loss", r.loss},
                         {"backend", r.on_engine ? "engine" : "libtorch"},
                         {"per_class", per_class}};
+  if (!r.gated) {  // every example costs the dense count: the point a trade-off plot needs
+    const std::int64_t macs = total_cost(densenet_layer_costs(trained.config)).macs;
+    out["macs_dense"] = macs;
+    out["macs_mean"] = macs;
+  }
   if (r.gated) {
     out.update(gate_json(r, trained.config.threshold));
     for (int c = 0; c < test.num_classes; ++c) out["per_class"][c]["macs_mean"] = r.class_macs[c];

@@ -17,8 +17,8 @@ namespace mapgate {
 // kept fractions; one point of a --thresholds curve.
 nlohmann::json gate_json(const EvalResult& r, double tau);
 
-// The whole evaluation: model, dataset, epoch, accuracy, loss, backend, per class; gated,
-// also gate_json at the model's tau, input_dependence and shuffle_accuracy (`shuffled`,
+// The whole evaluation: model, dataset, epoch, accuracy, loss, backend, per class; dense,
+// also macs_dense = macs_mean (the hand count, docs/design.md §4); gated, also gate_json at the model's tau, input_dependence and shuffle_accuracy (`shuffled`,
 // ignored for a dense model); with per_example, every example's label, prediction, MACs
 // and mask.
 nlohmann::json eval_json(const TrainedModel& trained, const Dataset& test, const EvalResult& r, double shuffled,
