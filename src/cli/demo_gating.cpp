@@ -116,23 +116,28 @@ std::string plotting_python() {
   return "";
 }
 
-// The gallery and the trade-off plot from the JSON files in `out`, through tools/; prints
-// their paths, or the commands when tools/ or matplotlib is missing.
+// The gallery and the trade-off plot from the JSON files in `out`, through tools/ (their
+// messages go to out/pictures.log); prints their paths, or the commands when tools/ or
+// matplotlib is missing or a tool fails.
 void make_pictures(const std::filesystem::path& out, const std::string& data_dir) {
   auto in_out = [&](const char* name) { return shell_quoted((out / name).string()); };
-  const std::string commands[2] = {"tools/plot_gallery.py " + in_out("gated-eval.json") + " --data " +
-                                       shell_quoted(data_dir) + " -o " + in_out("gallery.png"),
-                                   "tools/plot_tradeoff.py " + in_out("dense-eval.json") + " " +
-                                       in_out("gated-curve.json") + " -o " + in_out("tradeoff.png")};
+  const struct {
+    const char* picture;
+    std::string command;
+  } plots[2] = {{"gallery.png", "tools/plot_gallery.py " + in_out("gated-eval.json") + " --data " +
+                                    shell_quoted(data_dir) + " -o " + in_out("gallery.png")},
+                {"tradeoff.png", "tools/plot_tradeoff.py " + in_out("dense-eval.json") + " " +
+                                     in_out("gated-curve.json") + " -o " + in_out("tradeoff.png") +
+                                     " --title 'dense and gated DenseNet-22 on the CIFAR-10 test set, tau 0.3-0.7'"}};
   const std::string python = std::filesystem::exists("tools/plot_gallery.py") ? plotting_python() : "";
-  std::fflush(stdout);  // the lines above come before anything the tools print
-  for (const std::string& command : commands) {
-    if (python.empty() || std::system((python + " " + command + " >/dev/null").c_str()) != 0) {
-      std::printf("picture not made; from the mapgate source directory, with python3-matplotlib: python3 %s\n",
-                  command.c_str());
+  const std::string log = " >>" + in_out("pictures.log") + " 2>&1";
+  for (const auto& plot : plots) {
+    if (python.empty() || std::system((python + " " + plot.command + log).c_str()) != 0) {
+      std::printf("picture not made (%s); from the mapgate source directory, with python3-matplotlib: python3 %s\n",
+                  python.empty() ? "no tools/ here or no matplotlib" : "see pictures.log", plot.command.c_str());
       continue;
     }
-    std::printf("picture: %s\n", command.substr(command.rfind(" -o ") + 4).c_str());
+    std::printf("picture: %s\n", (out / plot.picture).string().c_str());
   }
 }
 
@@ -184,7 +189,7 @@ void run_gating_demo(const GatingDemoArgs& args) {
               args.gated.c_str());
   std::printf("  mapgate bench --model %s --data %s           # engine vs LibTorch, batch 1 and 64\n",
               args.gated.c_str(), dir.c_str());
-  std::printf("  mapgate demo --train                                          # train a small gated model\n");
+  std::printf("  mapgate demo --train   # fine-tune gates onto the dense model (minutes), then show them\n");
   std::printf("  docs/results.md: how the gates compare with static pruning and thin networks\n");
 }
 
