@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/pixel_lut.h"
 #include "engine/engine.h"
 
 #ifndef MAPGATE_VERSION
@@ -20,8 +21,10 @@
 #endif
 
 struct mapgate_engine {
-  explicit mapgate_engine(mapgate::Engine e) : engine(std::move(e)) {}
+  explicit mapgate_engine(mapgate::Engine e)
+      : engine(std::move(e)), pixel_lut(mapgate::pixel_lut(engine.input_mean(), engine.input_std())) {}
   mapgate::Engine engine;
+  std::vector<float> pixel_lut;             // run_pixels: the file's normalisation, built once
   int threads = 1;
   std::vector<float> images;                // run_pixels: the normalised batch
   std::vector<float> logits;                // when the caller wants none
@@ -68,16 +71,12 @@ std::size_t image_values(const mapgate::DenseNetConfig& c) {
   return static_cast<std::size_t>(c.in_channels) * c.image_size * c.image_size;
 }
 
-// x = (pixel / 255 - mean[c]) / std[c] over n planar images, via a C x 256 lookup table.
-void normalise(const mapgate::Engine& e, const unsigned char* pixels, int n, std::vector<float>& out) {
-  const auto& c = e.config();
-  std::vector<float> lut(static_cast<std::size_t>(c.in_channels) * 256);
-  for (int ch = 0; ch < c.in_channels; ++ch)
-    for (int v = 0; v < 256; ++v)
-      lut[ch * 256 + v] = (static_cast<float>(v) / 255.0f - e.input_mean()[ch]) / e.input_std()[ch];
+// x = (pixel / 255 - mean[c]) / std[c] over n planar images, through the handle's table.
+void normalise(const mapgate_engine& e, const unsigned char* pixels, int n, std::vector<float>& out) {
+  const auto& c = e.engine.config();
   const std::size_t plane = static_cast<std::size_t>(c.image_size) * c.image_size;
   out.resize(static_cast<std::size_t>(n) * image_values(c));
-  for (std::size_t i = 0; i < out.size(); ++i) out[i] = lut[(i / plane) % c.in_channels * 256 + pixels[i]];
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = e.pixel_lut[(i / plane) % c.in_channels * 256 + pixels[i]];
 }
 
 // The batch through Engine::forward_batch; copies masks and MACs out when asked for.
@@ -181,7 +180,7 @@ mapgate_status mapgate_run_pixels(mapgate_engine* engine, const unsigned char* p
                                   unsigned char* masks, long long* macs) {
   if (mapgate_status s = check_batch("mapgate_run_pixels", engine, pixels, n)) return s;
   return guarded("mapgate_run_pixels", MAPGATE_FAILED, [&] {
-    normalise(engine->engine, pixels, n, engine->images);
+    normalise(*engine, pixels, n, engine->images);
     return run_batch(engine, engine->images.data(), n, logits, masks, macs);
   });
 }

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "common/error.h"
+#include "common/pixel_lut.h"
 
 namespace mapgate {
 
@@ -57,15 +58,7 @@ std::vector<float> make_lut(const Dataset& data, const Normalization& norm) {
                 std::to_string(norm.std.size()) + " stds; dataset " + quoted(data.name) +
                 " has " + std::to_string(channels) + " channels");
   }
-  std::vector<float> lut(channels * 256);
-  for (std::size_t c = 0; c < channels; ++c) {
-    const float mean = norm.mean[c];
-    const float std = norm.std[c] > 0.0f ? norm.std[c] : 1.0f;
-    for (int v = 0; v < 256; ++v) {
-      lut[c * 256 + v] = (static_cast<float>(v) / 255.0f - mean) / std;
-    }
-  }
-  return lut;
+  return pixel_lut(norm.mean, norm.std);
 }
 
 void check_consistent(const Dataset& data) {

@@ -12,14 +12,27 @@
 namespace mapgate {
 namespace F = torch::nn::functional;
 
+namespace {
+
+// Every gated map of a batch side by side: (N, maps) from the per-layer (N, k) tensors.
+torch::Tensor all_maps(const std::vector<torch::Tensor>& per_layer) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& t : per_layer) flat.push_back(t.flatten(1));
+  return torch::cat(flat, 1);
+}
+
+// Mean over maps of each map's (biased) variance across the batch; 0 for one example.
+torch::Tensor mean_batch_variance(const torch::Tensor& all) {
+  if (all.size(0) < 2) return torch::zeros({}, all.options());
+  return all.var(0, /*unbiased=*/false).mean();
+}
+
+}  // namespace
+
 torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost,
                         const std::string& kind) {
   TORCH_CHECK(!masks.empty(), "mask_cost: no masks");
-  if (kind == "maps") {
-    std::vector<torch::Tensor> flat;
-    for (const auto& m : masks) flat.push_back(m.detach().flatten(1));
-    return torch::cat(flat, 1).mean(1);
-  }
+  if (kind == "maps") return all_maps(masks).detach().mean(1);
   if (kind == "macs") {
     const auto macs = example_macs(cost, masks);
     auto out = torch::empty({static_cast<std::int64_t>(macs.size())}, masks[0].options());
@@ -33,11 +46,7 @@ torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost
 torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost,
                                  const std::string& kind) {
   TORCH_CHECK(!probs.empty(), "expected_mask_cost: no probabilities");
-  if (kind == "maps") {
-    std::vector<torch::Tensor> flat;
-    for (const auto& p : probs) flat.push_back(p.flatten(1));
-    return torch::cat(flat, 1).mean(1);
-  }
+  if (kind == "maps") return all_maps(probs).mean(1);
   if (kind == "macs") {
     std::vector<torch::Tensor> counts, any_on;
     for (const auto& p : probs) {
@@ -52,20 +61,10 @@ torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const 
   throw UsageError("--cost " + quoted(kind) + ": unknown; expected one of maps, macs");
 }
 
-torch::Tensor batch_variance(const std::vector<torch::Tensor>& probs) {
-  std::vector<torch::Tensor> flat;
-  for (const auto& p : probs) flat.push_back(p.flatten(1));
-  const auto all = torch::cat(flat, 1);  // (N, maps)
-  if (all.size(0) < 2) return torch::zeros({}, all.options());
-  return all.var(0, /*unbiased=*/false).mean();
-}
+torch::Tensor batch_variance(const std::vector<torch::Tensor>& probs) { return mean_batch_variance(all_maps(probs)); }
 
 torch::Tensor batch_logit_variance(const std::vector<torch::Tensor>& probs) {
-  std::vector<torch::Tensor> flat;
-  for (const auto& p : probs) flat.push_back(p.flatten(1));
-  const auto all = torch::cat(flat, 1);  // (N, maps), inside [eps, 1 - eps]
-  if (all.size(0) < 2) return torch::zeros({}, all.options());
-  return torch::logit(all).var(0, /*unbiased=*/false).mean();
+  return mean_batch_variance(torch::logit(all_maps(probs)));  // p inside [eps, 1 - eps]: finite
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(const std::string& kind, double lr,
@@ -83,13 +82,11 @@ torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::
   auto loss = reinforce_loss(log_prob, reward, baseline);
   if (s.cost_gradient == "analytic" && s.penalty != 0)
     loss = loss + s.penalty * expected_mask_cost(probs, cost, s.cost).mean();
-  if (s.entropy != 0) {
-    std::vector<torch::Tensor> flat;
-    for (const auto& p : probs) flat.push_back(p.flatten(1));
-    loss = loss - s.entropy * bernoulli_entropy(torch::cat(flat, 1)).mean();
-  }
-  if (s.variance != 0) loss = loss - s.variance * batch_variance(probs);
-  if (s.logit_variance != 0) loss = loss + s.logit_variance * batch_logit_variance(probs);
+  if (s.entropy == 0 && s.variance == 0 && s.logit_variance == 0) return loss;
+  const auto p = all_maps(probs);  // once for the three terms below
+  if (s.entropy != 0) loss = loss - s.entropy * bernoulli_entropy(p).mean();
+  if (s.variance != 0) loss = loss - s.variance * mean_batch_variance(p);
+  if (s.logit_variance != 0) loss = loss + s.logit_variance * mean_batch_variance(torch::logit(p));
   return loss;
 }
 
@@ -187,10 +184,8 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
     mean_baseline = s.mean_decay * mean_baseline + (1 - s.mean_decay) * batch_mean;
   }
 
-  std::vector<torch::Tensor> probs;
-  for (const auto& p : out.probs) probs.push_back(p.flatten(1));
-  const auto p_all = torch::cat(probs, 1);  // (N, gated maps)
-  const auto entropy = bernoulli_entropy(p_all.detach());  // (N)
+  const auto p_all = all_maps(out.probs).detach();  // (N, gated maps)
+  const auto entropy = bernoulli_entropy(p_all);     // (N)
   const auto loss = ce + gate_loss(out.log_prob, out.probs, reward, baseline, cost, s);
 
   GatedStep step;
