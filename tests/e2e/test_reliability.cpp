@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/serialize/output-archive.h>
 
+#include "../support/byte_fixtures.h"
 #include "cli_runner.h"
 #include "model/config.h"
 #include "model/densenet.h"
@@ -88,23 +89,9 @@ void write_idx_dir(const std::string& dir) {
   }
 }
 
-std::vector<std::uint8_t> gzip_bytes(const std::vector<std::uint8_t>& in) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::vector<std::uint8_t> out(deflateBound(&zs, in.size()) + 64);
-  zs.next_in = const_cast<Bytef*>(in.data());
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
 // Replaces `path` by its gzip (path.gz).
 void gzip_file(const std::string& path) {
-  write_bytes(path + ".gz", gzip_bytes(read_bytes(path)));
+  write_bytes(path + ".gz", test::gzip_member(read_bytes(path), 6));
   fs::remove(path);
 }
 
@@ -248,7 +235,7 @@ const std::map<std::string, DataCase>& data_cases() {
         [](const std::string& d) {
           write_idx_dir(d);
           gzip_file(d + "/train-images-idx3-ubyte");
-          write_bytes(d + "/train-images-idx3-ubyte.gz", gzip_bytes(read_bytes(d + "/train-images-idx3-ubyte.gz")));
+          write_bytes(d + "/train-images-idx3-ubyte.gz", test::gzip_member(read_bytes(d + "/train-images-idx3-ubyte.gz"), 6));
         },
         "/train-images-idx3-ubyte.gz\": magic 0x1f8b", 1}},
       {"fashion_mnist_missing_dir", {"fashion-mnist", [](const std::string&) {}, "", 1}},

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/byte_fixtures.h"
 #include "common/error.h"
 #include "data/checksums.h"
 #include "data/file_io.h"
@@ -20,6 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
+using test::cifar10_records;
 
 Bytes text(const std::string& s) { return Bytes(s.begin(), s.end()); }
 
@@ -69,16 +71,6 @@ class Verify : public ::testing::Test {
 
   std::string dir_;
 };
-
-// Ten records per file: label i % 10, pixel c = (i*7 + c) % 256.
-Bytes cifar10_records() {
-  Bytes b;
-  for (int i = 0; i < 10; ++i) {
-    b.push_back(static_cast<std::uint8_t>(i % 10));
-    for (int c = 0; c < 3072; ++c) b.push_back(static_cast<std::uint8_t>((i * 7 + c) % 256));
-  }
-  return b;
-}
 
 TEST_F(Verify, Cifar10Fixture) {
   const Bytes r = cifar10_records();

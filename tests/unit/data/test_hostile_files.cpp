@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/byte_fixtures.h"
 #include "../../support/guarded_call.h"
 #include "common/error.h"
 #include "data/cifar.h"
@@ -27,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
+using test::cifar10_records;
 using test::expect_guarded_error;
 
 void write_bytes(const std::string& path, const Bytes& b) {
@@ -35,39 +37,14 @@ void write_bytes(const std::string& path, const Bytes& b) {
   ASSERT_TRUE(f.good()) << path;
 }
 
-// One gzip member holding `data` (zlib, best compression).
-Bytes gzip(const Bytes& data) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY), Z_OK);
-  Bytes out(deflateBound(&zs, data.size()));
-  zs.next_in = const_cast<Bytef*>(data.data());
-  zs.avail_in = static_cast<uInt>(data.size());
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
 // A gzip bomb: `members` concatenated members of 1 MiB of zeros each (about 1 KiB each
 // compressed), which a reader without a limit would inflate to `members` MiB.
 Bytes gzip_bomb(int members) {
-  const Bytes one = gzip(Bytes(std::size_t{1} << 20, 0));
+  const Bytes one = test::gzip_member(Bytes(std::size_t{1} << 20, 0), 9);
   Bytes out;
   out.reserve(one.size() * members);
   for (int i = 0; i < members; ++i) out.insert(out.end(), one.begin(), one.end());
   return out;
-}
-
-// Ten CIFAR-10 records (label i % 10, pixel c = (i*7 + c) % 256).
-Bytes cifar10_records() {
-  Bytes b;
-  for (int i = 0; i < 10; ++i) {
-    b.push_back(static_cast<std::uint8_t>(i % 10));
-    for (int c = 0; c < 3072; ++c) b.push_back(static_cast<std::uint8_t>((i * 7 + c) % 256));
-  }
-  return b;
 }
 
 class HostileFiles : public ::testing::Test {
@@ -157,7 +134,7 @@ TEST_F(HostileFiles, GzipBombStopsAtTheCifarLimit) {
 
 // One deflate stream (not members) past a small format's limit: IDX labels, 70008 bytes.
 TEST_F(HostileFiles, GzipBombInOneStreamStopsAtTheIdxLimit) {
-  const Bytes bomb = gzip(Bytes(std::size_t{8} << 20, 0));
+  const Bytes bomb = test::gzip_member(Bytes(std::size_t{8} << 20, 0), 9);
   write_bytes(path("train-images-idx3-ubyte"), Bytes(16, 0));
   write_bytes(path("train-labels-idx1-ubyte.gz"), bomb);
   // The images file is read first and is bad for its own reason; read the labels directly.
@@ -170,7 +147,7 @@ TEST_F(HostileFiles, GzipBombInOneStreamStopsAtTheIdxLimit) {
 TEST_F(HostileFiles, LimitIsExactForPlainAndGzippedFiles) {
   const Bytes data(1000, 7);
   write_bytes(path("plain"), data);
-  write_bytes(path("packed.gz"), gzip(data));
+  write_bytes(path("packed.gz"), test::gzip_member(data, 9));
   const SizeLimit exact{1000, "this test takes"}, less{999, "this test takes"};
   EXPECT_EQ(read_file_bytes(path("plain"), exact), data);
   EXPECT_EQ(read_file_bytes(path("packed.gz"), exact), data);

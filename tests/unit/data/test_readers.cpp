@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/byte_fixtures.h"
 #include "common/error.h"
 #include "data/cifar.h"
 #include "data/dataset.h"
@@ -24,6 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
+using test::cifar10_records;
 
 // Fails unless `fn` throws E whose one-line message contains every substring.
 template <typename E = Error>
@@ -65,16 +67,6 @@ void write_gz(const std::string& path, const Bytes& b) {
     ASSERT_EQ(gzwrite(g, b.data(), static_cast<unsigned>(b.size())), int(b.size()));
   }
   ASSERT_EQ(gzclose(g), Z_OK);
-}
-
-// Ten CIFAR-10 records: label i % 10, pixel c of record i = (i*7 + c) % 256.
-Bytes cifar10_records(int n = 10) {
-  Bytes b;
-  for (int i = 0; i < n; ++i) {
-    b.push_back(static_cast<std::uint8_t>(i % 10));
-    for (int c = 0; c < 3072; ++c) b.push_back(static_cast<std::uint8_t>((i * 7 + c) % 256));
-  }
-  return b;
 }
 
 // CIFAR-100: coarse i % 20, fine (i * 11) % 100, same pixels.
