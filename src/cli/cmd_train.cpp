@@ -25,8 +25,8 @@ void add_train_command(CLI::App& app, Action& action) {
   auto data_flag = std::make_shared<std::string>();
   config->threads = default_threads();
   auto* cmd = app.add_subcommand("train", "Train a DenseNet (checkpoints every epoch, --resume continues)");
-  cmd->footer("Examples:\n  mapgate train --dataset cifar10 --out runs/dense --depth 22 --growth 12 --epochs 10\n  mapgate train --dataset cifar10 --out runs/gated --depth 22 --growth 12 --epochs 1 --lr 0.01 --schedule cosine \\
-      --init models/densenet22-cifar10 --gates reinforce --penalty 8 --bn-recal 20\n  mapgate train --out runs/gated --resume   # continue after an interruption");
+  cmd->footer("Examples:\n  mapgate train --dataset cifar10 --out runs/dense --depth 22 --growth 12 --epochs 10\n  mapgate train --dataset cifar10 --out runs/gated --depth 22 --growth 12 --epochs 1 --lr 0.01 --schedule cosine \\\n"
+             "      --init models/densenet22-cifar10 --gates reinforce --penalty 8 --bn-recal 20\n  mapgate train --out runs/gated --resume   # continue after an interruption");
   cmd->add_option("--dataset", config->dataset, "cifar10, cifar100, mnist or fashion-mnist");
   cmd->add_option("--data", *data_flag, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
   cmd->add_option("--out", config->out_dir, "run directory: config.json, metrics.jsonl, checkpoint.pt")->required();
@@ -84,6 +84,9 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--theta-masks", config->theta_masks,
                   "sampled (weights train under the REINFORCE sample) or greedy (under the thresholded "
                   "masks inference uses; the sample only trains the gates)");
+  cmd->add_option("--gate-unit", config->gate_unit,
+                  "map (one decision per feature map, the paper's gates) or layer (one per dense layer, "
+                  "shared by its k maps: a layer is computed whole or skipped, as in ConvNet-AIG)");
   cmd->add_option("--random-keep", config->random_keep,
                   "--gates random: kept rate of each gated layer, comma-separated")
       ->delimiter(',');

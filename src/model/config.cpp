@@ -71,6 +71,7 @@ nlohmann::json to_json(const DenseNetConfig& c) {
     j["p_clamp"] = c.p_clamp;
     j["gate_input"] = c.gate_standardize ? "standardized" : "raw";
     if (c.sampled_inference) j["inference"] = "sample";
+    if (c.gate_per_layer) j["gate_unit"] = "layer";
   }
   return j;
 }
@@ -115,6 +116,7 @@ DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::str
     get("p_clamp", c.p_clamp);
     c.gate_standardize = choice(j, "gate_input", {"raw", "standardized"}, source) == "standardized";
     c.sampled_inference = choice(j, "inference", {"threshold", "sample"}, source) == "sample";
+    c.gate_per_layer = choice(j, "gate_unit", {"map", "layer"}, source) == "layer";
   }
   try {
     validate(c);

@@ -26,6 +26,11 @@ struct DenseNetConfig {
   // standardised per channel by the gate's own BatchNorm (no affine), which a weight file
   // folds into the gate's linear map. Files without the key were trained raw.
   bool gate_standardize = false;
+  // Gate unit: false, one decision per map (k per layer, the paper's gates); true, one per
+  // layer, shared by its k maps (ConvNet-AIG's granularity: a layer is computed whole or
+  // skipped). A weight file stores a per-layer gate as k equal rows, so the engine needs
+  // no mode of its own. Files without the key gate maps.
+  bool gate_per_layer = false;
   // Inference rule: false, m = [p > tau]; true, m ~ Bernoulli(p) also in eval mode (the
   // random-mask baseline, --gates random; the engine does not run such a model).
   bool sampled_inference = false;
@@ -36,6 +41,7 @@ struct DenseNetConfig {
   // Channels after a transition that receives `channels` maps.
   int transition_out(int channels) const;
   int dense_layers() const { return 3 * layers_per_block(); }   // = number of gates
+  int gate_outputs() const { return gate_per_layer ? 1 : growth; }  // decisions per gate
 };
 
 // Largest model validate() accepts, in parameters (conv and linear weights).

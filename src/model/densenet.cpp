@@ -91,7 +91,7 @@ DenseNetImpl::DenseNetImpl(const DenseNetConfig& config) : config_(config) {
     int in = config_.stem_channels();
     for (int b = 0; b < 3; ++b) {
       for (int i = 0; i < config_.layers_per_block(); ++i) {
-        gates_->push_back(Gate(in, config_.growth, config_.gate_standardize));
+        gates_->push_back(Gate(in, config_.gate_outputs(), config_.gate_standardize));
         in += config_.growth;
       }
       if (b < 2) in = config_.transition_out(in);
@@ -153,20 +153,29 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
       auto input = maps.size() == 1 ? maps[0] : torch::cat(maps, 1);
       auto in_keep = keeps.size() == 1 ? keeps[0] : torch::cat(keeps, 1);
       auto s = input.detach().mean({2, 3});  // (N, C_in)
-      auto p = gate_probability(gates_[l]->as<GateImpl>()->forward(s), config_.p_clamp);  // (N, k)
-      torch::Tensor m;
+      // One decision per map (N, k), or per layer (N, 1) widened to the layer's k maps.
+      auto p = gate_probability(gates_[l]->as<GateImpl>()->forward(s), config_.p_clamp);
+      const auto units = p.size(1);
+      torch::Tensor m, given;
       switch (mode) {
         case GateMode::kSample: m = torch::bernoulli(p.detach()); break;
         case GateMode::kThreshold: m = p.detach().gt(tau).to(p.scalar_type()); break;
         case GateMode::kAllOn: m = torch::ones_like(p); break;
         case GateMode::kGiven:
-          m = control.masks[l].to(p.scalar_type());
-          TORCH_CHECK(m.sizes() == p.sizes(), "forward_gated: mask ", l, " has shape ", m.sizes(),
-                      ", expected ", p.sizes());
+          given = control.masks[l].to(p.scalar_type());
+          TORCH_CHECK(given.dim() == 2 && given.size(0) == n && given.size(1) == config_.growth,
+                      "forward_gated: mask ", l, " has shape ", given.sizes(), ", expected [", n, ", ",
+                      config_.growth, "]");
+          m = given.narrow(1, 0, units);  // a per-layer gate scores its first map's bit
           break;
         case GateMode::kGumbel: m = gumbel_straight_through(p, control.temperature); break;
       }
-      log_prob = log_prob + bernoulli_log_prob(p, m.detach());
+      log_prob = log_prob + bernoulli_log_prob(p, m.detach());  // once per decision
+      if (units != config_.growth) {
+        p = p.expand({n, config_.growth}).contiguous();
+        m = m.expand({n, config_.growth}).contiguous();
+      }
+      if (given.defined()) m = given;
       auto y = module->as<DenseLayerImpl>()->forward(input, in_keep, masked_norm_);
       maps.push_back(y * as_4d(m));  // a switched-off map is exactly zero
       keeps.push_back(m);

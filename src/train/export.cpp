@@ -63,6 +63,16 @@ void fold_gate_inputs(DenseNet& model, std::vector<std::pair<std::string, torch:
   tensors = std::move(out);
 }
 
+// A per-layer gate (one output) as k equal outputs, one per map: the same decision for
+// every map of the layer, in the per-map form the weight file and the engine know.
+void widen_layer_gates(std::vector<std::pair<std::string, torch::Tensor>>& tensors, int growth) {
+  for (auto& [name, tensor] : tensors) {
+    if (name.rfind("gates.", 0) != 0) continue;
+    if (tensor.dim() == 2) tensor = tensor.expand({growth, tensor.size(1)}).contiguous();
+    else if (tensor.dim() == 1 && tensor.size(0) == 1) tensor = tensor.expand({growth}).contiguous();
+  }
+}
+
 }  // namespace
 
 Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Normalization& norm) {
@@ -75,11 +85,13 @@ Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Norm
   w.config.compression = config.effective_compression();
   w.config.dropout = 0;
   w.config.gate_standardize = false;  // folded into the gates' linear maps below
+  w.config.gate_per_layer = false;    // a per-layer gate is written as k equal rows
   w.mean = norm.mean;
   w.std = norm.std;
   w.bn_eps = batch_norm_eps(model);
   auto tensors = named_tensors(model);
   if (config.gate_standardize) fold_gate_inputs(model, tensors);
+  if (config.gate_per_layer) widen_layer_gates(tensors, config.growth);
   for (auto& [name, tensor] : tensors) {
     const auto t = tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
     WeightTensor wt;

@@ -38,6 +38,17 @@ void check_mask_bits(const char* flag, const std::vector<int>& bits, const Dense
     if (b != 0 && b != 1) throw UsageError(std::string(flag) + " " + std::to_string(b) + ": expected 0 or 1");
 }
 
+// --gate-unit layer: a layer's k bits are one decision, so they must agree.
+void check_layer_bits(const char* flag, const std::vector<int>& bits, const DenseNetConfig& model) {
+  const int k = model.growth;
+  for (int l = 0; l < model.dense_layers(); ++l)
+    for (int j = 1; j < k; ++j)
+      if (bits[l * k + j] != bits[l * k])
+        throw UsageError(std::string(flag) + ": layer " + std::to_string(l) +
+                         " has maps on and off; with --gate-unit layer each layer's " + std::to_string(k) +
+                         " values must be equal");
+}
+
 }  // namespace
 
 void validate(const TrainConfig& c) {
@@ -89,9 +100,14 @@ void validate(const TrainConfig& c) {
   } else if (!c.fixed_maps.empty()) {
     throw UsageError("--fixed-maps: only with --gates fixed");
   }
+  check_choice("--gate-unit", c.gate_unit, {"map", "layer"});
+  if (c.gate_unit == "layer" && !(c.learns_gates() || c.gates == "random"))
+    throw UsageError("--gate-unit layer: only with --gates reinforce, gumbel or random (--gates fixed gives "
+                     "its maps one by one in --fixed-maps)");
   if (!c.init_mask.empty()) {
     if (c.gates != "reinforce") throw UsageError("--init-mask: only with --gates reinforce");
     check_mask_bits("--init-mask", c.init_mask, c.model);
+    if (c.gate_unit == "layer") check_layer_bits("--init-mask", c.init_mask, c.model);
   }
   if (c.gates == "gumbel") {
     if (c.cost != "maps")
@@ -161,6 +177,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   if (c.gates == "random") j["random_keep"] = c.random_keep;
   if (c.gates == "fixed") j["fixed_maps"] = c.fixed_maps;
   if (!c.init_mask.empty()) j["init_mask"] = c.init_mask;
+  if (c.gate_unit != "map") j["gate_unit"] = c.gate_unit;  // only when set: older runs still --resume
   // Only when set, so that runs from before the flag still --resume.
   if (c.logit_variance != 0) j["logit_variance"] = c.logit_variance;
   if (c.gates == "gumbel") {  // a REINFORCE run's config.json keeps its keys

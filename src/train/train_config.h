@@ -55,6 +55,7 @@ struct TrainConfig {
   double gate_variance = 0;         // gamma: Bengio et al.'s batch-variance bonus
   double logit_variance = 0;        // delta: penalty on the batch variance of the gates' log-odds
   std::string theta_masks = "sampled";  // sampled | greedy: masks the network weights train under
+  std::string gate_unit = "map";    // map | layer: what one gate decision switches (model.gate_per_layer follows)
   std::vector<double> random_keep;  // --gates random: kept rate of each gated layer
   std::vector<int> fixed_maps;      // --gates fixed: 0/1 per gated map, layer after layer
   std::vector<int> init_mask;       // --gates reinforce: start at this static mask (0/1 per gated map)

@@ -131,11 +131,11 @@ std::vector<torch::Tensor> trainable_gate_parameters(DenseNet& model, const Trai
 // gated map, layer after layer): a static mask.
 void set_static_mask(DenseNet& model, const TrainConfig& c, const std::vector<int>& bits, double logit) {
   torch::NoGradGuard no_grad;
-  const int k = c.model.growth;
+  const int k = c.model.growth, units = c.model.gate_outputs();  // per layer: its bits agree (validate)
   for (int l = 0; l < c.model.dense_layers(); ++l) {
     auto* gate = model->named_modules()["gates." + std::to_string(l)]->as<GateImpl>();
     gate->fc()->weight.zero_();
-    for (int j = 0; j < k; ++j) gate->fc()->bias[j] = bits[l * k + j] ? logit : -logit;
+    for (int j = 0; j < units; ++j) gate->fc()->bias[j] = bits[l * k + j] ? logit : -logit;
   }
 }
 
@@ -182,6 +182,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
   c.model.gated = c.gated();
   c.model.gate_standardize = c.learns_gates() && c.gate_input == "standardized";
   c.model.sampled_inference = c.gates == "random";
+  c.model.gate_per_layer = c.gated() && c.gate_unit == "layer";
   const Normalization norm = compute_normalization(train_set);
 
   torch::manual_seed(c.seed);

@@ -15,7 +15,7 @@ namespace {
 Normalization test_normalization() { return {{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}}; }
 
 // A DenseNet-10 k=4 for the 4-class 16x16 quadrant blobs.
-DenseNetConfig small_config(bool gated) {
+DenseNetConfig small_config(bool gated, bool per_layer = false) {
   DenseNetConfig c;
   c.depth = 10;
   c.growth = 4;
@@ -23,11 +23,12 @@ DenseNetConfig small_config(bool gated) {
   c.image_size = 16;
   c.gated = gated;
   c.gate_standardize = true;
+  c.gate_per_layer = per_layer;
   return c;
 }
 
-DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm) {
-  const DenseNetConfig c = small_config(gated);
+DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm, bool per_layer = false) {
+  const DenseNetConfig c = small_config(gated, per_layer);
   torch::manual_seed(7);
   DenseNet model(c);
   {
@@ -68,6 +69,27 @@ TEST(EvalBackends, GatedModelGivesTheSameResultOnBoth) {
   EXPECT_LT(*low, *high);
   EXPECT_LT(*high, engine.macs_dense);
   EXPECT_EQ(mask_shuffle_accuracy(model, data, norm, engine), mask_shuffle_accuracy(model, data, norm, libtorch));
+}
+
+// --gate-unit layer: the engine runs the per-layer gate written as k equal rows, and
+// skips whole layers exactly where LibTorch does.
+TEST(EvalBackends, PerLayerGatedModelGivesTheSameResultOnBoth) {
+  const Dataset data = test::make_quadrant_blobs(200, 16, 5);
+  const Normalization norm = test_normalization();
+  DenseNet model = random_model(true, data, norm, /*per_layer=*/true);
+  const EvalResult engine = evaluate(model, data, norm, 64);
+  const EvalResult libtorch = evaluate(model, data, norm, 64, EvalBackend::kLibTorch);
+  expect_same(engine, libtorch);
+  const std::size_t k = model->config().growth, maps = engine.masks.maps;
+  std::size_t layers_off = 0;
+  for (std::size_t i = 0; i < engine.examples; ++i)
+    for (std::size_t j = 0; j < maps; ++j) {
+      EXPECT_EQ(engine.masks.bits[i * maps + j], engine.masks.bits[i * maps + j / k * k]) << "image " << i;
+      if (j % k == 0 && !engine.masks.bits[i * maps + j]) ++layers_off;
+    }
+  EXPECT_GT(layers_off, 0u);  // whole layers were skipped
+  const auto [low, high] = std::minmax_element(engine.macs.begin(), engine.macs.end());
+  EXPECT_LT(*low, *high);
 }
 
 // per_example_json (`mapgate eval --json --per-example`): one entry per image in dataset

@@ -192,6 +192,11 @@ TEST(GatedTraining, MethodAndBaselineFlagsAreChecked) {
   expect_usage([](TrainConfig& c) { c.init_mask.assign(23, 1); }, "--init-mask: 23 values given, 24 needed");
   expect_usage([](TrainConfig& c) { c.init_mask.assign(24, 3); }, "--init-mask 3");
   expect_usage([](TrainConfig& c) { c.gates = "gumbel"; c.init_mask.assign(24, 1); }, "--init-mask: only with");
+  expect_usage([](TrainConfig& c) { c.gate_unit = "block"; }, "--gate-unit \"block\"");
+  expect_usage([](TrainConfig& c) { c.gates = "fixed"; c.fixed_maps.assign(24, 1); c.gate_unit = "layer"; },
+               "--gate-unit layer: only with");
+  expect_usage([](TrainConfig& c) { c.gate_unit = "layer"; for (int i = 0; i < 24; ++i) c.init_mask.push_back(i % 2); },
+               "--init-mask: layer 0 has maps on and off");
   TrainConfig ok = gated_config(dir / "g", 1.0);
   ok.gates = "fixed";
   ok.fixed_maps.assign(24, 1);  // depth 10: 6 gated layers x growth 4
@@ -234,6 +239,23 @@ TEST(GatedTraining, InitMaskStartsTheGatesAtAStaticMask) {
   EXPECT_EQ(m["test_input_dependence"]["distinct_masks"].get<int>(), 1);
   const auto on = m["test_input_dependence"]["map_on_rate"];
   for (int i = 0; i < 24; ++i) EXPECT_EQ(on[i].get<double>(), i % 4 == 0 ? 0.0 : 1.0) << "map " << i;
+}
+
+// --gate-unit layer: the run records it (its checkpoint reloads), a per-layer --init-mask starts whole layers off,
+// and every test image keeps or drops each layer's 4 maps together.
+TEST(GatedTraining, PerLayerGatesSkipWholeLayers) {
+  test::ScratchDir dir;
+  TrainConfig c = gated_config(dir / "layer", 0.0);
+  c.epochs = 1;
+  c.gate_lr = 1e-4;
+  c.gate_unit = "layer";
+  for (int i = 0; i < 24; ++i) c.init_mask.push_back(i / 4 == 1 || i / 4 == 4 ? 0 : 1);  // layers 1, 4 off
+  train(c, blobs(), nullptr);
+  EXPECT_TRUE(load_trained_model(dir / "layer").config.gate_per_layer);  // recorded, and reloads
+  const auto m = read_metrics(dir / "layer").back();
+  EXPECT_NEAR(m["test_active_fraction"].get<double>(), 16.0 / 24, 1e-9);
+  const auto on = m["test_input_dependence"]["map_on_rate"];
+  for (int i = 0; i < 24; ++i) EXPECT_EQ(on[i].get<double>(), i / 4 == 1 || i / 4 == 4 ? 0.0 : 1.0) << "map " << i;
 }
 
 }  // namespace

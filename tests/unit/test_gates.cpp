@@ -115,6 +115,45 @@ TEST(GatedModel, ThresholdAndLogProb) {
   EXPECT_NEAR(out.log_prob[0].item<double>(), 6 * 3 * std::log(1 - p), 1e-3);
 }
 
+// --gate-unit layer: one gate output per layer, its decision shared by the layer's k maps,
+// and the policy's log-probability counts each decision once (not k times).
+TEST(GatedModel, PerLayerGateMakesOneDecisionForTheLayersMaps) {
+  DenseNetConfig c = tiny(true);
+  c.gate_per_layer = true;
+  torch::manual_seed(4);
+  DenseNet model(c);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->named_parameters())
+      if (p.key().rfind("gates.", 0) == 0) p.value().normal_(0.0, 0.5);
+  }
+  EXPECT_EQ(model->named_parameters()["gates.0.fc.weight"].sizes(), (torch::IntArrayRef{1, 16}));
+  model->train();
+  const auto x = torch::randn({32, 1, 8, 8});
+  GateControl sample;
+  sample.mode = GateMode::kSample;
+  const auto out = model->forward_gated(x, sample);
+  auto expected_log_prob = torch::zeros({32});
+  double on = 0, total = 0;
+  for (std::size_t l = 0; l < out.masks.size(); ++l) {
+    const auto& m = out.masks[l];
+    ASSERT_EQ(m.sizes(), (torch::IntArrayRef{32, 3}));
+    EXPECT_TRUE(torch::equal(m, m.narrow(1, 0, 1).expand({32, 3}))) << "layer " << l << " split its maps";
+    EXPECT_TRUE(torch::equal(out.probs[l], out.probs[l].narrow(1, 0, 1).expand({32, 3})));
+    expected_log_prob += bernoulli_log_prob(out.probs[l].narrow(1, 0, 1), m.narrow(1, 0, 1));
+    on += m.sum().item<double>();
+    total += m.numel();
+  }
+  EXPECT_TRUE(torch::allclose(out.log_prob, expected_log_prob, 1e-5, 1e-5));
+  EXPECT_GT(on, 0);  // the draw means something: layers on and off
+  EXPECT_LT(on, total);
+  // The masks given back reproduce the sampled forward's logits (same maps on).
+  GateControl given;
+  given.mode = GateMode::kGiven;
+  given.masks = out.masks;
+  EXPECT_TRUE(torch::allclose(model->forward_gated(x, given).log_prob, out.log_prob, 1e-5, 1e-5));
+}
+
 TEST(GatedCost, AllOnIsDensePlusGates) {
   for (const DenseNetConfig& c : {DenseNetConfig{}, tiny(true), tiny(true, true)}) {
     const GatedCost cost(c);
@@ -176,6 +215,13 @@ TEST(GatedConfig, JsonKeepsGateSettingsAndDenseJsonIsUnchanged) {
   EXPECT_DOUBLE_EQ(back.p_clamp, 0.05);
   EXPECT_FALSE(to_json(tiny(false)).contains("gates"));
   EXPECT_FALSE(densenet_config_from_json(to_json(tiny(false)), "test").gated);
+  EXPECT_FALSE(to_json(c).contains("gate_unit"));  // per-map gates write the files as before
+  c.gate_per_layer = true;
+  EXPECT_EQ(to_json(c).at("gate_unit"), "layer");
+  EXPECT_TRUE(densenet_config_from_json(to_json(c), "test").gate_per_layer);
+  auto odd = to_json(c);
+  odd["gate_unit"] = "block";
+  EXPECT_THROW(densenet_config_from_json(odd, "test"), Error);
   c.threshold = 1.5;
   EXPECT_THROW(validate(c), UsageError);
 }
