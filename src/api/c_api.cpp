@@ -137,7 +137,7 @@ mapgate_status mapgate_get_info(const mapgate_engine* engine, mapgate_info* out)
 
 mapgate_status mapgate_set_threshold(mapgate_engine* engine, double tau) {
   if (!engine) return null_argument("mapgate_set_threshold", "engine");
-  if (std::isnan(tau) || tau > 1)
+  if (!(tau < 0 || mapgate::is_valid_threshold(tau)))  // NaN fails too
     return fail(MAPGATE_INVALID_ARGUMENT, "mapgate_set_threshold: tau " + number(tau) +
                                               " is outside [0, 1] (a negative tau restores the file's)");
   return guarded("mapgate_set_threshold", MAPGATE_INVALID_ARGUMENT, [&] {

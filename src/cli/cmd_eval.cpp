@@ -41,7 +41,7 @@ std::vector<double> parse_thresholds(const std::string& text) {
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != item.size() || !(tau >= 0 && tau <= 1))
+    if (used == 0 || used != item.size() || !is_valid_threshold(tau))
       throw UsageError("--thresholds " + quoted(text) + ": " + quoted(item) +
                        " is not a number in [0, 1]; expected e.g. 0.3,0.4,0.5");
     taus.push_back(tau);
@@ -70,8 +70,7 @@ void print_curve(TrainedModel& trained, const Dataset& test, const std::vector<d
 void run(const EvalArgs& args) {
   if (args.batch < 1) throw UsageError("--batch " + std::to_string(args.batch) + ": expected >= 1");
   check_threads_flag(args.threads);
-  if (args.threshold_given && !(args.threshold >= 0 && args.threshold <= 1))
-    throw UsageError("--threshold " + std::to_string(args.threshold) + ": expected 0 <= tau <= 1");
+  if (args.threshold_given) check_threshold_flag("--threshold", args.threshold);
   if (args.per_example && (!args.json || !args.thresholds.empty()))
     throw UsageError("--per-example: only with --json and without --thresholds");
   torch::set_num_threads(args.threads);
@@ -83,11 +82,7 @@ void run(const EvalArgs& args) {
                        quoted(trained.path) + " has no gates (trained with --gates off)");
   }
   if (args.threshold_given) {
-    try {
-      trained.model->set_threshold(args.threshold);
-    } catch (const UsageError&) {
-      throw UsageError("--threshold " + std::to_string(args.threshold) + ": expected 0 <= tau <= 1");
-    }
+    trained.model->set_threshold(args.threshold);  // checked above
     trained.config.threshold = args.threshold;
   }
   check_checkpoint_dataset(trained.path, trained.dataset);

@@ -32,8 +32,7 @@ void run_infer(const InferArgs& args) {
   check_dataset_flag(args.dataset);
   const int threads = args.threads > 0 ? args.threads : default_threads();
   check_threads_flag(threads);
-  if (args.threshold >= 0 && !(args.threshold <= 1))
-    throw UsageError("--threshold " + std::to_string(args.threshold) + ": expected 0 <= tau <= 1");
+  if (args.threshold >= 0) check_threshold_flag("--threshold", args.threshold);
   const Weights weights = read_weights(args.weights);  // Error naming the file if malformed
   const DenseNetConfig& c = weights.config;
   const std::string dir = resolve_data_dir(args.data, args.dataset,

@@ -35,6 +35,9 @@ void check_dataset_flag(const std::string& name);
 // it: otherwise the checkpoint's error would read as a --dataset usage error.
 void check_checkpoint_dataset(const std::string& checkpoint, const std::string& dataset);
 
+// --threshold TAU (or another flag that takes one tau): 0 <= tau <= 1.
+void check_threshold_flag(const char* flag, double tau);
+
 // --threads N for commands that take it directly (1..kMaxThreads).
 void check_threads_flag(int threads);
 

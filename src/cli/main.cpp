@@ -47,6 +47,11 @@ void check_checkpoint_dataset(const std::string& checkpoint, const std::string& 
   }
 }
 
+void check_threshold_flag(const char* flag, double tau) {
+  if (!is_valid_threshold(tau))
+    throw UsageError(std::string(flag) + " " + std::to_string(tau) + ": expected 0 <= tau <= 1");
+}
+
 void check_threads_flag(int threads) {
   if (threads < 1 || threads > kMaxThreads)
     throw UsageError("--threads " + std::to_string(threads) + ": expected 1.." + std::to_string(kMaxThreads));

@@ -180,7 +180,7 @@ Engine::Engine(const Weights& weights, EngineOptions options)
       const std::string name = "trans" + std::to_string(b + 1);
       auto& tr = m.trans[b];
       tr.in = ch;
-      tr.out = engine_transition_out(config_, ch);
+      tr.out = config_.transition_out(ch);
       tr.norm = fold_bn(weights, name + ".norm");
       tr.conv = t.at(name + ".conv.weight").data;
       ch = tr.out;
@@ -205,8 +205,9 @@ void Engine::set_options(const EngineOptions& options) {
   } else {
     options_ = options;
   }
-  if (options_.threshold >= 0 && !(options_.threshold <= 1))
-    throw UsageError("--threshold " + std::to_string(options_.threshold) + ": expected 0 <= tau <= 1");
+  if (!(options_.threshold < 0 || is_valid_threshold(options_.threshold)))  // NaN fails too
+    throw Error("engine threshold " + std::to_string(options_.threshold) +
+                ": expected 0 <= tau <= 1 (or negative: the weight file's own)");
 }
 
 namespace {

@@ -8,7 +8,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <limits>
 #include <random>
@@ -21,6 +20,7 @@
 #include "common/error.h"
 #include "common/json_limits.h"
 #include "common/regular_file.h"
+#include "data/file_io.h"
 
 namespace mapgate {
 namespace {
@@ -112,22 +112,10 @@ class Reader {
   std::size_t pos_ = 0;
 };
 
-// The rules of config.cpp's validate(), restated here so that the engine links without
-// the LibTorch library; messages name the file instead of a flag.
+// The architecture rules of config.cpp, naming the file and its fields.
 void check_architecture(const DenseNetConfig& c, const std::string& source) {
-  const int step = c.bc ? 6 : 3;
-  auto bad = [&](const std::string& what) { throw Error(prefix(source) + "invalid architecture: " + what); };
-  if (c.depth < 4 + step || (c.depth - 4) % step != 0)
-    bad("depth " + std::to_string(c.depth) + ", expected " + std::to_string(step) + "n + 4 with n >= 1");
-  if (c.growth < 1 || c.growth > 1024) bad("growth " + std::to_string(c.growth) + ", expected 1..1024");
-  if (!(c.compression >= 0 && c.compression <= 1))
-    bad("compression " + std::to_string(c.compression) + ", expected 0 < c <= 1");
-  if (c.num_classes < 2) bad("num_classes " + std::to_string(c.num_classes) + ", expected >= 2");
-  if (c.in_channels < 1) bad("in_channels " + std::to_string(c.in_channels) + ", expected >= 1");
-  if (c.image_size < 4) bad("image_size " + std::to_string(c.image_size) + ", expected >= 4");
-  if (!(c.threshold >= 0 && c.threshold <= 1))
-    bad("threshold " + std::to_string(c.threshold) + ", expected 0 <= tau <= 1");
-  if (!(c.p_clamp >= 0 && c.p_clamp < 0.5)) bad("p_clamp " + std::to_string(c.p_clamp) + ", expected 0 <= eps < 0.5");
+  const std::string problem = architecture_problem(c, SettingNames::kFields);
+  if (!problem.empty()) throw Error(prefix(source) + "invalid architecture: " + problem);
 }
 
 nlohmann::json header_json(const Weights& w, std::size_t tensor_count) {
@@ -200,10 +188,6 @@ void parse_header(const std::string& text, Weights& w, std::size_t& tensor_count
 
 }  // namespace
 
-int engine_transition_out(const DenseNetConfig& config, int channels) {
-  return static_cast<int>(std::floor(config.effective_compression() * channels));
-}
-
 std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected_tensors(const DenseNetConfig& c) {
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> t;
   auto bn = [&](const std::string& name, std::int64_t ch) {
@@ -230,7 +214,7 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected_tensors(
     }
     if (b < 2) {
       const std::string name = "trans" + std::to_string(b + 1);
-      const std::int64_t out = engine_transition_out(c, static_cast<int>(ch));
+      const std::int64_t out = c.transition_out(static_cast<int>(ch));
       bn(name + ".norm", ch);
       t.push_back({name + ".conv.weight", {out, ch, 1, 1}});
       ch = out;
@@ -299,21 +283,7 @@ void write_weights(const std::string& path, const Weights& w) {
     for (auto d : shape) put_u32(out, static_cast<std::uint32_t>(d));
     put_floats(out, t.data);
   }
-  // Through a temporary beside `path`, renamed over it: a failed write leaves any old file
-  // as it was, and the temporary is removed.
-  const std::string tmp = path + ".tmp";
-  const auto fail = [&](const std::string& why) {
-    std::remove(tmp.c_str());
-    throw Error(prefix(path) + why);
-  };
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) fail("cannot open " + quoted(tmp) + " for writing");
-    f.write(out.data(), static_cast<std::streamsize>(out.size()));
-    f.close();
-    if (!f) fail("write failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename " + quoted(tmp) + " to it");
+  write_file_atomic(path, out.data(), out.size());  // a failed write leaves any old file as it was
 }
 
 Weights read_weights(const std::string& path) {

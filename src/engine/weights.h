@@ -37,10 +37,6 @@ struct Weights {
   std::map<std::string, WeightTensor> tensors;
 };
 
-// Channels after a transition that receives `channels` maps: floor(compression * C), as
-// DenseNetConfig::transition_out (kept here so that the engine needs no LibTorch library).
-int engine_transition_out(const DenseNetConfig& config, int channels);
-
 // Every tensor the architecture needs, in network order, with its LibTorch shape.
 std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected_tensors(const DenseNetConfig& config);
 
@@ -49,7 +45,7 @@ std::vector<std::pair<std::string, std::vector<std::int64_t>>> expected_tensors(
 // the product of its shape.
 void check_weights(const Weights& weights, const std::string& source);
 
-// Writes `path` (via path + ".tmp" and a rename); checks the weights first.
+// Writes `path` atomically (write_file_atomic: temporary, fsync, rename); checks the weights first.
 void write_weights(const std::string& path, const Weights& weights);
 // Reads and checks `path`. Throws Error naming the file when it is not a regular file (a
 // FIFO, a device), is larger than kMaxWeightFileBytes, or has a wrong magic, another

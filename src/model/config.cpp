@@ -14,20 +14,23 @@ int DenseNetConfig::transition_out(int channels) const {
   return static_cast<int>(std::floor(effective_compression() * channels));
 }
 
-void validate(const DenseNetConfig& c) {
+std::string architecture_problem(const DenseNetConfig& c, SettingNames names) {
+  const bool flags = names == SettingNames::kFlags;
+  // A setting as the CLI names it (--p-clamp) or as a file does (p_clamp).
+  auto name = [flags](const char* flag, const char* field) { return std::string(flags ? flag : field) + " "; };
   const int step = c.bc ? 6 : 3;
   if (c.depth < 4 + step || (c.depth - 4) % step != 0)
-    throw UsageError("--depth " + std::to_string(c.depth) + ": expected " + std::to_string(step) +
-                     "n + 4 with n >= 1" + (c.bc ? " for --bc (e.g. 100)" : " (e.g. 40)"));
-  if (c.growth < 1 || c.growth > 1024)
-    throw UsageError("--growth " + std::to_string(c.growth) + ": expected 1..1024");
+    return name("--depth", "depth") + std::to_string(c.depth) + ": expected " + std::to_string(step) +
+           "n + 4 with n >= 1" + (!flags ? "" : c.bc ? " for --bc (e.g. 100)" : " (e.g. 40)");
+  if (c.growth < 1 || c.growth > 1024) return name("--growth", "growth") + std::to_string(c.growth) + ": expected 1..1024";
   if (!(c.compression >= 0 && c.compression <= 1))  // written so that NaN fails too
-    throw UsageError("--compression " + std::to_string(c.compression) + ": expected 0 < c <= 1 (0 = default)");
+    return name("--compression", "compression") + std::to_string(c.compression) + ": expected 0 < c <= 1 (0 = default)";
   if (!(c.dropout >= 0 && c.dropout < 1))
-    throw UsageError("--dropout " + std::to_string(c.dropout) + ": expected 0 <= p < 1");
-  if (c.num_classes < 2) throw UsageError("classes " + std::to_string(c.num_classes) + ": expected >= 2");
-  if (c.in_channels < 1) throw UsageError("input channels " + std::to_string(c.in_channels) + ": expected >= 1");
-  if (c.image_size < 4) throw UsageError("image size " + std::to_string(c.image_size) + ": expected >= 4");
+    return name("--dropout", "dropout") + std::to_string(c.dropout) + ": expected 0 <= p < 1";
+  if (c.num_classes < 2) return name("classes", "num_classes") + std::to_string(c.num_classes) + ": expected >= 2";
+  if (c.in_channels < 1)
+    return name("input channels", "in_channels") + std::to_string(c.in_channels) + ": expected >= 1";
+  if (c.image_size < 4) return name("image size", "image_size") + std::to_string(c.image_size) + ": expected >= 4";
   // Size, in doubles so that no --depth or --growth can overflow an int: every transition
   // must keep a map, and the conv weights must fit in memory (DenseNet-BC-190 k=40 has
   // 25.6M parameters; kMaxParams is 40 times that). Without this a huge --depth runs
@@ -41,9 +44,9 @@ void validate(const DenseNetConfig& c) {
     if (block == 2) break;
     const double out = std::floor(c.effective_compression() * channels);
     if (out < 1)
-      throw UsageError("--compression " + std::to_string(c.effective_compression()) + ": transition " +
-                       std::to_string(block + 1) + " would keep none of its " + std::to_string(static_cast<long long>(channels)) +
-                       " maps");
+      return name("--compression", "compression") + std::to_string(c.effective_compression()) + ": transition " +
+             std::to_string(block + 1) + " would keep none of its " +
+             std::to_string(static_cast<long long>(channels)) + " maps";
     params += channels * out;
     channels = out;
   }
@@ -51,12 +54,19 @@ void validate(const DenseNetConfig& c) {
   if (params > kMaxParams) {
     char text[96];
     std::snprintf(text, sizeof text, "%.3g parameters, more than the %.3g this build allows", params, kMaxParams);
-    throw UsageError("--depth " + std::to_string(c.depth) + " --growth " + std::to_string(c.growth) + ": " + text);
+    return name("--depth", "depth") + std::to_string(c.depth) + " " + name("--growth", "growth") +
+           std::to_string(c.growth) + ": " + text;
   }
-  if (!(c.threshold >= 0 && c.threshold <= 1))
-    throw UsageError("--threshold " + std::to_string(c.threshold) + ": expected 0 <= tau <= 1");
+  if (!is_valid_threshold(c.threshold))
+    return name("--threshold", "threshold") + std::to_string(c.threshold) + ": expected 0 <= tau <= 1";
   if (!(c.p_clamp >= 0 && c.p_clamp < 0.5))
-    throw UsageError("--p-clamp " + std::to_string(c.p_clamp) + ": expected 0 <= eps < 0.5");
+    return name("--p-clamp", "p_clamp") + std::to_string(c.p_clamp) + ": expected 0 <= eps < 0.5";
+  return "";
+}
+
+void validate(const DenseNetConfig& c) {
+  const std::string problem = architecture_problem(c, SettingNames::kFlags);
+  if (!problem.empty()) throw UsageError(problem);
 }
 
 nlohmann::json to_json(const DenseNetConfig& c) {
@@ -118,11 +128,8 @@ DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::str
     c.sampled_inference = choice(j, "inference", {"threshold", "sample"}, source) == "sample";
     c.gate_per_layer = choice(j, "gate_unit", {"map", "layer"}, source) == "layer";
   }
-  try {
-    validate(c);
-  } catch (const UsageError& e) {
-    throw Error(source + ": invalid model config (" + e.what() + ")");
-  }
+  const std::string problem = architecture_problem(c, SettingNames::kFields);
+  if (!problem.empty()) throw Error(source + ": invalid model config (" + problem + ")");
   return c;
 }
 

@@ -1,5 +1,5 @@
-// DenseNet architecture settings (docs/design.md §1) and their checks; no LibTorch here so
-// that MAC counting, the CLI and (later) the engine can share them.
+// DenseNet architecture settings (docs/design.md §1) and their checks; no LibTorch here:
+// part of mapgate_base, which the engine and the LibTorch side both link.
 #pragma once
 
 #include <string>
@@ -46,6 +46,17 @@ struct DenseNetConfig {
 
 // Largest model validate() accepts, in parameters (conv and linear weights).
 inline constexpr double kMaxParams = 1e9;
+
+// tau keeps map j when p_j > tau; a threshold is valid in [0, 1] (NaN is not). The one
+// rule for every place that takes a tau: flags, model configs, files, the engine, the C API.
+inline bool is_valid_threshold(double tau) { return tau >= 0 && tau <= 1; }
+
+// How a problem names the setting: by its CLI flag (--p-clamp) or its field in a file (p_clamp).
+enum class SettingNames { kFlags, kFields };
+
+// The first rule `config` breaks, in one line naming the setting and the rule; empty when
+// it is valid. The one architecture check: the CLI, checkpoints and weight files use it.
+std::string architecture_problem(const DenseNetConfig& config, SettingNames names);
 
 // Throws UsageError naming the flag (--depth, --growth, ...) and the rule.
 void validate(const DenseNetConfig& config);

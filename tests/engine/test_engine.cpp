@@ -118,7 +118,7 @@ struct Naive {
       }
       if (b < 2) {
         const std::string name = "trans" + std::to_string(b + 1);
-        const int out = engine_transition_out(c, ch);
+        const int out = c.transition_out(ch);
         auto z = conv(bn_relu(h, ch, s, name + ".norm", keep), ch, s, t(name + ".conv.weight"), out, 1);
         const int ns = s / 2;
         h.assign(static_cast<std::size_t>(out) * ns * ns, 0.0);
@@ -354,6 +354,27 @@ TEST(Engine, RejectsGivenModeWithoutMasks) {
   const auto image = random_images(c, 1, 1);
   std::vector<float> logits(c.num_classes);
   EXPECT_THROW(engine.forward(image.data(), logits.data()), Error);
+}
+
+// A threshold outside [0, 1] (NaN included) is the library's error, not a CLI usage
+// error; a negative one means the weight file's own tau.
+TEST(Engine, RejectsThresholdsOutsideZeroToOne) {
+  Engine engine(random_weights(small(), 1));
+  for (double tau : {1.5, std::nan("")}) {
+    EngineOptions o;
+    o.threshold = tau;
+    try {
+      engine.set_options(o);
+      ADD_FAILURE() << "tau " << tau << " accepted";
+    } catch (const UsageError&) {
+      ADD_FAILURE() << "a UsageError names a CLI flag; the engine has none";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("engine threshold"), std::string::npos) << e.what();
+    }
+  }
+  EngineOptions o;
+  o.threshold = -1;
+  EXPECT_NO_THROW(engine.set_options(o));
 }
 
 }  // namespace
