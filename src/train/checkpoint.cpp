@@ -1,9 +1,15 @@
 // Checkpoint save/load; see checkpoint.h for the layout.
 #include "train/checkpoint.h"
 
+#include <malloc.h>
+
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
+#include <c10/core/CPUAllocator.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
 #include <torch/serialize/output-archive.h>
 
 #include "common/error.h"
@@ -22,6 +28,48 @@ std::string shape_text(const torch::Tensor& t) {
 
 std::string first_line(const std::string& text) {
   return text.substr(0, text.find('\n'));
+}
+
+// Bytes that can really be read behind a storage from an archive. LibTorch's reader sizes
+// a storage by the pickled claim but fills it from the file's record, which a crafted file
+// can make shorter or empty (then no memory at all). Where the memory came from LibTorch's
+// CPU allocator (malloc-based), the allocation's usable size bounds what can be read;
+// memory from elsewhere is taken at its claimed size.
+std::int64_t readable_bytes(const c10::Storage& storage) {
+  const auto claimed = static_cast<std::int64_t>(storage.nbytes());
+  void* data = const_cast<void*>(storage.data());
+  if (claimed == 0 || !data) return 0;
+  if (storage.data_ptr().get_deleter() != c10::GetCPUAllocator()->raw_deleter()) return claimed;
+  return std::min(claimed, static_cast<std::int64_t>(malloc_usable_size(data)));
+}
+
+// What is wrong with a tensor read from a file, or "" if nothing: LibTorch's reader
+// trusts the archive, so a crafted file can put a right shape over a storage that is
+// empty, starts past its end or is left by a stride; reading it would crash or read
+// foreign memory. Checked before anything reads an element: dense, on the CPU, of the
+// dtype expected, every element inside the storage, then finite values.
+std::string stored_tensor_problem(const torch::Tensor& t, c10::ScalarType expected) {
+  if (t.layout() != torch::kStrided || !t.device().is_cpu() || !t.has_storage())
+    return "is not a dense CPU tensor";
+  if (t.scalar_type() != expected)
+    return std::string("has dtype ") + c10::toString(t.scalar_type()) + ", expected " + c10::toString(expected);
+  if (t.numel() > 0) {
+    // The last element's index into the storage: offset + sum_i (size_i - 1) * stride_i.
+    std::int64_t last = t.storage_offset(), step = 0;
+    bool overflow = last < 0;
+    for (std::int64_t d = 0; d < t.dim() && !overflow; ++d)
+      overflow = t.stride(d) < 0 || __builtin_mul_overflow(t.size(d) - 1, t.stride(d), &step) ||
+                 __builtin_add_overflow(last, step, &last);
+    std::int64_t need = 0;
+    overflow = overflow || __builtin_add_overflow(last, 1, &need) ||
+               __builtin_mul_overflow(need, static_cast<std::int64_t>(t.element_size()), &need);
+    const std::int64_t held = readable_bytes(t.storage());
+    if (overflow) return "has an offset or strides outside any storage";
+    if (need > held)
+      return "reaches byte " + std::to_string(need) + " of a storage of " + std::to_string(held) + " bytes";
+  }
+  if (t.is_floating_point() && !torch::isfinite(t).all().item<bool>()) return "holds NaN or infinite values";
+  return "";
 }
 
 }  // namespace
@@ -85,6 +133,15 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
                 ", this build reads 1.." + std::to_string(kCheckpointVersion));
 }
 
+int Checkpoint::epoch() const {
+  if (!state_.contains("epoch")) return 0;
+  const auto& v = state_.at("epoch");
+  if (!v.is_number_integer() || v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > kMaxEpochs)
+    throw Error("checkpoint " + quoted(path_) + ": state \"epoch\" is " + v.dump().substr(0, 40) +
+                ", expected an integer in 0.." + std::to_string(kMaxEpochs));
+  return static_cast<int>(v.get<std::int64_t>());
+}
+
 void Checkpoint::load_model(torch::nn::Module& model,
                             const std::function<bool(const std::string&)>& skip) {
   torch::NoGradGuard no_grad;
@@ -95,6 +152,8 @@ void Checkpoint::load_model(torch::nn::Module& model,
       throw Error("checkpoint " + quoted(path_) + ": layer " + name +
                   " is missing (different --depth or --bc?)");
     const auto stored = value.toTensor();
+    const std::string problem = stored_tensor_problem(stored, target.scalar_type());
+    if (!problem.empty()) throw Error("checkpoint " + quoted(path_) + ": layer " + name + " " + problem);
     if (!stored.sizes().equals(target.sizes()))
       throw Error("checkpoint " + quoted(path_) + ": layer " + name + " has shape " +
                   shape_text(stored) + ", this model expects " + shape_text(target) +
@@ -114,6 +173,25 @@ void Checkpoint::load_optimizer(torch::optim::Optimizer& optimizer, const std::s
   } catch (const c10::Error& e) {
     throw Error("checkpoint " + quoted(path_) + ": optimizer state does not fit this model (" +
                 first_line(e.what()) + ")");
+  }
+  check_optimizer_state(optimizer, key);
+}
+
+void Checkpoint::check_optimizer_state(torch::optim::Optimizer& optimizer, const std::string& key) const {
+  auto check = [&](const torch::Tensor& t, const char* what) {
+    if (!t.defined()) return;
+    const std::string problem = stored_tensor_problem(t, torch::kFloat);
+    if (!problem.empty()) throw Error("checkpoint " + quoted(path_) + ": " + key + " " + what + " " + problem);
+  };
+  // The step reads these per parameter; SGD's momentum, Adam's moments.
+  for (const auto& [id, state] : optimizer.state()) {
+    if (const auto* sgd = dynamic_cast<const torch::optim::SGDParamState*>(state.get())) {
+      check(sgd->momentum_buffer(), "momentum buffer");
+    } else if (const auto* adam = dynamic_cast<const torch::optim::AdamParamState*>(state.get())) {
+      check(adam->exp_avg(), "first moment");
+      check(adam->exp_avg_sq(), "second moment");
+      check(adam->max_exp_avg_sq(), "max second moment");
+    }
   }
 }
 

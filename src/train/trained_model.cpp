@@ -1,6 +1,8 @@
 // Rebuilds a DenseNet from a checkpoint's state record and loads its weights.
 #include "train/trained_model.h"
 
+#include <cmath>
+
 #include "common/error.h"
 #include "train/checkpoint.h"
 
@@ -31,7 +33,7 @@ TrainedModel load_trained_model(const std::string& run_or_file) {
     const auto& norm = field(checkpoint, "normalization");
     t.normalization.mean = norm.at("mean").get<std::vector<float>>();
     t.normalization.std = norm.at("std").get<std::vector<float>>();
-    t.epoch = checkpoint.state().value("epoch", 0);
+    t.epoch = checkpoint.epoch();
   } catch (const nlohmann::json::exception& e) {
     throw Error(source + ": malformed state record (" + e.what() + ")");
   }
@@ -40,6 +42,14 @@ TrainedModel load_trained_model(const std::string& run_or_file) {
       t.normalization.std.size() != t.normalization.mean.size())
     throw Error(source + ": normalisation has " + std::to_string(t.normalization.mean.size()) +
                 " channels, the model expects " + std::to_string(t.config.in_channels));
+  // As a weight file's (engine check_weights): a zero or non-finite std, or a non-finite
+  // mean, would turn every image into inf or NaN and every prediction into noise.
+  for (std::size_t i = 0; i < t.normalization.mean.size(); ++i)
+    if (!std::isfinite(t.normalization.mean[i]) || !std::isfinite(t.normalization.std[i]) ||
+        !(t.normalization.std[i] > 0))
+      throw Error(source + ": normalisation of channel " + std::to_string(i) + ": mean " +
+                  std::to_string(t.normalization.mean[i]) + ", std " + std::to_string(t.normalization.std[i]) +
+                  ", expected finite values and std > 0");
   t.model = DenseNet(t.config);
   checkpoint.load_model(*t.model);
   t.model->eval();

@@ -210,7 +210,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
     checkpoint.load_model(*model);
     checkpoint.load_optimizer(optimizer);
     if (gate_optimizer) checkpoint.load_optimizer(*gate_optimizer, "gate_optimizer");
-    start_epoch = checkpoint.state().value("epoch", 0);
+    start_epoch = checkpoint.epoch();
     if (checkpoint.state().contains("mean_baseline") && checkpoint.state()["mean_baseline"].is_number())
       mean_baseline = checkpoint.state()["mean_baseline"].get<double>();
     trim_metrics(metrics_file, start_epoch);

@@ -560,12 +560,37 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
           write_checkpoint(f, s);
         },
         "normalisation has 1 channels, the model expects 3", "eval export bench"}},
+      {"state_normalization_std_zero",
+       {[](const std::string& f) {
+          nlohmann::json s = tiny_state();
+          s["normalization"]["std"] = {0.25, 0.0, 0.25};
+          write_checkpoint(f, s);
+        },
+        "normalisation of channel 1: mean 0.500000, std 0.000000, expected finite values and std > 0",
+        "eval export bench"}},
+      {"state_epoch_wrong_type",
+       {[](const std::string& f) {
+          nlohmann::json s = tiny_state();
+          s["epoch"] = "one";
+          write_checkpoint(f, s);
+        },
+        "state \"epoch\" is \"one\", expected an integer", "eval export bench"}},
+      {"weights_not_finite",
+       {[](const std::string& f) {
+          DenseNet model(tiny_config());
+          {
+            torch::NoGradGuard no_grad;
+            model->named_parameters()["block2.1.conv.weight"].view(-1)[5] = INFINITY;
+          }
+          save_checkpoint(f, *model, nullptr, tiny_state());
+        },
+        "layer block2.1.conv.weight holds NaN or infinite values", "eval export bench"}},
       {"model_lacks_key", {[](const std::string& f) { write_checkpoint(f, with_model("growth", nullptr)); },
                            "model config lacks \"growth\""}},
       {"model_key_wrong_type", {[](const std::string& f) { write_checkpoint(f, with_model("depth", "forty")); },
                                 "model config \"depth\" has the wrong type"}},
       {"model_invalid_value", {[](const std::string& f) { write_checkpoint(f, with_model("depth", 11)); },
-                               "invalid model config (--depth 11"}},
+                               "invalid model config (depth 11"}},
       {"model_other_growth", {[](const std::string& f) { write_checkpoint(f, with_model("growth", 3)); },
                               "has shape [2, 16, 3, 3], this model expects [3, 16, 3, 3]", "eval export bench"}},
       {"model_other_depth", {[](const std::string& f) { write_checkpoint(f, with_model("depth", 13)); },

@@ -237,15 +237,16 @@ TEST(Training, NonFiniteLossStopsNamingTheStepAndKeepsLastCheckpoint) {
   train(c, small_data(), nullptr);
   const std::string file = c.out_dir + "/" + kCheckpointFile;
 
-  // Poison one weight of the epoch-1 checkpoint: the resumed epoch 2 yields a NaN loss
-  // at its first step.
+  // Poison one weight of the epoch-1 checkpoint with the largest finite float (a NaN or
+  // infinite weight is refused at load): the resumed epoch 2 overflows to a NaN loss at
+  // its first step.
   {
     TrainedModel t = load_trained_model(c.out_dir);
     torch::optim::SGD sgd(t.model->parameters(), torch::optim::SGDOptions(c.lr));
     Checkpoint checkpoint(file);
     checkpoint.load_optimizer(sgd);
     torch::NoGradGuard no_grad;
-    t.model->named_parameters()["stem.weight"].view(-1)[0] = std::nanf("");
+    t.model->named_parameters()["stem.weight"].view(-1)[0] = std::numeric_limits<float>::max();
     save_checkpoint(file, *t.model, &sgd, checkpoint.state());
   }
   const TrainedModel before = load_trained_model(c.out_dir);

@@ -3,7 +3,9 @@
 // every kind of bad checkpoint.
 #include "train/checkpoint.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
+#include <torch/optim/sgd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -230,6 +232,19 @@ TEST_F(CheckpointTest, LibTorchArchiveThatIsNotACheckpoint) {
   expect_one_line_error_naming(path, "not a mapgate checkpoint");
 }
 
+// A state field of the wrong type is an error naming the file, not a raw JSON exception.
+TEST_F(CheckpointTest, EpochOfTheWrongTypeNamesTheFile) {
+  const std::string path = dir_ / "epoch.pt";
+  DenseNet model = make_model(tiny_config(), 1);
+  for (const nlohmann::json& epoch : {nlohmann::json("three"), nlohmann::json(-1), nlohmann::json(2.5)}) {
+    save_checkpoint(path, *model, nullptr, {{"epoch", epoch}});
+    const std::string msg = message_of([&] { Checkpoint(path).epoch(); });
+    EXPECT_TRUE(contains(msg, quoted(path) + ": state \"epoch\" is " + epoch.dump())) << msg;
+  }
+  save_checkpoint(path, *model, nullptr, {{"epoch", 12}});
+  EXPECT_EQ(Checkpoint(path).epoch(), 12);
+}
+
 TEST_F(CheckpointTest, ForeignStateRecord) {
   const std::string path = dir_ / "foreign.pt";
   torch::serialize::OutputArchive archive;
@@ -244,6 +259,57 @@ TEST_F(CheckpointTest, NewerVersionSaysWhatThisBuildReads) {
   archive.write("state", c10::IValue(std::string(R"({"format": "mapgate-checkpoint", "version": 99})")));
   archive.save_to(path);
   expect_one_line_error_naming(path, "version 99");
+}
+
+// A copy of the archive `from` whose tensor storage records ("data/N") are all empty: the
+// pickled shapes stay, the bytes behind them are gone (LibTorch's reader does not check).
+void write_with_empty_storages(const std::string& from, const std::string& to) {
+  caffe2::serialize::PyTorchStreamReader reader(from);
+  caffe2::serialize::PyTorchStreamWriter writer(to);
+  for (const auto& name : reader.getAllRecords()) {
+    if (name == "version" || name == ".data/version") continue;  // the writer adds its own
+    auto record = reader.getRecord(name);
+    const bool storage = name.rfind("data/", 0) == 0;
+    writer.writeRecord(name, std::get<0>(record).get(), storage ? 0 : std::get<1>(record));
+  }
+  writer.writeEndOfFile();
+}
+
+TEST_F(CheckpointTest, TensorWhoseStorageIsGoneIsAnErrorNotACrash) {
+  const std::string path = dir_ / "hollow.pt";
+  write_with_empty_storages(save_trained("whole.pt"), path);
+  DenseNet model = make_model(tiny_config(), 2);
+  const std::string msg = message_of([&] { Checkpoint(path).load_model(*model); });
+  EXPECT_TRUE(contains(msg, quoted(path))) << msg;
+  EXPECT_TRUE(contains(msg, "layer stem.weight reaches byte 1728 of a storage of 0 bytes")) << msg;
+}
+
+TEST_F(CheckpointTest, NonFiniteWeightsAndOptimizerStateAreErrors) {
+  DenseNet model = make_model(tiny_config(), 1);
+  auto optimizer = make_sgd(model);
+  sgd_step(model, optimizer, 7);
+  const std::string path = dir_ / "nan.pt";
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["classifier.weight"][0][0] = std::nan("");
+  }
+  save_checkpoint(path, *model, &optimizer, {{"epoch", 1}});
+  DenseNet other = make_model(tiny_config(), 2);
+  EXPECT_TRUE(contains(message_of([&] { Checkpoint(path).load_model(*other); }),
+                       "layer classifier.weight holds NaN or infinite values"));
+  // The same model, finite, with an infinite momentum buffer: --resume refuses it.
+  {
+    torch::NoGradGuard no_grad;
+    model->named_parameters()["classifier.weight"][0][0] = 0.0;
+  }
+  auto& state = *optimizer.state().begin()->second;
+  static_cast<torch::optim::SGDParamState&>(state).momentum_buffer().fill_(INFINITY);
+  save_checkpoint(path, *model, &optimizer, {{"epoch", 1}});
+  Checkpoint checkpoint(path);
+  EXPECT_NO_THROW(checkpoint.load_model(*other));
+  auto fresh = make_sgd(other);
+  EXPECT_TRUE(contains(message_of([&] { checkpoint.load_optimizer(fresh); }),
+                       "optimizer momentum buffer holds NaN or infinite values"));
 }
 
 TEST_F(CheckpointTest, CheckpointPathOfRunDirectory) {
