@@ -68,7 +68,9 @@ MAPGATE_API mapgate_status mapgate_set_mode(mapgate_engine* engine, int mode);
 /* Runs n examples. pixels: n x in_channels x image_size x image_size bytes, 0..255,
  * planar (CIFAR-10's record layout); the weight file's normalisation is applied.
  * Outputs, each may be NULL: logits (n x num_classes), masks (n x layers x growth, 1 = map
- * computed), macs (n: multiply-accumulates executed, gates included). */
+ * computed), macs (n: multiply-accumulates as the paper counts them, gates included; a
+ * transition's 1x1 convolution counts at full resolution, while the engine runs it after
+ * the pooling, at a quarter of that). */
 MAPGATE_API mapgate_status mapgate_run_pixels(mapgate_engine* engine, const unsigned char* pixels, int n,
                                               float* logits, unsigned char* masks, long long* macs);
 /* The same from images already normalised: x = (pixel / 255 - mean) / std per channel. */

@@ -31,7 +31,7 @@ struct Classification {
   int n = 0, num_classes = 0, mask_width = 0;  // mask_width = layers x growth
   std::vector<float> logits;                  // (n, num_classes)
   std::vector<std::uint8_t> masks;            // (n, layers, growth): 1 = map computed
-  std::vector<long long> macs;                // (n): multiply-accumulates executed
+  std::vector<long long> macs;                // (n): multiply-accumulates, the paper's count (mapgate.h)
 
   // The arg-max class of example i (the first on ties).
   int label(int i) const {

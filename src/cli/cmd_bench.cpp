@@ -40,9 +40,12 @@ const char* kBenchHelp =
     "median over --repeats) for the first configuration at the top level, with its batch and\n"
     "threads; \"runs\": one object per configuration with the same keys; macs_dense,\n"
     "macs_gated_mean, macs_ratio (dense / gated mean MACs, gates' own MACs included in threshold\n"
-    "mode), kept_fraction; max_abs_diff = max(max_abs_diff_dense, max_abs_diff_gated) over\n"
-    "engine vs LibTorch logits (dense network; gated network under the same masks; a trained\n"
-    "gated model is checked gated only and max_abs_diff_dense is null);\n"
+    "mode), kept_fraction; macs_executed_dense, macs_executed_gated_mean: the MACs the engine\n"
+    "executes (its transitions pool before their 1x1 convolution, a quarter of those MACs; the\n"
+    "other macs_ keys count them at full resolution, docs/design.md §4); max_abs_diff =\n"
+    "max(max_abs_diff_dense, max_abs_diff_gated) over engine vs LibTorch logits (dense\n"
+    "network; gated network under the same masks; a trained gated model is checked gated only\n"
+    "and max_abs_diff_dense is null);\n"
     "max_abs_logit, the largest LibTorch logit compared (the scale of max_abs_diff);\n"
     "mask_mismatches and prediction_mismatches (examples) of the gated comparison.";
 
@@ -178,8 +181,8 @@ struct Check {
   double diff_gated = 0;
   double max_abs_logit = 0;  // of the LibTorch logits compared: the scale of the diffs
   int mask_mismatches = 0, prediction_mismatches = 0;
-  std::int64_t macs_dense = 0;
-  double macs_gated = 0, kept_fraction = 0;
+  std::int64_t macs_dense = 0, macs_executed_dense = 0;  // the paper's count; what the engine executes
+  double macs_gated = 0, macs_executed_gated = 0, kept_fraction = 0;
 };
 
 double max_abs_diff(const std::vector<float>& engine, const torch::Tensor& reference) {
@@ -203,17 +206,23 @@ Check check(Setup& s, Engine& dense, Engine& gated, int threads) {
     r.diff_dense = max_abs_diff(logits, reference);
     r.max_abs_logit = reference.abs().max().item<double>();
   }
+  // What engine dense executes: the same for every input (these logits are not used).
+  EngineStats dense_stats;
+  dense.forward(s.images.data(), logits.data(), &dense_stats);
+  r.macs_executed_dense = dense_stats.macs_executed;
 
   std::vector<EngineStats> stats(s.n);
   gated.forward_batch(s.images.data(), s.n, logits.data(), stats.data(), threads,
                       s.masks.empty() ? nullptr : s.masks.data());
   r.macs_dense = GatedCost(c).dense_macs();
-  double macs = 0, kept = 0;
+  double macs = 0, executed = 0, kept = 0;
   for (const auto& st : stats) {
     macs += static_cast<double>(st.macs);
+    executed += static_cast<double>(st.macs_executed);
     for (int a : st.active) kept += double(a) / k;
   }
   r.macs_gated = macs / s.n;
+  r.macs_executed_gated = executed / s.n;
   r.kept_fraction = s.torch_gated ? kept / (double(s.n) * layers) : 1.0;
   if (!s.torch_gated) {  // ungated model: the "gated" engine is the dense one
     r.diff_gated = *r.diff_dense;
@@ -324,6 +333,8 @@ void run(BenchArgs args) {
     out["macs_dense"] = ch.macs_dense;
     out["macs_gated_mean"] = ch.macs_gated;
     out["macs_ratio"] = ratio;
+    out["macs_executed_dense"] = ch.macs_executed_dense;
+    out["macs_executed_gated_mean"] = ch.macs_executed_gated;
     out["kept_fraction"] = ch.kept_fraction;
     out["max_abs_diff"] = diff;
     out["max_abs_diff_dense"] = ch.diff_dense ? nlohmann::json(*ch.diff_dense) : nlohmann::json(nullptr);

@@ -1,7 +1,8 @@
 // Engine: folded weights, per-thread workspaces and the per-example gated forward pass.
 // Order of operations and masking follow DenseNetImpl::forward_gated (densenet.cpp):
 // stem; per dense layer GAP -> gate -> BN-ReLU(active inputs) -> conv(active outputs);
-// transitions BN-ReLU-conv1x1-avgpool on active inputs; head BN-ReLU-GAP-linear.
+// transitions BN-ReLU-avgpool-conv1x1 on active inputs (LibTorch pools after the conv: the
+// same result, both being linear, for a quarter of the 1x1 MACs); head BN-ReLU-GAP-linear.
 #include "engine/engine.h"
 
 #include <algorithm>
@@ -56,7 +57,7 @@ struct Engine::Workspace {
   std::vector<float> padded[3];      // BN-ReLU'd conv3x3 inputs, (planes, size+2, size+2), zero border
   std::vector<float> flat;           // BN-ReLU'd conv1x1 / head inputs, (planes, size, size)
   std::vector<float> bottleneck;     // BC: conv1 output (4k, size, size)
-  std::vector<float> pre_pool;       // transition conv output before pooling
+  std::vector<float> trans_pooled;   // transition: BN-ReLU'd active inputs after pooling, (in, size/2, size/2)
   std::vector<float> gap;            // running GAP of the current block's concatenation
   std::vector<float> z, p, pooled;
   std::vector<int> active, out_active, all;
@@ -229,7 +230,7 @@ BnReluArgs bn_relu_args(int s, const float* in, std::ptrdiff_t plane, const std:
 std::unique_ptr<Engine::Workspace> make_workspace(const Engine::Model& m, const DenseNetConfig& c) {
   auto ws = std::make_unique<Engine::Workspace>();
   const int k4 = c.bc ? 4 * c.growth : 0;
-  std::size_t flat = 0, pre_pool = 0;
+  std::size_t flat = 0, trans_pooled = 0;
   int max_channels = 0;
   for (int b = 0; b < 3; ++b) {
     const std::size_t s = m.size[b], plane = s * s, padded = (s + 2) * (s + 2);
@@ -238,11 +239,14 @@ std::unique_ptr<Engine::Workspace> make_workspace(const Engine::Model& m, const 
     if (b == 0) planes = std::max(planes, c.in_channels);
     ws->padded[b].assign(planes * padded, 0.f);
     flat = std::max(flat, m.total[b] * plane);
-    if (b < 2) pre_pool = std::max(pre_pool, m.trans[b].out * plane);
+    if (b < 2) {
+      const std::size_t half = s / 2;  // the next block's size: avg_pool2d(2), floor mode
+      trans_pooled = std::max(trans_pooled, m.trans[b].in * half * half);
+    }
     max_channels = std::max(max_channels, m.total[b]);
   }
   ws->flat.assign(flat, 0.f);
-  ws->pre_pool.assign(pre_pool, 0.f);
+  ws->trans_pooled.assign(trans_pooled, 0.f);
   ws->bottleneck.assign(static_cast<std::size_t>(k4) * m.size[0] * m.size[0], 0.f);
   ws->gap.assign(max_channels, 0.f);
   ws->pooled.assign(max_channels, 0.f);
@@ -267,7 +271,7 @@ void poison(Engine::Workspace& ws, const Engine::Model& m) {
                     std::numeric_limits<float>::quiet_NaN());
   }
   fill_nan(ws.flat);
-  fill_nan(ws.pre_pool);
+  fill_nan(ws.trans_pooled);
   fill_nan(ws.bottleneck);
   fill_nan(ws.gap);
   fill_nan(ws.pooled);
@@ -292,8 +296,11 @@ void Engine::run(Workspace& ws, const float* image, float* logits, EngineStats* 
     stats->probs.clear();
     if (mode == EngineMode::kGated) stats->probs.assign(static_cast<std::size_t>(layers()) * k, 0.f);
     stats->macs = 0;
+    stats->macs_executed = 0;
   }
-  std::int64_t macs = 0;
+  // macs: the paper's count (docs/design.md §4). The engine executes that less
+  // transition_saved: the transitions' 1x1 MACs it skips by pooling first.
+  std::int64_t macs = 0, transition_saved = 0;
   const int* all = ws.all.data();
 
   // --- stem: conv3x3 of the zero-padded image into the first maps of block 1 ---
@@ -421,32 +428,37 @@ void Engine::run(Workspace& ws, const float* image, float* logits, EngineStats* 
       ++l;
     }
     if (b < 2) {
-      // Transition: BN-ReLU(active) -> conv1x1 -> all outputs -> 2x2 average pooling.
+      // Transition: BN-ReLU(active) -> 2x2 average pooling (active) -> conv1x1 -> all
+      // outputs, written straight into the next block. Pooling first is exact up to float
+      // rounding: the 1x1 convolution mixes channels pixel by pixel and the pooling mixes
+      // pixels channel by channel, both linearly, so they commute; the convolution then runs
+      // on (s/2)^2 pixels instead of s^2 (an odd last row or column is dropped either way).
       const Transition& tr = m.trans[b];
       const int n_in = static_cast<int>(ws.active.size());
+      const int ns = m.size[b + 1];
+      const std::ptrdiff_t nplane = static_cast<std::ptrdiff_t>(ns) * ns;
       BnReluArgs bn = bn_relu_args(s, feat, plane, ws.active, n_in, tr.norm);
       bn.out = ws.flat.data();
       bn.out_plane = plane;
       kern.bn_relu(bn);
+      kern.avgpool(s, s, ws.flat.data(), plane, ws.active.data(), n_in, ws.trans_pooled.data(), nplane);
       conv = MaskedConvArgs{};
-      conv.height = conv.width = s;
-      conv.in = ws.flat.data();
-      conv.in_plane = plane;
+      conv.height = conv.width = ns;
+      conv.in = ws.trans_pooled.data();
+      conv.in_plane = nplane;
       conv.in_active = ws.active.data();
       conv.n_in = n_in;
       conv.weight = tr.conv.data();
       conv.in_total = tr.in;
       conv.out_active = all;
       conv.n_out = tr.out;
-      conv.out = ws.pre_pool.data();
-      conv.out_plane = plane;
+      conv.out = ws.feat[b + 1].data();
+      conv.out_plane = nplane;
       kern.conv1x1(conv);
-      macs += static_cast<std::int64_t>(n_in) * tr.out * plane;
-      const int ns = m.size[b + 1];
-      kern.avgpool(s, s, ws.pre_pool.data(), plane, all, tr.out, ws.feat[b + 1].data(),
-                   static_cast<std::ptrdiff_t>(ns) * ns);
+      macs += static_cast<std::int64_t>(n_in) * tr.out * plane;  // counted at s x s (§4), run at s/2 x s/2
+      transition_saved += static_cast<std::int64_t>(n_in) * tr.out * (plane - nplane);
       ws.active.assign(all, all + tr.out);
-      kern.gap(ns, ns, ws.feat[b + 1].data(), static_cast<std::ptrdiff_t>(ns) * ns, all, tr.out, ws.gap.data());
+      kern.gap(ns, ns, ws.feat[b + 1].data(), nplane, all, tr.out, ws.gap.data());
     }
   }
 
@@ -460,7 +472,10 @@ void Engine::run(Workspace& ws, const float* image, float* logits, EngineStats* 
   kern.linear(ws.pooled.data(), ws.active.data(), n_in, m.classifier_w.data(), m.total[2],
               m.classifier_b.data(), c.num_classes, logits);
   macs += static_cast<std::int64_t>(n_in) * c.num_classes;
-  if (stats) stats->macs = macs;
+  if (stats) {
+    stats->macs = macs;
+    stats->macs_executed = macs - transition_saved;
+  }
 }
 
 void Engine::forward(const float* image, float* logits, EngineStats* stats, const std::uint8_t* masks) {

@@ -1,8 +1,9 @@
 // Gated DenseNet inference without LibTorch (docs/design.md §2, §5). Per example, each dense
 // layer first evaluates its gate from the running GAP of its input, then applies BN-ReLU
 // to the active input maps only and computes only the active output maps; switched-off
-// maps are never read or written. Must match DenseNetImpl::forward_gated (src/model/
-// densenet.cpp) in eval mode under the same masks.
+// maps are never read or written. Transitions pool before their 1x1 convolution (exact up
+// to rounding, both being linear; a quarter of the MACs). Must match
+// DenseNetImpl::forward_gated (src/model/densenet.cpp) in eval mode under the same masks.
 #pragma once
 
 #include <cstdint>
@@ -26,10 +27,16 @@ struct EngineStats {
   std::vector<std::uint8_t> masks;  // (layers, k): 1 = map computed
   std::vector<int> active;          // (layers): maps kept per layer
   std::vector<float> probs;         // (layers, k): gate p (kGated only, else empty)
-  // Multiply-accumulates executed: convolutions, classifier, and the gates' W s (C_in * k
-  // each) in kGated mode. Equals GatedCost::macs(active) (src/model/gated_macs.h) in
-  // kGated mode, that minus gate_macs() in kGiven mode, and dense_macs() in kDense mode.
+  // Multiply-accumulates under the paper's convention (docs/design.md §4): convolutions,
+  // classifier, and the gates' W s (C_in * k each) in kGated mode, a transition's 1x1
+  // convolution counted at its block's resolution s x s (n_in * out * s^2). Equals
+  // GatedCost::macs(active) (src/model/gated_macs.h) in kGated mode, that minus gate_macs()
+  // in kGiven mode, and dense_macs() in kDense mode.
   std::int64_t macs = 0;
+  // Multiply-accumulates the engine really executes: `macs` except that each transition
+  // pools before its 1x1 convolution, which therefore costs n_in * out * (s/2)^2 (floor
+  // s/2), a quarter of the counted figure for even s. Never more than `macs`.
+  std::int64_t macs_executed = 0;
 };
 
 struct EngineOptions {

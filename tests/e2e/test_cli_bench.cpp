@@ -34,6 +34,11 @@ TEST(CliBench, RandomWeightsJson) {
   }
   EXPECT_LE(j["max_abs_diff"].get<double>(), 1e-4) << r.out;
   EXPECT_GT(j["macs_ratio"].get<double>(), 1.2) << r.out;  // half the maps kept
+  // Executed MACs: the transitions' 1x1 convolutions run after pooling, so fewer than counted.
+  EXPECT_GT(j["macs_executed_dense"].get<double>(), 0.0) << r.out;
+  EXPECT_LT(j["macs_executed_dense"].get<double>(), j["macs_dense"].get<double>()) << r.out;
+  EXPECT_GT(j["macs_executed_gated_mean"].get<double>(), 0.0) << r.out;
+  EXPECT_LT(j["macs_executed_gated_mean"].get<double>(), j["macs_gated_mean"].get<double>()) << r.out;
   EXPECT_GT(j["engine_gated_ms"].get<double>(), 0.0);
   ASSERT_EQ(j["runs"].size(), 1u) << r.out;
   EXPECT_EQ(j["runs"][0]["batch"], 1);

@@ -46,6 +46,10 @@ TEST_F(CliInfer, EngineAccuracyEqualsLibTorchEval) {
   EXPECT_EQ(a["examples"], 50);
   EXPECT_EQ(a["accuracy"], b["accuracy"]) << infer.out << eval.out;
   EXPECT_GT(a["macs_mean"].get<double>(), 0);
+  // The engine pools before each transition's 1x1 convolution: it executes fewer MACs
+  // than the paper's count (macs_mean), but not zero.
+  EXPECT_GT(a["macs_executed_mean"].get<double>(), 0);
+  EXPECT_LT(a["macs_executed_mean"].get<double>(), a["macs_mean"].get<double>()) << infer.out;
 }
 
 TEST_F(CliInfer, TruncatedWeightFileIsOneLineExitOne) {

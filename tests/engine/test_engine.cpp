@@ -1,12 +1,14 @@
 // Engine forward on random weights: against a naive forward written here that computes
-// every map and then multiplies by the masks (the LibTorch semantics of forward_gated),
-// fast kernels against *_ref kernels, gated-all-on against dense, NaN-poisoned buffers,
-// batch threads, and executed MACs against hand counts.
+// every map and then multiplies by the masks (the LibTorch semantics of forward_gated; its
+// transitions convolve and then pool, the engine pools first), fast kernels against *_ref
+// kernels, gated-all-on against dense, NaN-poisoned buffers, batch threads, and MACs (the
+// paper's count and the executed count) against hand counts.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -17,14 +19,14 @@
 namespace mapgate {
 namespace {
 
-DenseNetConfig small(bool bc = false) {
+DenseNetConfig small(bool bc = false, int image_size = 13) {
   DenseNetConfig c;
   c.depth = bc ? 16 : 10;  // 2 layers per block
   c.bc = bc;
   c.growth = 5;
   c.num_classes = 7;
   c.in_channels = 3;
-  c.image_size = 13;  // 13 -> 6 -> 3: odd sizes and floor pooling
+  c.image_size = image_size;  // 13 -> 6 -> 3: odd sizes and floor pooling
   c.gated = true;
   return c;
 }
@@ -119,6 +121,8 @@ struct Naive {
       if (b < 2) {
         const std::string name = "trans" + std::to_string(b + 1);
         const int out = c.transition_out(ch);
+        // As LibTorch runs it: conv1x1 at s x s, then 2x2 average pooling (the engine pools
+        // first; keep this order, so that the comparison checks the reordering).
         auto z = conv(bn_relu(h, ch, s, name + ".norm", keep), ch, s, t(name + ".conv.weight"), out, 1);
         const int ns = s / 2;
         h.assign(static_cast<std::size_t>(out) * ns * ns, 0.0);
@@ -155,13 +159,15 @@ void expect_logits_near(const std::vector<float>& got, const std::vector<double>
 }
 
 TEST(Engine, GivenMasksMatchNaiveComputeThenMask) {
-  for (bool bc : {false, true}) {
-    const DenseNetConfig c = small(bc);
+  // 13 -> 6 -> 3 (odd: floor pooling drops a row and a column) and 12 -> 6 -> 3 (even).
+  for (const auto& [bc, size] : {std::pair{false, 13}, std::pair{true, 13}, std::pair{false, 12}}) {
+    const DenseNetConfig c = small(bc, size);
     const Weights w = random_weights(c, /*seed=*/11);
     const Naive naive{w};
     const auto images = random_images(c, 1, 5);
     for (double keep : {1.0, 0.5, 0.2, 0.0}) {
-      SCOPED_TRACE(std::string(bc ? "bc" : "plain") + " keep " + std::to_string(keep));
+      SCOPED_TRACE(std::string(bc ? "bc" : "plain") + " size " + std::to_string(size) + " keep " +
+                   std::to_string(keep));
       const auto masks = random_masks(c, keep, 17);
       for (const KernelSet& kernels : {kFastKernels, kRefKernels}) {
         SCOPED_TRACE(kernels.name);
@@ -274,6 +280,7 @@ TEST(Engine, BatchThreadsEqualSingleExamples) {
                    &s);
     EXPECT_EQ(s.masks, stats[i].masks);
     EXPECT_EQ(s.macs, stats[i].macs);
+    EXPECT_EQ(s.macs_executed, stats[i].macs_executed);
   }
   EXPECT_EQ(batch, single);
 }
@@ -314,10 +321,16 @@ TEST(Engine, MacsOfDenseNet40MatchHandCount) {
   Engine dense(w, o);
   dense.forward(image.data(), logits.data(), &stats);
   EXPECT_EQ(stats.macs, 264812928);  // docs/design.md §1
+  // Executed: the transitions' 1x1 convolutions run after pooling, at a quarter of the
+  // pixels: 160 * 160 * (32^2 - 16^2) + 304 * 304 * (16^2 - 8^2) fewer.
+  const std::int64_t transitions_saved = 160LL * 160 * (1024 - 256) + 304LL * 304 * (256 - 64);
+  EXPECT_EQ(transitions_saved, 37404672);
+  EXPECT_EQ(stats.macs_executed, 264812928 - transitions_saved);
   Engine gated(w);
   gated.forward(image.data(), logits.data(), &stats);
   // Gates: k * sum of C_in = 12 * (sum_{i<12} (16 + 12 i) + (160 + 12 i) + (304 + 12 i)) = 12 * 8136.
   EXPECT_EQ(stats.macs, 264812928 + 97632);
+  EXPECT_EQ(stats.macs_executed, 264812928 + 97632 - transitions_saved);
 }
 
 TEST(Engine, MacsUnderMasksMatchHandCount) {
@@ -342,7 +355,11 @@ TEST(Engine, MacsUnderMasksMatchHandCount) {
   const std::int64_t trans2 = 31 * 36 * 36;                         // 31 of 36 on -> 36 outputs
   const std::int64_t block3 = 9 * 36 * 1 * 9 + 9 * 37 * 5 * 9;
   const std::int64_t head = 42 * 7;                                 // 42 of 46 maps on
+  // The paper's count: transitions at the block's resolution (13x13, 6x6).
   EXPECT_EQ(stats.macs, stem + block1 + trans1 + block2 + trans2 + block3 + head);
+  // Executed: the same, but each transition's 1x1 runs on the pooled plane (6x6, 3x3).
+  const std::int64_t trans1_executed = 21 * 26 * 36, trans2_executed = 31 * 36 * 9;
+  EXPECT_EQ(stats.macs_executed, stem + block1 + trans1_executed + block2 + trans2_executed + block3 + head);
   EXPECT_EQ(stats.active, std::vector<int>(kept, kept + 6));
 }
 
