@@ -55,7 +55,8 @@ void add_train_command(CLI::App& app, Action& action) {
   // Gates (docs/design.md §2-3, docs/method.md).
   cmd->add_option("--gates", config->gates,
                   "off, reinforce, gumbel (straight-through Gumbel-sigmoid, target-rate loss); baselines: random "
-                  "(masks drawn at the rates of --random-keep, also at inference) or fixed (the maps of --fixed-maps)");
+                  "(masks drawn at the rates of --random-keep, also at inference) or fixed (the maps of --fixed-maps); "
+                  "frozen: the gates of --init RUN kept as they are, the weights fine-tuned under their masks");
   cmd->add_option("--penalty", config->penalty,
                   "lambda: reward R = -CE - lambda * cost (gumbel: weight of the target-rate loss)");
   cmd->add_option("--cost", config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");

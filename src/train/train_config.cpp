@@ -52,7 +52,9 @@ void check_layer_bits(const char* flag, const std::vector<int>& bits, const Dens
 }  // namespace
 
 void validate(const TrainConfig& c) {
-  check_choice("--gates", c.gates, {"off", "reinforce", "gumbel", "random", "fixed"});
+  check_choice("--gates", c.gates, {"off", "reinforce", "gumbel", "random", "fixed", "frozen"});
+  if (c.gates == "frozen" && c.init.empty())
+    throw UsageError("--gates frozen: needs --init RUN, a gated run whose gates it keeps");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
   validate(model);

@@ -38,7 +38,8 @@ struct TrainConfig {
   // Gates (docs/design.md §3). model.gated follows `gates` (train() sets it); the gate
   // threshold and p clamp live in `model` since the model carries them.
   // off | reinforce | gumbel | random (baseline: masks drawn at fixed per-layer rates) |
-  // fixed (baseline: the same maps on for every input, --fixed-maps)
+  // fixed (baseline: the same maps on for every input, --fixed-maps) | frozen (the gates of
+  // --init, a gated run, kept as they are; the weights fine-tune under their thresholded masks)
   std::string gates = "off";
   double penalty = 0.5;             // lambda in R = -CE - lambda * cost (gumbel: target-rate weight)
   std::string cost = "maps";        // maps | macs
@@ -67,7 +68,8 @@ struct TrainConfig {
 
   bool gated() const { return gates != "off"; }
   bool learns_gates() const { return gates == "reinforce" || gates == "gumbel"; }
-  bool fixed_rate_gates() const { return gates == "random" || gates == "fixed"; }  // baselines
+  // Gates that do not train: the baselines (random, fixed) and --gates frozen.
+  bool fixed_rate_gates() const { return gates == "random" || gates == "fixed" || gates == "frozen"; }
 
   // Learning rate during epoch `epoch` (0-based).
   double lr_at(int epoch) const;

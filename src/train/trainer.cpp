@@ -23,6 +23,7 @@
 #include "train/numeric_guard.h"
 #include "train/progress.h"
 #include "train/reinforce.h"
+#include "train/trained_model.h"
 
 namespace mapgate {
 namespace fs = std::filesystem;
@@ -154,6 +155,18 @@ void set_fixed_gates(DenseNet& model, const TrainConfig& c) {
   }
 }
 
+// --gates frozen: the gates of the --init run, so the model takes that run's gate input,
+// unit, threshold and p clamp; a dense run has no gates to keep.
+void take_gate_settings(DenseNetConfig& model, const std::string& init) {
+  const DenseNetConfig source = read_model_config(init);
+  if (!source.gated)
+    throw UsageError("--gates frozen: --init " + quoted(init) + " has no gates (trained with --gates off)");
+  model.gate_standardize = source.gate_standardize;
+  model.gate_per_layer = source.gate_per_layer;
+  model.threshold = source.threshold;
+  model.p_clamp = source.p_clamp;
+}
+
 // --init-mask: REINFORCE gates start at a static mask, b = +-3 (p = 0.95 or 0.05), W = 0.
 constexpr double kInitMaskLogit = 3.0;
 
@@ -183,6 +196,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
   c.model.gate_standardize = c.learns_gates() && c.gate_input == "standardized";
   c.model.sampled_inference = c.gates == "random";
   c.model.gate_per_layer = c.gated() && c.gate_unit == "layer";
+  if (c.gates == "frozen") take_gate_settings(c.model, c.init);
   const Normalization norm = compute_normalization(train_set);
 
   torch::manual_seed(c.seed);
@@ -218,12 +232,18 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
   } else {
     if (!c.init.empty()) {
       // Dense weights from another run; every non-gate tensor must be there and fit.
+      // --gates frozen keeps the gates too.
       Checkpoint init(checkpoint_path(c.init));
-      init.load_model(*model, [](const std::string& name) { return name.rfind("gates.", 0) == 0; });
-      const char* gates = !c.init_mask.empty() ? " (gates at --init-mask)" : c.gated() ? " (gates fresh)" : "";
+      const bool keep_gates = c.gates == "frozen";
+      init.load_model(*model, [keep_gates](const std::string& name) {
+        return !keep_gates && name.rfind("gates.", 0) == 0;
+      });
+      const char* gates = keep_gates ? " (its gates, frozen)"
+                          : !c.init_mask.empty() ? " (gates at --init-mask)"
+                          : c.gated() ? " (gates fresh)" : "";
       if (log) *log << "initialised from " << init.path() << gates << "\n";
     }
-    if (c.fixed_rate_gates()) set_fixed_gates(model, c);
+    if (c.gates == "random" || c.gates == "fixed") set_fixed_gates(model, c);
     if (!c.init_mask.empty()) set_static_mask(model, c, c.init_mask, kInitMaskLogit);
     std::ofstream(metrics_file, std::ios::trunc);
   }

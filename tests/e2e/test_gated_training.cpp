@@ -241,6 +241,43 @@ TEST(GatedTraining, InitMaskStartsTheGatesAtAStaticMask) {
   for (int i = 0; i < 24; ++i) EXPECT_EQ(on[i].get<double>(), i % 4 == 0 ? 0.0 : 1.0) << "map " << i;
 }
 
+// --gates frozen keeps the --init run's gates bit for bit (unit and input included) and
+// fine-tunes the weights under their thresholded masks; it needs a gated --init.
+TEST(GatedTraining, FrozenGatesKeepTheInitRunsGates) {
+  test::ScratchDir dir;
+  TrainConfig source = gated_config(dir / "source", 0.0);
+  source.epochs = 1;
+  source.gate_lr = 1e-4;  // the gates stay at the mask (W about 0, b about +-3)
+  source.gate_unit = "layer";
+  for (int i = 0; i < 24; ++i) source.init_mask.push_back(i / 4 == 2 ? 0 : 1);  // layer 2 off
+  train(source, blobs(), nullptr);
+  TrainConfig frozen = gated_config(dir / "frozen", 0.0);
+  frozen.epochs = 1;
+  frozen.gates = "frozen";
+  frozen.init = dir / "source";
+  train(frozen, blobs(), nullptr);
+  const TrainedModel a = load_trained_model(dir / "source"), b = load_trained_model(dir / "frozen");
+  EXPECT_TRUE(b.config.gate_per_layer);
+  EXPECT_EQ(b.config.gate_standardize, a.config.gate_standardize);
+  auto pa = a.model->named_parameters(), pb = b.model->named_parameters();
+  std::size_t gate_tensors = 0, moved = 0;
+  for (const auto& p : pa) {
+    const bool same = torch::equal(p.value(), pb[p.key()]);
+    if (p.key().rfind("gates.", 0) == 0) {
+      EXPECT_TRUE(same) << p.key() << " moved";
+      ++gate_tensors;
+    } else if (!same) {
+      ++moved;
+    }
+  }
+  EXPECT_EQ(gate_tensors, 12u);
+  EXPECT_GT(moved, 0u);  // the weights did fine-tune
+  EXPECT_NEAR(read_metrics(dir / "frozen").back()["test_active_fraction"].get<double>(), 20.0 / 24, 1e-9);
+  TrainConfig no_init = gated_config(dir / "x", 0.0);
+  no_init.gates = "frozen";
+  EXPECT_THROW(validate(no_init), UsageError);
+}
+
 // --gate-unit layer: the run records it (its checkpoint reloads), a per-layer --init-mask starts whole layers off,
 // and every test image keeps or drops each layer's 4 maps together.
 TEST(GatedTraining, PerLayerGatesSkipWholeLayers) {
