@@ -1,6 +1,7 @@
 // Training throughput: mapgate's train() (loader thread, augmentation, progress and
 // metrics bookkeeping) against a bare LibTorch loop over the same network, optimizer
-// and batch size, alternating A and B in one process and reporting medians.
+// and batch size, or (--gated) mapgate's dense training against its REINFORCE-gated
+// training; alternating A and B in one process and reporting medians.
 // Used for docs/perf.md; see that file for the command and the figures.
 #include <algorithm>
 #include <chrono>
@@ -56,12 +57,15 @@ double bare_libtorch(const DenseNetConfig& c, int batch, int steps) {
   return batch * steps / seconds;
 }
 
-// Images per second of mapgate's training loop (train_seconds in metrics.jsonl).
+// Images per second of mapgate's training loop (train_seconds in metrics.jsonl);
+// gates "reinforce": REINFORCE-gated training at lambda 4 with the default method flags.
 double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int batch, int threads,
-                     const std::string& dir) {
+                     const std::string& dir, const std::string& gates = "off") {
   std::filesystem::remove_all(dir);
   TrainConfig t;
   t.model = c;
+  t.gates = gates;
+  t.penalty = 4;
   t.out_dir = dir;
   t.epochs = 1;
   t.batch = batch;
@@ -90,6 +94,10 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "training steps per measurement");
   app.add_option("--repeats", repeats, "measurements of each (alternating)");
   app.add_option("--dir", dir, "scratch run directory");
+  bool gated = false;
+  app.add_flag("--gated", gated,
+               "compare mapgate's dense training (A) with its REINFORCE-gated training, lambda 4 (B), "
+               "instead of a bare LibTorch loop (A) with mapgate's dense training (B)");
   CLI11_PARSE(app, argc, argv);
 
   torch::set_num_threads(threads);
@@ -97,19 +105,21 @@ int main(int argc, char** argv) {
   data.train = random_cifar_like(static_cast<std::size_t>(batch) * steps, 1);
   data.test = random_cifar_like(batch, 2);
   bare_libtorch(c, batch, 2);  // warm-up: allocator, thread pool
-  std::vector<double> bare, ours;
+  const char* name_a = gated ? "mapgate dense" : "bare LibTorch";
+  const char* name_b = gated ? "mapgate gated" : "mapgate train";
+  std::vector<double> a, b;
   for (int r = 0; r < repeats; ++r) {
-    bare.push_back(bare_libtorch(c, batch, steps));
-    ours.push_back(mapgate_train(c, data, batch, threads, dir));
-    std::printf("repeat %d: bare %.1f img/s, mapgate %.1f img/s\n", r + 1, bare.back(), ours.back());
+    a.push_back(gated ? mapgate_train(c, data, batch, threads, dir) : bare_libtorch(c, batch, steps));
+    b.push_back(mapgate_train(c, data, batch, threads, dir, gated ? "reinforce" : "off"));
+    std::printf("repeat %d: %s %.1f img/s, %s %.1f img/s\n", r + 1, name_a, a.back(), name_b, b.back());
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);
-  const double b = median(bare), m = median(ours);
+  const double ma = median(a), mb = median(b);
   std::printf("DenseNet-%d k=%d batch %d, %d thread(s), %d steps x %d repeats\n", c.depth, c.growth,
               batch, threads, steps, repeats);
-  std::printf("median: bare LibTorch %.1f img/s, mapgate train %.1f img/s, mapgate/bare %.3f "
-              "(overhead %.1f%%)\n", b, m, m / b, 100 * (1 - m / b));
-  std::printf("implied CIFAR-10 epoch (50000 images): %.1f min\n", 50000 / m / 60);
+  std::printf("median: %s %.1f img/s, %s %.1f img/s, B/A %.3f\n", name_a, ma, name_b, mb, mb / ma);
+  std::printf("implied CIFAR-10 epoch (50000 images): %s %.1f min, %s %.1f min\n", name_a, 50000 / ma / 60,
+              name_b, 50000 / mb / 60);
   return 0;
 }
