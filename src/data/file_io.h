@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/regular_file.h"
+#include "common/write_file.h"  // write_file_atomic, for the readers' callers
 
 namespace mapgate {
 
@@ -27,8 +28,6 @@ std::vector<std::uint8_t> decode_file_bytes(std::vector<std::uint8_t> raw, const
 // `dir/name` if it exists, else `dir/name.gz` if it exists, else throws Error naming both.
 std::string find_plain_or_gz(const std::string& dir, const std::string& name);
 
-// Writes bytes to `path` atomically: a temporary file in the same directory, fsync, rename.
-void write_file_atomic(const std::string& path, const void* data, std::size_t size);
 
 bool file_exists(const std::string& path);
 
