@@ -1,6 +1,7 @@
 // `mapgate eval`: accuracy of a trained model on its dataset's test split; for a gated
 // model also its exact MACs under thresholded masks (docs/design.md §4, §7 keys) and, with
 // --thresholds, the accuracy/MACs curve across tau.
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <sstream>
@@ -97,6 +98,12 @@ void run(const EvalArgs& args) {
     return;
   }
   const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch, backend(args));
+  // Finite weights can still overflow (a huge weight): such a model's predictions are
+  // noise, and an accuracy printed with exit 0 would pass for a result.
+  if (!std::isfinite(r.loss))
+    throw Error("checkpoint " + quoted(trained.path) + ": the model's test loss is " +
+                (std::isnan(r.loss) ? "NaN" : r.loss > 0 ? "inf" : "-inf") +
+                " (its logits are not finite on these images); no accuracy is reported");
 
   if (args.json) {
     const double shuffled =

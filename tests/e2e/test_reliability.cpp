@@ -2,6 +2,7 @@
 // built binary (MAPGATE_BINARY): exit 1 for a runtime error, 2 for a usage error, and
 // exactly one line on stderr naming the file or flag. One test per row of that table;
 // each writes its own tiny files in a scratch directory.
+#include <limits>
 #include <zlib.h>
 
 #include <cstdint>
@@ -585,6 +586,16 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
           save_checkpoint(f, *model, nullptr, tiny_state());
         },
         "layer block2.1.conv.weight holds NaN or infinite values", "eval export bench"}},
+      {"weights_overflow",
+       {[](const std::string& f) {
+          DenseNet model(tiny_config());
+          {
+            torch::NoGradGuard no_grad;
+            model->named_parameters()["classifier.weight"].fill_(std::numeric_limits<float>::max());
+          }
+          save_checkpoint(f, *model, nullptr, tiny_state());
+        },
+        "the model's test loss is NaN (its logits are not finite on these images)", "eval"}},
       {"model_lacks_key", {[](const std::string& f) { write_checkpoint(f, with_model("growth", nullptr)); },
                            "model config lacks \"growth\""}},
       {"model_key_wrong_type", {[](const std::string& f) { write_checkpoint(f, with_model("depth", "forty")); },
