@@ -24,6 +24,7 @@
 #include "data/checksums.h"
 #include "data/cifar.h"
 #include "data/download.h"
+#include "common/write_file.h"
 #include "data/file_io.h"
 #include "data/tar_gz.h"
 

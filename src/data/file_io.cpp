@@ -4,16 +4,10 @@
 // holds more than its limit (plus one byte) in memory.
 #include "data/file_io.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <climits>
-#include <cstdio>
-#include <cstring>
 
 #include "common/error.h"
 

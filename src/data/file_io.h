@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "common/regular_file.h"
-#include "common/write_file.h"  // write_file_atomic, for the readers' callers
 
 namespace mapgate {
 
@@ -27,7 +26,6 @@ std::vector<std::uint8_t> decode_file_bytes(std::vector<std::uint8_t> raw, const
 
 // `dir/name` if it exists, else `dir/name.gz` if it exists, else throws Error naming both.
 std::string find_plain_or_gz(const std::string& dir, const std::string& name);
-
 
 bool file_exists(const std::string& path);
 

@@ -240,8 +240,8 @@ std::unique_ptr<Engine::Workspace> make_workspace(const Engine::Model& m, const 
     ws->padded[b].assign(planes * padded, 0.f);
     flat = std::max(flat, m.total[b] * plane);
     if (b < 2) {
-      const std::size_t half = s / 2;  // the next block's size: avg_pool2d(2), floor mode
-      trans_pooled = std::max(trans_pooled, m.trans[b].in * half * half);
+      const std::size_t next = m.size[b + 1];  // the pooled size the transition's conv runs at
+      trans_pooled = std::max(trans_pooled, m.trans[b].in * next * next);
     }
     max_channels = std::max(max_channels, m.total[b]);
   }

@@ -15,7 +15,7 @@
 #include "common/error.h"
 #include "common/json_limits.h"
 #include "common/regular_file.h"
-#include "data/file_io.h"
+#include "common/write_file.h"
 
 namespace mapgate {
 namespace {

@@ -14,7 +14,7 @@
 
 #include "common/error.h"
 #include "common/regular_file.h"
-#include "data/file_io.h"
+#include "common/write_file.h"
 #include "data/loader.h"
 #include "model/densenet.h"
 #include "train/checkpoint.h"

@@ -477,6 +477,23 @@ nlohmann::json without(nlohmann::json j, const std::string& key) {
   return j;
 }
 
+// tiny_state() with its `key` set to `value`.
+nlohmann::json with_state(const std::string& key, const nlohmann::json& value) {
+  nlohmann::json s = tiny_state();
+  s[key] = value;
+  return s;
+}
+
+// A checkpoint of tiny_config() and tiny_state() whose parameter `name` `edit` has changed.
+void write_with_weight(const std::string& path, const std::string& name, const std::function<void(torch::Tensor)>& edit) {
+  DenseNet model(tiny_config());
+  {
+    torch::NoGradGuard no_grad;
+    edit(model->named_parameters()[name]);
+  }
+  save_checkpoint(path, *model, nullptr, tiny_state());
+}
+
 nlohmann::json with_model(const std::string& key, const nlohmann::json& value) {
   nlohmann::json s = tiny_state();
   if (value.is_null()) s["model"].erase(key);
@@ -541,59 +558,33 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
        {[](const std::string& f) { write_checkpoint(f, without(tiny_state(), "normalization")); },
         "lacks \"normalization\"", "eval export bench"}},
       {"state_dataset_wrong_type",
-       {[](const std::string& f) {
-          nlohmann::json s = tiny_state();
-          s["dataset"] = 10;
-          write_checkpoint(f, s);
-        },
+       {[](const std::string& f) { write_checkpoint(f, with_state("dataset", 10)); },
         "malformed state record", "eval export bench"}},
       {"state_dataset_unknown",
-       {[](const std::string& f) {
-          nlohmann::json s = tiny_state();
-          s["dataset"] = "imagenet";
-          write_checkpoint(f, s);
-        },
+       {[](const std::string& f) { write_checkpoint(f, with_state("dataset", "imagenet")); },
         "dataset \"imagenet\" is not one this build reads", "eval bench"}},
       {"state_normalization_channels",
        {[](const std::string& f) {
-          nlohmann::json s = tiny_state();
-          s["normalization"] = {{"mean", {0.5}}, {"std", {0.25}}};
-          write_checkpoint(f, s);
+          write_checkpoint(f, with_state("normalization", {{"mean", {0.5}}, {"std", {0.25}}}));
         },
         "normalisation has 1 channels, the model expects 3", "eval export bench"}},
       {"state_normalization_std_zero",
        {[](const std::string& f) {
-          nlohmann::json s = tiny_state();
-          s["normalization"]["std"] = {0.25, 0.0, 0.25};
-          write_checkpoint(f, s);
+          write_checkpoint(f, with_state("normalization", {{"mean", {0.5, 0.5, 0.5}}, {"std", {0.25, 0.0, 0.25}}}));
         },
         "normalisation of channel 1: mean 0.500000, std 0.000000, expected finite values and std > 0",
         "eval export bench"}},
       {"state_epoch_wrong_type",
-       {[](const std::string& f) {
-          nlohmann::json s = tiny_state();
-          s["epoch"] = "one";
-          write_checkpoint(f, s);
-        },
+       {[](const std::string& f) { write_checkpoint(f, with_state("epoch", "one")); },
         "state \"epoch\" is \"one\", expected an integer", "eval export bench"}},
       {"weights_not_finite",
        {[](const std::string& f) {
-          DenseNet model(tiny_config());
-          {
-            torch::NoGradGuard no_grad;
-            model->named_parameters()["block2.1.conv.weight"].view(-1)[5] = INFINITY;
-          }
-          save_checkpoint(f, *model, nullptr, tiny_state());
+          write_with_weight(f, "block2.1.conv.weight", [](torch::Tensor w) { w.view(-1)[5] = INFINITY; });
         },
         "layer block2.1.conv.weight holds NaN or infinite values", "eval export bench"}},
       {"weights_overflow",
        {[](const std::string& f) {
-          DenseNet model(tiny_config());
-          {
-            torch::NoGradGuard no_grad;
-            model->named_parameters()["classifier.weight"].fill_(std::numeric_limits<float>::max());
-          }
-          save_checkpoint(f, *model, nullptr, tiny_state());
+          write_with_weight(f, "classifier.weight", [](torch::Tensor w) { w.fill_(std::numeric_limits<float>::max()); });
         },
         "the model's test loss is NaN (its logits are not finite on these images)", "eval"}},
       {"model_lacks_key", {[](const std::string& f) { write_checkpoint(f, with_model("growth", nullptr)); },

@@ -15,6 +15,7 @@
 
 #include "../../support/byte_fixtures.h"
 #include "common/error.h"
+#include "common/write_file.h"
 #include "data/cifar.h"
 #include "data/dataset.h"
 #include "data/file_io.h"
