@@ -27,6 +27,11 @@
 namespace mapgate {
 namespace {
 
+// Most images a configuration times, and most random images held (3x32x32 floats each:
+// 805 MB at the limit), so that a huge --batch or --images names its flag instead of
+// ending in std::bad_alloc.
+constexpr int kMaxBenchImages = 65536;
+
 const char* kBenchHelp =
     "Time LibTorch dense, engine dense and engine gated inference, alternating in one process.\n"
     "  --model M --data DIR: a trained model on its first --test-limit test images; the\n"
@@ -112,7 +117,8 @@ Setup setup_model(const BenchArgs& args) {
 Setup setup_random(const BenchArgs& args) {
   if (!(args.keep >= 0 && args.keep <= 1))
     throw UsageError("--keep " + std::to_string(args.keep) + ": expected 0 <= F <= 1");
-  if (args.images < 1) throw UsageError("--images " + std::to_string(args.images) + ": expected >= 1");
+  if (args.images < 1 || args.images > kMaxBenchImages)
+    throw UsageError("--images " + std::to_string(args.images) + ": expected 1.." + std::to_string(kMaxBenchImages));
   Setup s;
   DenseNetConfig c = args.arch;
   c.gated = true;
@@ -124,7 +130,7 @@ Setup setup_random(const BenchArgs& args) {
   s.n = std::max(args.images, *std::max_element(args.batches.begin(), args.batches.end()));
   std::mt19937_64 rng(args.seed + 1);
   std::normal_distribution<float> normal;
-  s.images.resize(s.n * image_floats(c));
+  s.images.resize(static_cast<std::size_t>(s.n) * image_floats(c));
   for (auto& v : s.images) v = normal(rng);
   const int layers = c.dense_layers(), k = c.growth;
   const int kept = static_cast<int>(std::lround(args.keep * k));
@@ -293,7 +299,8 @@ void run(BenchArgs args) {
   if (args.batches.empty()) args.batches = {1, 64};
   if (args.threads.empty()) args.threads = {1, 2};
   for (int b : args.batches)
-    if (b < 1) throw UsageError("--batch " + std::to_string(b) + ": expected >= 1");
+    if (b < 1 || b > kMaxBenchImages)
+      throw UsageError("--batch " + std::to_string(b) + ": expected 1.." + std::to_string(kMaxBenchImages));
   for (int t : args.threads) check_threads_flag(t);
   torch::set_num_threads(args.threads[0]);
 

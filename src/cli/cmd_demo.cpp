@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/demo_gating.h"
+#include "common/dir_lock.h"
 #include "common/error.h"
 #include "data/fetch.h"
 #include "train/checkpoint.h"
@@ -27,6 +28,12 @@ void log_line(const std::string& line) { std::cerr << line << "\n"; }
 std::string train_gated(DemoArgs& args) {
   TrainConfig& c = args.config;
   c.out_dir = (std::filesystem::path(args.show.out) / "run").string();
+  // OUT/run is the demo's own: a previous demo's run there is replaced, never the dense
+  // run it starts from.
+  const std::string previous = (std::filesystem::path(c.out_dir) / kCheckpointFile).string();
+  if (same_file(checkpoint_path(args.show.dense), previous))
+    throw UsageError("--dense " + quoted(args.show.dense) + ": is the run that --train replaces in " +
+                     quoted(c.out_dir) + "; choose another --out");
   c.gates = "reinforce";
   c.threads = args.show.threads;
   validate(c);  // the flags first, on the default architecture
@@ -39,9 +46,8 @@ std::string train_gated(DemoArgs& args) {
               c.penalty, args.show.dense.c_str(), c.epochs, c.train_limit);
   c.data_dir = resolve_data_dir(args.show.data, c.dataset, log_line);
   const DatasetSplits data = load_dataset(c.dataset, c.data_dir);
-  // The demo owns its run directory: a previous demo's run is replaced.
-  if (std::filesystem::exists(std::filesystem::path(c.out_dir) / kCheckpointFile)) {
-    std::filesystem::remove(std::filesystem::path(c.out_dir) / kCheckpointFile);
+  if (std::filesystem::exists(previous)) {
+    std::filesystem::remove(previous);
     std::cout << "replacing the previous demo run in " << c.out_dir << "\n";
   }
   train(c, data, &std::cerr);
@@ -50,6 +56,11 @@ std::string train_gated(DemoArgs& args) {
 }
 
 void run(DemoArgs args) {
+  // One demo at a time per --out: the lock holds while it writes there.
+  std::error_code ec;
+  std::filesystem::create_directories(args.show.out, ec);
+  if (ec) throw Error("--out " + quoted(args.show.out) + ": cannot create directory (" + ec.message() + ")");
+  const DirLock lock(args.show.out, "--out");
   if (args.train) args.show.gated = train_gated(args);
   run_gating_demo(args.show);
 }

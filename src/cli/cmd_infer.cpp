@@ -23,16 +23,17 @@ namespace {
 struct InferArgs {
   std::string weights, dataset = "cifar10", data;
   std::size_t test_limit = 0;
-  int threads = 0;
-  double threshold = -1;
+  int threads = 0;             // 0: every core
+  double threshold = -1;       // used when --threshold is given; else the file's own tau
+  bool threshold_given = false;
   bool json = false;
 };
 
 void run_infer(const InferArgs& args) {
   check_dataset_flag(args.dataset);
+  check_threads_flag(args.threads, /*zero_is_every_core=*/true);
   const int threads = args.threads > 0 ? args.threads : default_threads();
-  check_threads_flag(threads);
-  if (args.threshold >= 0) check_threshold_flag("--threshold", args.threshold);
+  if (args.threshold_given) check_threshold_flag("--threshold", args.threshold);
   const Weights weights = read_weights(args.weights);  // Error naming the file if malformed
   const DenseNetConfig& c = weights.config;
   const std::string dir = resolve_data_dir(args.data, args.dataset,
@@ -41,7 +42,7 @@ void run_infer(const InferArgs& args) {
   check_network_takes(test, dir, c, "weights " + quoted(args.weights));
 
   EngineOptions options;
-  options.threshold = args.threshold;
+  if (args.threshold_given) options.threshold = args.threshold;
   Engine engine(weights, options);
   const Normalization norm{weights.mean, weights.std};
   // In chunks, so that memory stays bounded whatever the split's size.
@@ -99,9 +100,12 @@ void add_infer_command(CLI::App& app, Action& action) {
   cmd->add_option("--test-limit", args->test_limit, "use only the first N test images (0: all)")
       ->check(non_negative());
   cmd->add_option("--threads", args->threads, "engine threads, one image each (default: every core)");
-  cmd->add_option("--threshold", args->threshold, "tau for the gates (default: the weight file's)");
+  auto* threshold = cmd->add_option("--threshold", args->threshold, "tau for the gates (default: the weight file's)");
   cmd->add_flag("--json", args->json, "print JSON");
-  cmd->callback([args, &action] { action = [args] { run_infer(*args); }; });
+  cmd->callback([args, threshold, &action] {
+    args->threshold_given = threshold->count() > 0;
+    action = [args] { run_infer(*args); };
+  });
 }
 
 }  // namespace mapgate

@@ -38,7 +38,8 @@ void check_checkpoint_dataset(const std::string& checkpoint, const std::string& 
 // --threshold TAU (or another flag that takes one tau): 0 <= tau <= 1.
 void check_threshold_flag(const char* flag, double tau);
 
-// --threads N for commands that take it directly (1..kMaxThreads).
-void check_threads_flag(int threads);
+// --threads N for commands that take it directly (1..kMaxThreads; 0 too where it means
+// every core).
+void check_threads_flag(int threads, bool zero_is_every_core = false);
 
 }  // namespace mapgate

@@ -52,9 +52,10 @@ void check_threshold_flag(const char* flag, double tau) {
     throw UsageError(std::string(flag) + " " + std::to_string(tau) + ": expected 0 <= tau <= 1");
 }
 
-void check_threads_flag(int threads) {
-  if (threads < 1 || threads > kMaxThreads)
-    throw UsageError("--threads " + std::to_string(threads) + ": expected 1.." + std::to_string(kMaxThreads));
+void check_threads_flag(int threads, bool zero_is_every_core) {
+  if (threads < (zero_is_every_core ? 0 : 1) || threads > kMaxThreads)
+    throw UsageError("--threads " + std::to_string(threads) + ": expected 1.." + std::to_string(kMaxThreads) +
+                     (zero_is_every_core ? " (0: every core)" : ""));
 }
 
 namespace {

@@ -41,14 +41,18 @@ inline std::string too_big(std::uint64_t found, const SizeLimit& limit) {
          " bytes " + limit.why;
 }
 
-// Throws Error "`subject` "path": ..." unless `path` is a regular file after symlinks;
-// for readers that open it themselves (libpng, zlib's gzopen). Never opens it.
-inline void require_regular_file(const std::string& path, const std::string& subject) {
+// Throws Error "`subject` "path": ..." unless `path` is a regular file after symlinks (and,
+// when a limit is given, no larger than it); for readers that open it themselves (libpng,
+// zlib's gzopen, LibTorch's archive reader). Never opens it.
+inline void require_regular_file(const std::string& path, const std::string& subject,
+                                 const SizeLimit* limit = nullptr) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0)
     throw Error(subject + " " + quoted(path) + ": cannot open: " + std::strerror(errno));
   if (!S_ISREG(st.st_mode))
     throw Error(subject + " " + quoted(path) + ": " + file_kind(st.st_mode) + ", expected a regular file");
+  if (limit && static_cast<std::uint64_t>(st.st_size) > limit->max_bytes)
+    throw Error(subject + " " + quoted(path) + ": " + too_big(static_cast<std::uint64_t>(st.st_size), *limit));
 }
 
 // The whole of `path` as bytes (std::string or std::vector<std::uint8_t>). Throws Error

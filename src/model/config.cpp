@@ -9,6 +9,13 @@
 #include "common/error.h"
 
 namespace mapgate {
+namespace {
+
+// Largest input side (ImageNet models take 224). With kMaxParams it keeps every MAC
+// count (weights x plane <= 1e9 x 2^20) far inside int64.
+constexpr int kMaxImageSize = 1024;
+
+}  // namespace
 
 int DenseNetConfig::transition_out(int channels) const {
   return static_cast<int>(std::floor(effective_compression() * channels));
@@ -30,7 +37,9 @@ std::string architecture_problem(const DenseNetConfig& c, SettingNames names) {
   if (c.num_classes < 2) return name("classes", "num_classes") + std::to_string(c.num_classes) + ": expected >= 2";
   if (c.in_channels < 1)
     return name("input channels", "in_channels") + std::to_string(c.in_channels) + ": expected >= 1";
-  if (c.image_size < 4) return name("image size", "image_size") + std::to_string(c.image_size) + ": expected >= 4";
+  if (c.image_size < 4 || c.image_size > kMaxImageSize)
+    return name("image size", "image_size") + std::to_string(c.image_size) + ": expected 4.." +
+           std::to_string(kMaxImageSize);
   // Size, in doubles so that no --depth or --growth can overflow an int: every transition
   // must keep a map, and the conv weights must fit in memory (DenseNet-BC-190 k=40 has
   // 25.6M parameters; kMaxParams is 40 times that). Without this a huge --depth runs

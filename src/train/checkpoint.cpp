@@ -16,6 +16,7 @@
 #include "common/json_limits.h"
 #include "common/regular_file.h"
 #include "common/write_file.h"
+#include "model/config.h"
 
 namespace mapgate {
 namespace {
@@ -113,7 +114,11 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
 
 Checkpoint::Checkpoint(const std::string& path) : path_(path) {
   if (!std::filesystem::exists(path)) throw Error("checkpoint " + quoted(path) + ": no such file");
-  require_regular_file(path, "checkpoint");  // LibTorch's reader would wait on a FIFO
+  // LibTorch's reader would wait on a FIFO. The largest model (kMaxParams floats) with
+  // SGD momentum and Adam's two moments holds four copies of its parameters.
+  static const SizeLimit kLimit{static_cast<std::uint64_t>(4 * 4 * kMaxParams) + (std::uint64_t{1} << 30),
+                                "a checkpoint may hold (4 copies of the largest model's parameters, 1 GiB to spare)"};
+  require_regular_file(path, "checkpoint", &kLimit);
   try {
     archive_.load_from(path);
   } catch (const c10::Error& e) {
@@ -125,11 +130,13 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
     throw Error("checkpoint " + quoted(path) + ": no mapgate state record (not a mapgate checkpoint?)");
   // Depth-limited: messages dump() parts of it (the model config), which recurses.
   state_ = parse_json_limited(text.toStringRef(), "checkpoint " + quoted(path) + ": state record");
-  if (state_.value("format", "") != "mapgate-checkpoint")
+  // value() would throw nlohmann's own text for a field of the wrong type: ask first.
+  if (!state_.is_object() || !state_.contains("format") || state_.at("format") != "mapgate-checkpoint")
     throw Error("checkpoint " + quoted(path) + ": not a mapgate checkpoint");
-  const int version = state_.value("version", 0);
-  if (version < 1 || version > kCheckpointVersion)
-    throw Error("checkpoint " + quoted(path) + ": version " + std::to_string(version) +
+  const nlohmann::json version = state_.value("version", nlohmann::json(0));
+  if (!version.is_number_integer() || version.get<std::int64_t>() < 1 ||
+      version.get<std::int64_t>() > kCheckpointVersion)
+    throw Error("checkpoint " + quoted(path) + ": version " + version.dump().substr(0, 40) +
                 ", this build reads 1.." + std::to_string(kCheckpointVersion));
 }
 

@@ -2,10 +2,14 @@
 #include "train/export.h"
 
 #include <cstring>
+#include <filesystem>
 
 #include <torch/nn/modules/batchnorm.h>
 
+#include "common/dir_lock.h"
 #include "common/error.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
 
 namespace mapgate {
 namespace {
@@ -108,7 +112,23 @@ Weights export_weights(TrainedModel& trained) {
   return export_weights(trained.model, trained.config, trained.normalization);
 }
 
+// A weight file never replaces its own checkpoint or another file of a run directory
+// (docs/reliability.md, "Output directory").
+void check_export_target(const std::string& run_or_file, const std::string& out) {
+  const std::string source = checkpoint_path(run_or_file);
+  if (same_file(out, source))
+    throw Error("weights " + quoted(out) + ": is the checkpoint being exported; write the weight file elsewhere");
+  const std::filesystem::path dir = std::filesystem::path(out).parent_path();
+  const std::string name = std::filesystem::path(out).filename().string();
+  const bool run_dir = std::filesystem::exists((dir.empty() ? "." : dir) / kCheckpointFile);
+  for (const char* file : {kCheckpointFile, kConfigFile, kMetricsFile, kDirLockFile})
+    if (run_dir && name == file)
+      throw Error("weights " + quoted(out) + ": would replace a file of the run in " +
+                  quoted(dir.empty() ? "." : dir.string()) + "; write the weight file elsewhere");
+}
+
 Weights export_model(const std::string& run_or_file, const std::string& out) {
+  check_export_target(run_or_file, out);
   TrainedModel trained = load_trained_model(run_or_file);
   Weights w = export_weights(trained);
   write_weights(out, w);

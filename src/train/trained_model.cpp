@@ -15,6 +15,17 @@ const nlohmann::json& field(const Checkpoint& c, const char* key) {
   return c.state().at(key);
 }
 
+// `v` as a T, or Error "checkpoint "P": state "name" is a number, expected a string".
+template <typename T>
+T get_as(const nlohmann::json& v, const std::string& source, const std::string& name, const char* expected) {
+  try {
+    return v.get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error(source + ": state \"" + name + "\" is " + (v.is_array() || v.is_object() ? "an " : "a ") + v.type_name() +
+                ", expected " + expected);
+  }
+}
+
 }  // namespace
 
 DenseNetConfig read_model_config(const std::string& run_or_file) {
@@ -27,16 +38,17 @@ TrainedModel load_trained_model(const std::string& run_or_file) {
   TrainedModel t;
   t.path = checkpoint.path();
   const std::string source = "checkpoint " + quoted(t.path);
-  try {
-    t.dataset = field(checkpoint, "dataset").get<std::string>();
-    t.class_names = field(checkpoint, "class_names").get<std::vector<std::string>>();
-    const auto& norm = field(checkpoint, "normalization");
-    t.normalization.mean = norm.at("mean").get<std::vector<float>>();
-    t.normalization.std = norm.at("std").get<std::vector<float>>();
-    t.epoch = checkpoint.epoch();
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(source + ": malformed state record (" + e.what() + ")");
-  }
+  t.dataset = get_as<std::string>(field(checkpoint, "dataset"), source, "dataset", "a string");
+  t.class_names = get_as<std::vector<std::string>>(field(checkpoint, "class_names"), source, "class_names",
+                                                   "an array of strings");
+  const auto& norm = field(checkpoint, "normalization");
+  for (const char* key : {"mean", "std"})
+    if (!norm.is_object() || !norm.contains(key))
+      throw Error(source + ": state \"normalization\" lacks \"" + key + "\"");
+  const char* numbers = "an array of numbers";
+  t.normalization.mean = get_as<std::vector<float>>(norm.at("mean"), source, "normalization.mean", numbers);
+  t.normalization.std = get_as<std::vector<float>>(norm.at("std"), source, "normalization.std", numbers);
+  t.epoch = checkpoint.epoch();
   t.config = densenet_config_from_json(field(checkpoint, "model"), source);
   if (static_cast<int>(t.normalization.mean.size()) != t.config.in_channels ||
       t.normalization.std.size() != t.normalization.mean.size())

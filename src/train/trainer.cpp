@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/dir_lock.h"
 #include "common/regular_file.h"
 #include "common/write_file.h"
 #include "data/loader.h"
@@ -71,7 +72,9 @@ void append_line(const std::string& path, const std::string& line) {
   if (!out) throw Error("metrics " + quoted(path) + ": cannot append");
 }
 
-void prepare_run_dir(const TrainConfig& c) {
+// Checks --out against --resume, creates it and locks it for the life of the run; the
+// lock comes before anything is written or removed there.
+DirLock prepare_run_dir(const TrainConfig& c) {
   const bool has_run = fs::exists(fs::path(c.out_dir) / kCheckpointFile);
   if (c.resume && !has_run)
     throw Error("--resume: " + quoted((fs::path(c.out_dir) / kCheckpointFile).string()) +
@@ -85,6 +88,7 @@ void prepare_run_dir(const TrainConfig& c) {
   if (ec) throw Error("--out " + quoted(c.out_dir) + ": cannot create directory (" + ec.message() + ")");
   if (::access(c.out_dir.c_str(), W_OK) != 0)
     throw Error("--out " + quoted(c.out_dir) + ": directory is not writable");
+  DirLock lock(c.out_dir, "--out");
   // Temporaries of a killed run's atomic writes (NAME.tmp.PID) are garbage: the file
   // they were meant to replace is intact.
   for (const auto& entry : fs::directory_iterator(c.out_dir, ec)) {
@@ -92,6 +96,7 @@ void prepare_run_dir(const TrainConfig& c) {
     for (const char* file : {kCheckpointFile, kConfigFile, kMetricsFile})
       if (name.rfind(std::string(file) + ".tmp.", 0) == 0) fs::remove(entry.path(), ec);
   }
+  return lock;
 }
 
 // A resumed run keeps the settings it started with: a flag that would change what it
@@ -183,7 +188,7 @@ std::uint64_t epoch_seed(std::uint64_t seed, int epoch) {
 TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, const TrainHooks* hooks) {
   if (c.threads == 0) c.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   validate(c);
-  prepare_run_dir(c);
+  const DirLock run_lock = prepare_run_dir(c);
   torch::set_num_threads(c.threads);
 
   const Dataset train_set = full.train.head(c.train_limit);

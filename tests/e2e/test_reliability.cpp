@@ -5,6 +5,8 @@
 #include <limits>
 #include <zlib.h>
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +21,7 @@
 
 #include "../support/byte_fixtures.h"
 #include "cli_runner.h"
+#include "common/dir_lock.h"
 #include "model/config.h"
 #include "model/densenet.h"
 #include "synthetic_data.h"
@@ -370,6 +373,12 @@ const std::map<std::string, FlagCase>& flag_cases() {
       {"eval_thresholds_not_numbers", {"eval --model {S}/run --thresholds 0.3,x", "--thresholds"}},
       {"eval_thresholds_empty_item", {"eval --model {S}/run --thresholds ,", "--thresholds"}},
       {"eval_threshold_and_thresholds", {"eval --model {S}/run --thresholds 0.3 --threshold 0.4", "--threshold"}},
+      {"infer_threads_negative", {"infer --weights {S}/w.mgw --threads -5", "--threads -5"}},
+      {"infer_threads_too_many", {"infer --weights {S}/w.mgw --threads 100000", "--threads 100000"}},
+      {"infer_threshold_negative", {"infer --weights {S}/w.mgw --threshold -0.5", "--threshold"}},
+      {"infer_threshold_minus_one", {"infer --weights {S}/w.mgw --threshold -1", "--threshold"}},
+      {"infer_threshold_nan", {"infer --weights {S}/w.mgw --threshold nan", "--threshold"}},
+      {"infer_threshold_above_1", {"infer --weights {S}/w.mgw --threshold 1.5", "--threshold"}},
       {"flops_depth_not_3n4", {"flops --depth 41", "--depth 41"}},
       {"flops_depth_huge", {"flops --depth 2147483647", "--depth 2147483647"}},
       {"flops_depth_not_a_number", {"flops --depth abc", "--depth"}},
@@ -388,6 +397,8 @@ const std::map<std::string, FlagCase>& flag_cases() {
       {"bench_keep_above_1", {"bench --random-weights --depth 10 --growth 4 --keep 1.5", "--keep"}},
       {"bench_keep_nan", {"bench --random-weights --depth 10 --growth 4 --keep nan", "--keep"}},
       {"bench_batch_zero", {"bench --random-weights --depth 10 --growth 4 --batch 0", "--batch 0"}},
+      {"bench_batch_huge", {"bench --random-weights --depth 10 --growth 4 --batch 100000000", "--batch 100000000"}},
+      {"bench_images_huge", {"bench --random-weights --depth 10 --growth 4 --images 100000000", "--images 100000000"}},
       {"bench_batch_list_not_numbers", {"bench --random-weights --depth 10 --growth 4 --batch 1,x", "--batch"}},
       {"bench_threads_zero", {"bench --random-weights --depth 10 --growth 4 --threads 0", "--threads 0"}},
       {"bench_threads_too_many", {"bench --random-weights --depth 10 --growth 4 --threads 1,100000", "--threads 100000"}},
@@ -559,7 +570,29 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
         "lacks \"normalization\"", "eval export bench"}},
       {"state_dataset_wrong_type",
        {[](const std::string& f) { write_checkpoint(f, with_state("dataset", 10)); },
-        "malformed state record", "eval export bench"}},
+        "state \"dataset\" is a number, expected a string", "eval export bench"}},
+      {"state_class_names_wrong_type",
+       {[](const std::string& f) { write_checkpoint(f, with_state("class_names", {{"cat", 1}})); },
+        "state \"class_names\" is an object, expected an array of strings", "eval export bench"}},
+      {"state_normalization_not_numbers",
+       {[](const std::string& f) {
+          write_checkpoint(f, with_state("normalization", {{"mean", {"a", "b", "c"}}, {"std", {0.25, 0.25, 0.25}}}));
+        },
+        "state \"normalization.mean\" is an array, expected an array of numbers", "eval export bench"}},
+      {"state_normalization_not_an_object",
+       {[](const std::string& f) { write_checkpoint(f, with_state("normalization", 3)); },
+        "state \"normalization\" lacks \"mean\"", "eval export bench"}},
+      {"state_format_wrong_type",
+       {[](const std::string& f) { write_raw_state(f, "{\"format\": 7, \"version\": 1}"); }, "not a mapgate checkpoint"}},
+      {"state_not_an_object", {[](const std::string& f) { write_raw_state(f, "[1, 2]"); }, "not a mapgate checkpoint"}},
+      {"state_version_wrong_type",
+       {[](const std::string& f) {
+          nlohmann::json s = tiny_state();
+          s["format"] = "mapgate-checkpoint";
+          s["version"] = "one";
+          write_raw_state(f, s.dump());
+        },
+        "version \"one\", this build reads 1..1"}},
       {"state_dataset_unknown",
        {[](const std::string& f) { write_checkpoint(f, with_state("dataset", "imagenet")); },
         "dataset \"imagenet\" is not one this build reads", "eval bench"}},
@@ -593,6 +626,9 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
                                 "model config \"depth\" has the wrong type"}},
       {"model_invalid_value", {[](const std::string& f) { write_checkpoint(f, with_model("depth", 11)); },
                                "invalid model config (depth 11"}},
+      {"model_image_size_huge",  // flops printed negative MACs
+       {[](const std::string& f) { write_checkpoint(f, with_model("image_size", 2147483647)); },
+        "invalid model config (image_size 2147483647: expected 4..1024)"}},
       {"model_other_growth", {[](const std::string& f) { write_checkpoint(f, with_model("growth", 3)); },
                               "has shape [2, 16, 3, 3], this model expects [3, 16, 3, 3]", "eval export bench"}},
       {"model_other_depth", {[](const std::string& f) { write_checkpoint(f, with_model("depth", 13)); },
@@ -700,6 +736,60 @@ TEST_F(ReliabilityRun, ResumeWithOtherArchitecture) {
 
 TEST_F(ReliabilityRun, TrainIntoExistingRun) {
   expect_error(run(scratch_, train_args(run_) + "--depth 10 --growth 2"), 2, "--out \"" + run_ + "\": already holds a run");
+}
+
+// A run's files, byte for byte (the lock file aside): what a refused command must not touch.
+std::map<std::string, std::string> run_files(const std::string& run) {
+  std::map<std::string, std::string> files;
+  for (const auto& entry : fs::directory_iterator(run))
+    if (entry.path().filename() != kDirLockFile) files[entry.path().filename()] = test::slurp(entry.path());
+  return files;
+}
+
+TEST_F(ReliabilityRun, ExportNeverReplacesAFileOfARun) {
+  const auto before = run_files(run_);
+  const std::string model = " --model " + shell_quote(run_) + " --out ";
+  expect_error(run(scratch_, "export" + model + shell_quote(checkpoint_)), 1,
+               "weights \"" + checkpoint_ + "\": is the checkpoint being exported; write the weight file elsewhere");
+  fs::create_symlink(checkpoint_, scratch_ / "link.pt");  // the same file by another name
+  expect_error(run(scratch_, "export --model " + shell_quote(scratch_ / "link.pt") + " --out " + shell_quote(checkpoint_)),
+               1, "is the checkpoint being exported");
+  for (const char* file : {"config.json", "metrics.jsonl"})
+    expect_error(run(scratch_, "export" + model + shell_quote(run_ + "/" + file)), 1,
+                 "would replace a file of the run in \"" + run_ + "\"");
+  EXPECT_EQ(run_files(run_), before);
+  EXPECT_EQ(run(scratch_, "export" + model + shell_quote(run_ + "/w.mgw")).exit_code, 0) << "other names are free";
+}
+
+// A second process on a run directory that another holds refuses in one line, whether it
+// resumes that run or starts one in its directory, and touches nothing there.
+TEST_F(ReliabilityRun, LockedRunDirectoryIsRefusedUntouched) {
+  const auto before = run_files(run_);
+  const std::string fresh = scratch_ / "fresh";
+  fs::create_directories(fresh);
+  {
+    const DirLock held(run_, "test"), held_fresh(fresh, "test");
+    const std::string in_use = "\": in use by another mapgate process (pid " + std::to_string(::getpid()) + ")";
+    expect_error(run(scratch_, train_args(run_) + "--depth 10 --growth 2 --resume"), 1, "--out \"" + run_ + in_use);
+    expect_error(run(scratch_, train_args(fresh) + "--depth 10 --growth 2"), 1, "--out \"" + fresh + in_use);
+    expect_error(run(scratch_, "demo --data " + shell_quote(data_) + " --out " + shell_quote(fresh)), 1,
+                 "--out \"" + fresh + in_use);
+    EXPECT_EQ(run_files(run_), before);
+    EXPECT_TRUE(run_files(fresh).empty());
+  }
+  const CliResult r = run(scratch_, train_args(run_) + "--depth 10 --growth 2 --resume");
+  EXPECT_EQ(r.exit_code, 0) << "free again once the holder is gone: " << r.describe();
+}
+
+TEST_F(ReliabilityRun, DemoNeverReplacesItsDenseRun) {
+  const std::string out = scratch_ / "demo";
+  fs::create_directories(out);
+  fs::rename(run_, out + "/run");
+  const auto before = run_files(out + "/run");
+  expect_error(run(scratch_, "demo --train --data " + shell_quote(data_) + " --out " + shell_quote(out) +
+                                 " --dense " + shell_quote(out + "/run")),
+               2, "--dense \"" + out + "/run\": is the run that --train replaces in \"" + out + "/run\"");
+  EXPECT_EQ(run_files(out + "/run"), before);
 }
 
 TEST_F(ReliabilityRun, ThresholdOnDenseModel) {
