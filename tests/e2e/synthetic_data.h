@@ -93,6 +93,15 @@ class ScratchDir {
   std::string path_;
 };
 
+// Files in `dir` that an unfinished write_file_atomic leaves (NAME.tmp.PID): none may
+// remain once a write has returned or thrown.
+inline std::vector<std::string> temporaries_in(const std::string& dir) {
+  std::vector<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.path().filename().string().find(".tmp.") != std::string::npos) found.push_back(entry.path().string());
+  return found;
+}
+
 // A CIFAR-10 binary directory: 5 training files of `per_batch` records and a test file
 // of `test` records; record i has label i % 10 and pixel (i*7 + c) % 256 at byte c.
 inline void write_cifar_fixture(const std::string& dir, int per_batch, int test) {

@@ -129,8 +129,7 @@ TEST_F(KillResume, KilledAnywhereResumesToTheUninterruptedRun) {
     EXPECT_EQ(b[i]["train_loss"], a[i]["train_loss"]) << "epoch " << i + 1;
     EXPECT_EQ(b[i]["test_accuracy"], a[i]["test_accuracy"]) << "epoch " << i + 1;
   }
-  for (const auto& entry : fs::directory_iterator(run))  // no temporaries left behind
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  EXPECT_EQ(test::temporaries_in(run), std::vector<std::string>{});
 }
 
 }  // namespace

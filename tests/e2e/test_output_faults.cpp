@@ -58,8 +58,7 @@ TEST_F(OutputFaults, FullDiskAtCheckpointKeepsTheLastGoodOne) {
   EXPECT_EQ(fs::file_size(checkpoint), size);
   EXPECT_EQ(Checkpoint(checkpoint).state().value("epoch", 0), 1);
   EXPECT_EQ(test::read_metrics(run).size(), 1u);  // epoch 2's line went with its checkpoint
-  for (const auto& entry : fs::directory_iterator(run))
-    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+  EXPECT_EQ(test::temporaries_in(run), std::vector<std::string>{});
 
   // With room again, --resume finishes the run.
   const CliResult again = run_mapgate(dir_, train_args(run, 2) + " --resume");

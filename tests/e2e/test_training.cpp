@@ -199,7 +199,7 @@ TEST(Training, RunDirectoryFiles) {
     if (m.contains("test_examples")) EXPECT_EQ(m["test_examples"], 20);
   }
   EXPECT_TRUE(fs::exists(dir / ("run/" + std::string(kCheckpointFile))));
-  EXPECT_FALSE(fs::exists(dir / ("run/" + std::string(kCheckpointFile) + ".tmp")));
+  EXPECT_EQ(test::temporaries_in(dir / "run"), std::vector<std::string>{});
 }
 
 TEST(Training, ExistingRunWithoutResumeIsUsageError) {

@@ -116,7 +116,7 @@ TEST_F(CheckpointTest, RoundTripIsBitExactForWeightsBuffersAndOptimizer) {
   auto optimizer = make_sgd(model);
   for (int s = 0; s < 3; ++s) sgd_step(model, optimizer, 100 + s);
   save_checkpoint(path, *model, &optimizer, {{"epoch", 3}, {"note", "round trip"}});
-  EXPECT_FALSE(fs::exists(path + ".tmp")) << "temporary file left behind";
+  EXPECT_EQ(test::temporaries_in(dir_.path()), std::vector<std::string>{}) << "temporary file left behind";
 
   DenseNet loaded = make_model(tiny_config(), /*seed=*/2);
   ASSERT_NE(first_difference(*model, *loaded), "") << "seeds 1 and 2 gave the same model";
