@@ -4,7 +4,7 @@ by `mapgate train`; keys in docs/method.md §4).
 
 Usage:
     python3 tools/plot_curves.py RUN [RUN ...] -o curves.png
-    python3 tools/plot_curves.py models/densenet22-cifar10 models/densenet22-gated-p8 -o curves.png
+    python3 tools/plot_curves.py models/densenet22-cifar10 models/densenet22-gated -o curves.png
 
 Three panels against the epoch: top-1 accuracy (test solid, training dashed); the kept
 fraction of gated maps (test_active_fraction under thresholded masks solid,
@@ -83,7 +83,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="plot_curves.py",
                                      description="Accuracy, kept fraction and MACs per epoch of training runs.",
                                      epilog="example: python3 tools/plot_curves.py models/densenet22-cifar10 "
-                                            "models/densenet22-gated-p8 -o curves.png")
+                                            "models/densenet22-gated -o curves.png")
     parser.add_argument("runs", nargs="+", help="run directory (or its metrics.jsonl)")
     parser.add_argument("-o", "--output", required=True, help="PNG file to write (1200 x 420)")
     parser.add_argument("--title", help="figure title (default: the run names)")

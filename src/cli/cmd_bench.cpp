@@ -376,7 +376,7 @@ void run(BenchArgs args) {
 void add_bench_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand("bench", kBenchHelp);
-  cmd->footer("Examples:\n  mapgate bench --model models/densenet22-gated-p8 --data $MAPGATE_DATA --test-limit 1000\n  mapgate bench --random-weights --depth 40 --growth 12 --keep 0.3 --batch 1,64 --threads 1,2");
+  cmd->footer("Examples:\n  mapgate bench --model models/densenet22-gated --data $MAPGATE_DATA --test-limit 1000\n  mapgate bench --random-weights --depth 40 --growth 12 --keep 0.3 --batch 1,64 --threads 1,2");
   auto* model = cmd->add_option("--model", args->model, "run directory or checkpoint file");
   auto* data = cmd->add_option("--data", args->data, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
   auto* test_limit = cmd->add_option("--test-limit", args->test_limit, "--model: the first N test images (0: all)")

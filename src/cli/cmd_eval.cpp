@@ -147,7 +147,7 @@ void add_eval_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<EvalArgs>();
   args->threads = default_threads();
   auto* cmd = app.add_subcommand("eval", "Evaluate a trained model on its test split");
-  cmd->footer("Examples:\n  mapgate eval --model models/densenet22-gated-p8\n  mapgate eval --model RUN --thresholds 0.3,0.4,0.5,0.6,0.7 --json > curve.json");
+  cmd->footer("Examples:\n  mapgate eval --model models/densenet22-gated\n  mapgate eval --model RUN --thresholds 0.3,0.4,0.5,0.6,0.7 --json > curve.json");
   cmd->add_option("--model", args->model, "run directory or checkpoint file")->required();
   cmd->add_option("--data", args->data, "dataset directory (default: $MAPGATE_DATA or the per-user cache)");
   cmd->add_option("--test-limit", args->test_limit, "use only the first N test images (0: all)")

@@ -16,7 +16,7 @@ void add_export_command(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
       "export", "Write a trained model as an engine weight file (docs/weight-format.md, version " +
                     std::to_string(kWeightFormatVersion) + ")");
-  cmd->footer("Examples:\n  mapgate export --model models/densenet22-gated-p8 --out gated.mgw\n  mapgate infer --weights gated.mgw   # then run it on the engine alone");
+  cmd->footer("Examples:\n  mapgate export --model models/densenet22-gated --out gated.mgw\n  mapgate infer --weights gated.mgw   # then run it on the engine alone");
   cmd->add_option("--model", args->model, "run directory or checkpoint file")->required();
   cmd->add_option("--out", args->out, "weight file to write")->required();
   cmd->callback([args, &action] {

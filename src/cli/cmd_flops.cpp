@@ -78,7 +78,7 @@ void run(const FlopsArgs& args) {
 void add_flops_command(CLI::App& app, Action& action) {
   auto args = std::make_shared<FlopsArgs>();
   auto* cmd = app.add_subcommand("flops", "Parameters and multiply-accumulates of a DenseNet");
-  cmd->footer("Examples:\n  mapgate flops --depth 40 --growth 12\n  mapgate flops --model models/densenet22-gated-p8 --json");
+  cmd->footer("Examples:\n  mapgate flops --depth 40 --growth 12\n  mapgate flops --model models/densenet22-gated --json");
   add_model_flags(cmd, args->model);
   cmd->add_option("--classes", args->classes, "number of output classes");
   auto* model = cmd->add_option("--model", args->checkpoint, "a run directory or checkpoint: count its architecture");
