@@ -17,6 +17,7 @@
 #include "common/regular_file.h"
 #include "common/write_file.h"
 #include "model/config.h"
+#include "train/checkpoint_archive.h"
 
 namespace mapgate {
 namespace {
@@ -119,9 +120,12 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
   static const SizeLimit kLimit{static_cast<std::uint64_t>(4 * 4 * kMaxParams) + (std::uint64_t{1} << 30),
                                 "a checkpoint may hold (4 copies of the largest model's parameters, 1 GiB to spare)"};
   require_regular_file(path, "checkpoint", &kLimit);
+  check_checkpoint_archive(path, std::filesystem::file_size(path));  // what LibTorch's reader would trust
   try {
     archive_.load_from(path);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {  // c10::Error, and std::out_of_range & co. from its unpickler
+    // (fuzz_checkpoint found a one-byte change that made it throw "Argument passed to at()
+    // was not in the map.", which named no file).
     throw Error("checkpoint " + quoted(path) + ": not a readable LibTorch archive (" +
                 first_line(e.what()) + ")");
   }
@@ -177,7 +181,7 @@ void Checkpoint::load_optimizer(torch::optim::Optimizer& optimizer, const std::s
     throw Error("checkpoint " + quoted(path_) + ": has no " + key + " state (cannot --resume from it)");
   try {
     optimizer.load(optimizer_archive);
-  } catch (const c10::Error& e) {
+  } catch (const std::exception& e) {  // c10::Error or whatever a malformed archive makes it throw
     throw Error("checkpoint " + quoted(path_) + ": optimizer state does not fit this model (" +
                 first_line(e.what()) + ")");
   }

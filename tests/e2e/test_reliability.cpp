@@ -543,6 +543,27 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
           write_weights(f, export_weights(model, tiny_config(), Normalization{{0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}}));
         },
         "not a readable LibTorch archive"}},
+      {"archive_attribute_renamed",  // found by fuzz_checkpoint: LibTorch threw std::out_of_range
+       {[](const std::string& f) {
+          write_checkpoint(f, tiny_state());
+          std::string bytes = test::slurp(f);
+          const std::size_t at = bytes.find("model/stem.weight");  // its name in data.pkl, stored
+          ASSERT_NE(at, std::string::npos);
+          bytes[at + 16] = 'u';
+          write_bytes(f, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+        },
+        "not a readable LibTorch archive (Argument passed to at() was not in the map.)"}},
+      {"pickle_length_past_its_record",  // found by fuzz_checkpoint: LibTorch allocated 4 GiB for it
+       {[](const std::string& f) {
+          write_checkpoint(f, tiny_state());
+          std::string bytes = test::slurp(f);
+          const std::string name = "model/stem.weight";  // BINUNICODE 'X', 4-byte length, the name
+          const std::size_t at = bytes.find(std::string("X\x11\0\0\0", 5) + name);
+          ASSERT_NE(at, std::string::npos);
+          bytes.replace(at + 1, 4, "\xff\xff\xff\x7f");
+          write_bytes(f, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+        },
+        "record \"archive/data.pkl\": pickle length 2147483647 at byte"}},
       {"archive_without_state",
        {[](const std::string& f) {
           torch::serialize::OutputArchive archive;

@@ -16,6 +16,7 @@
 #include "../e2e/synthetic_data.h"
 #include "common/error.h"
 #include "model/densenet.h"
+#include "train/checkpoint_archive.h"
 #include "train/trained_model.h"
 #include "../e2e/text_checks.h"
 
@@ -315,6 +316,20 @@ TEST_F(CheckpointTest, NonFiniteWeightsAndOptimizerStateAreErrors) {
 TEST_F(CheckpointTest, CheckpointPathOfRunDirectory) {
   EXPECT_EQ(checkpoint_path(dir_.path()), dir_ / kCheckpointFile);
   EXPECT_EQ(checkpoint_path(dir_ / "x.pt"), dir_ / "x.pt");
+}
+
+// The pickle scan that runs before LibTorch's unpickler, on pickles made by hand.
+TEST(PickleScan, AcceptsWellFormedAndNamesEachOutOfBoundsField) {
+  using namespace std::string_literals;
+  EXPECT_EQ(pickle_problem("\x80\x02K\x05q\x00h\x00X\x02\0\0\0ab."s), "");
+  EXPECT_EQ(pickle_problem("\x80\x02X\xff\xff\xff\xff.."s),
+            "pickle length 4294967295 at byte 2 exceeds the 2 bytes left");
+  EXPECT_EQ(pickle_problem("K\x05r\x00\x00\x01\x00."s), "pickle memo index 65536 at byte 2 skips past 0");
+  EXPECT_EQ(pickle_problem("h\x00."s), "pickle memo index 0 at byte 0 was never set");
+  EXPECT_EQ(pickle_problem("\xff."s), "unknown pickle opcode 255 at byte 0");
+  EXPECT_EQ(pickle_problem("cmodule\nname"s), "pickle ends inside an opcode at byte 0");
+  EXPECT_EQ(pickle_problem("K\x05"s), "pickle has no STOP opcode");
+  EXPECT_EQ(pickle_problem("J\x01\x02"s), "pickle ends inside an opcode at byte 0");
 }
 
 }  // namespace
