@@ -17,6 +17,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/files.h"
 #include "data/dataset.h"
 
 namespace mapgate::test {
@@ -60,46 +61,6 @@ inline Dataset make_quadrant_blobs(std::size_t n, int size, std::uint64_t seed) 
 inline DatasetSplits make_quadrant_splits(std::size_t n_train, std::size_t n_test, int size,
                                           std::uint64_t seed) {
   return {make_quadrant_blobs(n_train, size, seed), make_quadrant_blobs(n_test, size, seed + 1000)};
-}
-
-// A fresh directory <TempDir>/mapgate_<test name>_<pid>_<n>, removed on destruction.
-class ScratchDir {
- public:
-  ScratchDir() {
-    static int counter = 0;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string tag = info ? std::string(info->test_suite_name()) + "_" + info->name() : "scratch";
-    for (char& ch : tag)
-      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-    path_ = (std::filesystem::path(::testing::TempDir()) /
-             ("mapgate_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const {
-    return (std::filesystem::path(path_) / name).string();
-  }
-
- private:
-  std::string path_;
-};
-
-// Files in `dir` that an unfinished write_file_atomic leaves (NAME.tmp.PID): none may
-// remain once a write has returned or thrown.
-inline std::vector<std::string> temporaries_in(const std::string& dir) {
-  std::vector<std::string> found;
-  for (const auto& entry : std::filesystem::directory_iterator(dir))
-    if (entry.path().filename().string().find(".tmp.") != std::string::npos) found.push_back(entry.path().string());
-  return found;
 }
 
 // A CIFAR-10 binary directory: 5 training files of `per_batch` records and a test file

@@ -31,19 +31,14 @@
 namespace mapgate {
 namespace {
 
+using test::write_bytes;
+
 namespace fs = std::filesystem;
 using test::CliResult;
 using test::ScratchDir;
 using test::shell_quote;
 
 // ---- fixtures ---------------------------------------------------------------------
-
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
 
 std::vector<std::uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -19,12 +19,15 @@
 #include "common/error.h"
 #include "run_files.h"
 #include "synthetic_data.h"
+#include "../support/errors.h"
 #include "train/checkpoint.h"
 #include "train/trained_model.h"
 #include "text_checks.h"
 
 namespace mapgate {
 namespace {
+
+using test::message_of;
 
 using test::contains;
 using test::first_difference;
@@ -59,15 +62,6 @@ nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
   EXPECT_TRUE(in.good()) << path;
   return nlohmann::json::parse(in);
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 TEST(Training, ResumeGivesExactlyTheUninterruptedWeights) {

@@ -15,12 +15,15 @@
 
 #include <gtest/gtest.h>
 
+#include "../support/files.h"
 #include "../support/guarded_call.h"
 #include "common/error.h"
 #include "engine/weights.h"
 
 namespace mapgate {
 namespace {
+
+using test::write_bytes;
 
 namespace fs = std::filesystem;
 using test::expect_guarded_error;
@@ -43,11 +46,6 @@ void u32(std::string& s, std::uint32_t v) {
 std::string read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 class HostileWeightFile : public ::testing::Test {

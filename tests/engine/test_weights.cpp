@@ -12,11 +12,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/files.h"
 #include "common/error.h"
 #include "engine/weights.h"
 
 namespace mapgate {
 namespace {
+
+using test::write_bytes;
 
 #define EXPECT_THROWS_WITH(stmt, substring)                                          \
   do {                                                                               \
@@ -45,11 +48,6 @@ DenseNetConfig tiny(bool gated, bool bc = false) {
 
 std::string temp_path(const std::string& name) {
   return ::testing::TempDir() + "mapgate_weights_" + name + ".bin";
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 std::string read_bytes(const std::string& path) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "../e2e/synthetic_data.h"
+#include "../support/errors.h"
 #include "common/error.h"
 #include "model/densenet.h"
 #include "train/checkpoint_archive.h"
@@ -22,6 +23,10 @@
 
 namespace mapgate {
 namespace {
+
+using test::message_of;
+
+using test::write_bytes;
 
 namespace fs = std::filesystem;
 using test::contains;
@@ -72,26 +77,9 @@ std::string first_difference(torch::nn::Module& a, torch::nn::Module& b) {
   return "";
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("NOT a mapgate::Error: ") + e.what();
-  }
-  return "(no exception)";
-}
-
 std::vector<char> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<char>(std::istreambuf_iterator<char>(in), {});
-}
-
-void write_bytes(const std::string& path, const char* data, std::size_t size) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(data, static_cast<std::streamsize>(size));
-  ASSERT_TRUE(out.good()) << path;
 }
 
 class CheckpointTest : public ::testing::Test {

@@ -1,6 +1,6 @@
 // Straight-through Gumbel-sigmoid gates (--gates gumbel, src/train/gumbel.h): the mask
-// is exactly 0/1 in the forward and Bernoulli(p); it has a nonzero gradient w.r.t. the
-// gate logits; in the model a switched-off map is an exact zero and the gates get a
+// is exactly 0/1 in the forward and Bernoulli(p); its gradient w.r.t. the gate logits
+// is the relaxed mask's (finite differences); in the model a switched-off map is an exact zero and the gates get a
 // gradient from CE; on a short synthetic run the target rate moves the kept fraction;
 // the run's checkpoint evaluates like any gated run.
 #include <fstream>
@@ -41,6 +41,36 @@ TEST(Gumbel, StraightThroughMaskIsExactlyBinaryWithGradient) {
   EXPECT_TRUE(torch::equal(a, b));
   const auto ga = torch::autograd::grad({a.sum()}, {z})[0], gb = torch::autograd::grad({b.sum()}, {z})[0];
   EXPECT_FALSE(torch::allclose(ga, gb));
+}
+
+// The straight-through gradient is the relaxed mask's: d/dz of sum(w * soft(z)), soft =
+// sigmoid((logit p(z) + L) / T), checked against central differences in double.
+TEST(Gumbel, StraightThroughGradientEqualsTheRelaxedMasksByFiniteDifference) {
+  torch::manual_seed(7);
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  const auto z = (2 * torch::randn({4, 6}, opts)).requires_grad_();
+  const auto u = torch::rand({4, 6}, opts).clamp(1e-3, 1 - 1e-3);
+  const auto noise = torch::log(u) - torch::log1p(-u);
+  const auto w = torch::randn({4, 6}, opts);
+  const double t = 0.7, eps = 0.01, h = 1e-6;
+  auto relaxed_sum = [&](const torch::Tensor& zz) {
+    const auto p = gate_probability(zz, eps);
+    return (w * torch::sigmoid((torch::log(p) - torch::log1p(-p) + noise) / t)).sum().item<double>();
+  };
+  const auto st = gumbel_straight_through(gate_probability(z, eps), t, noise);
+  const auto grad = torch::autograd::grad({(st * w).sum()}, {z})[0];
+  torch::NoGradGuard no_grad;
+  const auto base = z.detach();
+  auto numeric = torch::zeros_like(base);
+  for (int64_t i = 0; i < base.numel(); ++i) {
+    auto plus = base.clone(), minus = base.clone();
+    plus.view(-1)[i] += h;
+    minus.view(-1)[i] -= h;
+    numeric.view(-1)[i] = (relaxed_sum(plus) - relaxed_sum(minus)) / (2 * h);
+  }
+  EXPECT_GT(numeric.abs().max().item<double>(), 1e-3) << "a gradient worth checking";
+  EXPECT_TRUE(torch::allclose(grad, numeric, /*rtol=*/1e-6, /*atol=*/1e-8))
+      << "autograd\n" << grad << "\nfinite differences\n" << numeric;
 }
 
 TEST(Gumbel, HardMaskIsBernoulliOfP) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "../../support/errors.h"
 #include "common/dir_lock.h"
 #include "common/error.h"
 
@@ -24,13 +25,9 @@ std::string fresh_dir(const char* name) {
   return dir.string();
 }
 
+// What taking the lock on `dir` throws: "(no exception)" when it is free.
 std::string error_of(const std::string& dir) {
-  try {
-    DirLock second(dir, "--out");
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
+  return test::message_of([&] { DirLock second(dir, "--out"); });
 }
 
 TEST(DirLock, SecondHolderIsRefusedWithTheFirstOnesPidUntilItIsReleased) {
@@ -43,9 +40,9 @@ TEST(DirLock, SecondHolderIsRefusedWithTheFirstOnesPidUntilItIsReleased) {
                            std::to_string(::getpid()) + "); wait for it to end or choose another directory");
     DirLock moved(std::move(*first));
     first.reset();  // the moved-from lock releases nothing
-    EXPECT_NE(error_of(dir), "");
+    EXPECT_NE(error_of(dir), "(no exception)");
   }
-  EXPECT_EQ(error_of(dir), "") << "released with its holder";
+  EXPECT_EQ(error_of(dir), "(no exception)") << "released with its holder";
   fs::remove_all(dir);
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/files.h"
 #include "../../support/byte_fixtures.h"
 #include "../../support/guarded_call.h"
 #include "common/error.h"
@@ -26,16 +27,12 @@
 namespace mapgate {
 namespace {
 
+using test::write_bytes;
+
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
 using test::cifar10_records;
 using test::expect_guarded_error;
-
-void write_bytes(const std::string& path, const Bytes& b) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  ASSERT_TRUE(f.good()) << path;
-}
 
 // A gzip bomb: `members` concatenated members of 1 MiB of zeros each (about 1 KiB each
 // compressed), which a reader without a limit would inflate to `members` MiB.

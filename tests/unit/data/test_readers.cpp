@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../../support/files.h"
 #include "../../support/byte_fixtures.h"
 #include "common/error.h"
 #include "common/write_file.h"
@@ -23,6 +24,8 @@
 
 namespace mapgate {
 namespace {
+
+using test::write_bytes;
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
@@ -49,12 +52,6 @@ void expect_error(const std::function<void()>& fn, const std::vector<std::string
 
 // A limit far above every file these tests write.
 const SizeLimit kAnyTestFile{std::uint64_t{1} << 26, "these tests take"};
-
-void write_bytes(const std::string& path, const Bytes& b) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-  ASSERT_TRUE(f.good()) << path;
-}
 
 Bytes read_plain(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
