@@ -12,7 +12,7 @@ namespace mapgate {
 struct GatingDemoArgs {
   std::string data;                                    // --data ("": $MAPGATE_DATA or the cache)
   std::string dense = "models/densenet22-cifar10";     // the dense reference run
-  std::string gated = "models/densenet22-gated";    // the gated run
+  std::string gated = "models/densenet22-gated";       // the gated run
   std::size_t test_limit = 0;                          // 0: every test image
   std::size_t timed_images = 2000;                     // images per timed engine pass
   std::string out = "mapgate-demo";                    // evaluation JSON and pictures go here

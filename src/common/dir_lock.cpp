@@ -39,10 +39,9 @@ DirLock::DirLock(const std::string& dir, const std::string& flag) {
     throw Error(flag + " " + quoted(dir) + ": in use by another mapgate process" +
                 (pid.empty() ? "" : " (pid " + pid + ")") + "; wait for it to end or choose another directory");
   }
+  // The pid is only for the other process's message: the lock holds without it.
   const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
-    // The pid is only for the other process's message; the lock holds without it.
-  }
+  if (::ftruncate(fd_, 0) == 0) (void)!::pwrite(fd_, pid.data(), pid.size(), 0);
 }
 
 DirLock::~DirLock() {

@@ -112,22 +112,29 @@ std::uint64_t check_record(ArchiveFile& f, const Record& r) {
   return start;
 }
 
-// Argument of each opcode (pickletools): bytes that follow it, or how its length is given.
-enum class Arg : std::uint8_t { kUnknown, kNone, kFixed1, kFixed2, kFixed4, kFixed8, kLen1, kLen4, kLen8, kLine, kTwoLines };
+// Argument of each opcode (pickletools): `n` bytes that follow it (kFixed), a length in `n`
+// bytes then that many bytes (kLength), or `n` newline-terminated lines (kLines).
+struct Arg {
+  enum Kind : std::uint8_t { kUnknown, kFixed, kLength, kLines } kind = kUnknown;
+  std::uint8_t n = 0;
+};
 
 std::array<Arg, 256> opcode_table() {
-  std::array<Arg, 256> t{};  // kUnknown
-  for (char c : std::string("(.012NQRabde}lo]st)u") + "\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98")
-    t[static_cast<unsigned char>(c)] = Arg::kNone;
-  for (char c : std::string("Khq") + "\x80\x82") t[static_cast<unsigned char>(c)] = Arg::kFixed1;
-  t['M'] = t[0x83] = Arg::kFixed2;
-  t['J'] = t['j'] = t['r'] = t[0x84] = Arg::kFixed4;
-  t['G'] = t[0x95] = Arg::kFixed8;
-  t['C'] = t['U'] = t[0x8a] = t[0x8c] = Arg::kLen1;
-  t['T'] = t['X'] = t['B'] = t[0x8b] = Arg::kLen4;
-  t[0x8d] = t[0x8e] = t[0x96] = Arg::kLen8;
-  for (char c : std::string("FILPSVgp")) t[static_cast<unsigned char>(c)] = Arg::kLine;
-  t['c'] = t['i'] = Arg::kTwoLines;
+  std::array<Arg, 256> t{};
+  auto set = [&t](const std::string& ops, Arg arg) {
+    for (char c : ops) t[static_cast<unsigned char>(c)] = arg;
+  };
+  set(std::string("(.012NQRabde}lo]st)u") + "\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98",
+      {Arg::kFixed, 0});
+  set(std::string("Khq") + "\x80\x82", {Arg::kFixed, 1});
+  set("M\x83", {Arg::kFixed, 2});
+  set("Jjr\x84", {Arg::kFixed, 4});
+  set("G\x95", {Arg::kFixed, 8});
+  set("CU\x8a\x8c", {Arg::kLength, 1});
+  set("TXB\x8b", {Arg::kLength, 4});
+  set("\x8d\x8e\x96", {Arg::kLength, 8});
+  set("FILPSVgp", {Arg::kLines, 1});
+  set("ci", {Arg::kLines, 2});
   return t;
 }
 
@@ -140,31 +147,22 @@ std::string pickle_problem(const Bytes& b) {
     const auto op = static_cast<unsigned char>(b[at]);
     const std::size_t arg = at + 1, left = b.size() - arg;
     const std::string where = " at byte " + std::to_string(at);
-    auto fixed = [&](std::size_t n) { return n <= left ? n : std::string::npos; };
-    std::size_t skip = 0;
-    switch (kArgs[op]) {
-      case Arg::kUnknown: return "unknown pickle opcode " + std::to_string(op) + where;
-      case Arg::kNone: break;
-      case Arg::kFixed1: skip = fixed(1); break;
-      case Arg::kFixed2: skip = fixed(2); break;
-      case Arg::kFixed4: skip = fixed(4); break;
-      case Arg::kFixed8: skip = fixed(8); break;
-      case Arg::kLen1: case Arg::kLen4: case Arg::kLen8: {
-        const int width = kArgs[op] == Arg::kLen1 ? 1 : kArgs[op] == Arg::kLen4 ? 4 : 8;
-        if (static_cast<std::size_t>(width) > left) return "pickle ends inside an opcode" + where;
-        const std::uint64_t n = le(b, arg, width);
-        if (n > left - width)
-          return "pickle length " + std::to_string(n) + where + " exceeds the " + std::to_string(left - width) +
-                 " bytes left";
-        skip = width + n;
-        break;
-      }
-      case Arg::kLine: case Arg::kTwoLines: {
-        std::size_t end = b.find('\n', arg);
-        if (end != Bytes::npos && kArgs[op] == Arg::kTwoLines) end = b.find('\n', end + 1);
-        skip = end == Bytes::npos ? std::string::npos : end + 1 - arg;
-        break;
-      }
+    const Arg a = kArgs[op];
+    std::size_t skip = a.n;
+    if (a.kind == Arg::kUnknown) return "unknown pickle opcode " + std::to_string(op) + where;
+    if (a.kind == Arg::kFixed && a.n > left) skip = std::string::npos;
+    if (a.kind == Arg::kLength) {
+      if (a.n > left) return "pickle ends inside an opcode" + where;
+      const std::uint64_t n = le(b, arg, a.n);
+      if (n > left - a.n)
+        return "pickle length " + std::to_string(n) + where + " exceeds the " + std::to_string(left - a.n) +
+               " bytes left";
+      skip = a.n + n;
+    }
+    if (a.kind == Arg::kLines) {
+      std::size_t end = b.find('\n', arg);
+      if (end != Bytes::npos && a.n == 2) end = b.find('\n', end + 1);
+      skip = end == Bytes::npos ? std::string::npos : end + 1 - arg;
     }
     if (skip == std::string::npos) return "pickle ends inside an opcode" + where;
     // Memo indices: LibTorch writes memo_table_[id] for a put; a get reads it.
