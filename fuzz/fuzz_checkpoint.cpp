@@ -1,8 +1,9 @@
 // libFuzzer target: the bytes as a checkpoint file, through the path `mapgate eval`,
-// `export` and `bench --model` take: Checkpoint (regular-file and size checks, LibTorch's
-// archive reader, the state record), then load_trained_model (model config, dataset,
-// class names, normalisation, every tensor checked and copied into the model). Only
-// mapgate::Error may escape; a model it returns must run a forward pass (its logits
+// `export` and `bench --model` take: Checkpoint (regular-file and size checks, the
+// format-2 parser, the state record), then load_trained_model (model config, dataset,
+// class names, normalisation, every tensor checked and copied into the model), then
+// what --resume adds: the SGD and Adam state restored into optimizers of that model.
+// Only mapgate::Error may escape; a model it returns must run a forward pass (its logits
 // may still overflow: finite, checked weights can, and eval reports that as an error).
 #include <unistd.h>
 
@@ -11,10 +12,13 @@
 #include <fstream>
 #include <string>
 
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
 #include "model/macs.h"
+#include "train/checkpoint.h"
 #include "train/trained_model.h"
 
 namespace {
@@ -42,6 +46,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const torch::Tensor logits =
         t.model->forward(torch::zeros({1, t.config.in_channels, t.config.image_size, t.config.image_size}));
     if (logits.size(0) != 1 || logits.size(1) != t.config.num_classes) __builtin_trap();
+    mapgate::Checkpoint checkpoint(path);
+    torch::optim::SGD sgd(t.model->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+    torch::optim::Adam adam(t.model->parameters(), torch::optim::AdamOptions(1e-3));
+    checkpoint.load_optimizer(sgd);
+    checkpoint.load_optimizer(adam, "gate_optimizer");
   } catch (const mapgate::Error&) {
   }
   return 0;

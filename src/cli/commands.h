@@ -19,6 +19,7 @@ void add_export_command(CLI::App& app, Action& action);
 void add_bench_command(CLI::App& app, Action& action);
 void add_infer_command(CLI::App& app, Action& action);
 void add_demo_command(CLI::App& app, Action& action);
+void add_upgrade_checkpoint_command(CLI::App& app, Action& action);
 
 // --threads default: every core of this machine.
 int default_threads();

@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   mapgate::add_bench_command(app, action);
   mapgate::add_infer_command(app, action);
   mapgate::add_demo_command(app, action);
+  mapgate::add_upgrade_checkpoint_command(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -19,6 +19,7 @@
 
 #include "common/error.h"
 #include "common/json_limits.h"
+#include "common/little_endian.h"
 #include "common/regular_file.h"
 #include "common/write_file.h"
 
@@ -38,79 +39,6 @@ std::string brief(const nlohmann::json& v) {
   const std::string text = v.dump();
   return text.size() <= 60 ? text : text.substr(0, 60) + "...";
 }
-
-bool little_endian_host() {
-  const std::uint16_t probe = 1;
-  unsigned char first;
-  std::memcpy(&first, &probe, 1);
-  return first == 1;
-}
-
-// --- little-endian writing ---
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put_floats(std::string& out, const std::vector<float>& data) {
-  const std::size_t at = out.size();
-  out.resize(at + 4 * data.size());
-  if (little_endian_host()) {
-    if (!data.empty()) std::memcpy(&out[at], data.data(), 4 * data.size());
-    return;
-  }
-  for (std::size_t i = 0; i < data.size(); ++i) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &data[i], 4);
-    for (int b = 0; b < 4; ++b) out[at + 4 * i + b] = static_cast<char>((bits >> (8 * b)) & 0xff);
-  }
-}
-
-// --- bounds-checked little-endian reading ---
-class Reader {
- public:
-  Reader(const std::string& bytes, const std::string& source) : bytes_(bytes), source_(source) {}
-  void need(std::size_t n, const std::string& what) const {
-    if (bytes_.size() - pos_ < n) truncated(std::to_string(n), what);
-  }
-  [[noreturn]] void truncated(const std::string& n, const std::string& what) const {
-    throw Error(prefix(source_) + "truncated: " + what + " needs " + n + " bytes at offset " + std::to_string(pos_) +
-                ", the file has " + std::to_string(bytes_.size()) + " bytes");
-  }
-  std::uint32_t u32(const std::string& what) {
-    need(4, what);
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes_[pos_ + i])) << (8 * i);
-    pos_ += 4;
-    return v;
-  }
-  std::string bytes(std::size_t n, const std::string& what) {
-    need(n, what);
-    std::string s = bytes_.substr(pos_, n);
-    pos_ += n;
-    return s;
-  }
-  void floats(std::vector<float>& out, std::size_t n, const std::string& what) {
-    if (n > (bytes_.size() - pos_) / 4) truncated(std::to_string(n) + " x 4", what);
-    out.resize(n);
-    if (little_endian_host()) {
-      if (n) std::memcpy(out.data(), bytes_.data() + pos_, 4 * n);
-    } else {
-      for (std::size_t i = 0; i < n; ++i) {
-        std::uint32_t bits = 0;
-        for (int b = 0; b < 4; ++b)
-          bits |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes_[pos_ + 4 * i + b])) << (8 * b);
-        std::memcpy(&out[i], &bits, 4);
-      }
-    }
-    pos_ += 4 * n;
-  }
-  std::size_t pos() const { return pos_; }
-  std::size_t size() const { return bytes_.size(); }
-
- private:
-  const std::string& bytes_;
-  const std::string& source_;
-  std::size_t pos_ = 0;
-};
 
 // The architecture rules of config.cpp, naming the file and its fields.
 void check_architecture(const DenseNetConfig& c, const std::string& source) {
@@ -281,7 +209,7 @@ void write_weights(const std::string& path, const Weights& w) {
     out += name;
     put_u32(out, static_cast<std::uint32_t>(shape.size()));
     for (auto d : shape) put_u32(out, static_cast<std::uint32_t>(d));
-    put_floats(out, t.data);
+    put_elements(out, t.data);
   }
   write_file_atomic(path, out.data(), out.size());  // a failed write leaves any old file as it was
 }
@@ -298,7 +226,7 @@ Weights read_weights(const std::string& path) {
 }
 
 Weights parse_weights(const std::string& bytes, const std::string& path) {
-  Reader r(bytes, path);
+  ByteReader r(bytes, prefix(path));
 
   const std::string magic = r.bytes(sizeof kWeightMagic, "the magic");
   if (magic != std::string(kWeightMagic, sizeof kWeightMagic)) {
@@ -342,7 +270,7 @@ Weights parse_weights(const std::string& bytes, const std::string& path) {
       n *= static_cast<std::size_t>(t.shape.back());
       if (n > r.size()) r.truncated(std::to_string(n) + " x 4", "tensor " + quoted(name) + "'s data");
     }
-    r.floats(t.data, n, "tensor " + quoted(name) + "'s data (" + shape_str(t.shape) + ")");
+    r.elements(t.data, n, "tensor " + quoted(name) + "'s data (" + shape_str(t.shape) + ")");
     if (!w.tensors.emplace(name, std::move(t)).second)
       throw Error(prefix(path) + "tensor " + quoted(name) + " appears twice");
   }

@@ -17,9 +17,9 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <torch/serialize/output-archive.h>
 
 #include "../support/byte_fixtures.h"
+#include "../support/checkpoint_files.h"
 #include "cli_runner.h"
 #include "common/dir_lock.h"
 #include "model/config.h"
@@ -462,12 +462,16 @@ void write_checkpoint(const std::string& path, const nlohmann::json& state,
   save_checkpoint(path, *model, nullptr, state);
 }
 
-// An archive whose "state" is `text` as it is, without the format and version keys.
-void write_raw_state(const std::string& path, const std::string& text) {
-  torch::serialize::OutputArchive archive;
-  archive.write("state", c10::IValue(text));
-  archive.write("model/x", torch::zeros({2}));
-  archive.save_to(path);
+// A format-2 file whose header's "state" is `state` as it is (no format or version added).
+void write_raw_state(const std::string& path, const nlohmann::json& state) {
+  test::write_checkpoint_with_tensor(path, state, {2}, std::string(8, '\0'));
+}
+
+// tiny_state() marked as format 2, as save_checkpoint marks it.
+nlohmann::json v2_state(nlohmann::json s = tiny_state()) {
+  s["format"] = "mapgate-checkpoint";
+  s["version"] = 2;
+  return s;
 }
 
 struct CheckpointCase {
@@ -512,71 +516,60 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
       {"missing", {[](const std::string&) {}, "no such file"}},
       {"run_dir_without_checkpoint",
        {[](const std::string& f) { fs::create_directories(fs::path(f).parent_path()); }, "no such file"}},
-      {"empty", {[](const std::string& f) { write_bytes(f, {}); }, "not a readable LibTorch archive"}},
+      {"empty", {[](const std::string& f) { write_bytes(f, {}); }, "not a mapgate checkpoint (no \"MGCHKPT\" magic"}},
       {"garbage",
        {[](const std::string& f) {
           std::vector<std::uint8_t> b;
           for (int i = 0; i < 5000; ++i) b.push_back(static_cast<std::uint8_t>((i * 131 + 7) % 251));
           write_bytes(f, b);
         },
-        "not a readable LibTorch archive"}},
+        "not a mapgate checkpoint (no \"MGCHKPT\" magic"}},
       {"truncated_half",
        {[](const std::string& f) {
           write_checkpoint(f, tiny_state());
           fs::resize_file(f, fs::file_size(f) / 2);
         },
-        "not a readable LibTorch archive"}},
+        "truncated: "}},
       {"truncated_tail",
        {[](const std::string& f) {
           write_checkpoint(f, tiny_state());
           fs::resize_file(f, fs::file_size(f) - 100);
         },
-        "not a readable LibTorch archive"}},
+        "truncated: tensor"}},
       {"engine_weight_file",  // `mapgate export` output given where a checkpoint belongs
        {[](const std::string& f) {
           DenseNet model(tiny_config());
           write_weights(f, export_weights(model, tiny_config(), Normalization{{0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}}));
         },
-        "not a readable LibTorch archive"}},
-      {"archive_attribute_renamed",  // found by fuzz_checkpoint: LibTorch threw std::out_of_range
-       {[](const std::string& f) {
-          write_checkpoint(f, tiny_state());
-          std::string bytes = test::slurp(f);
-          const std::size_t at = bytes.find("model/stem.weight");  // its name in data.pkl, stored
-          ASSERT_NE(at, std::string::npos);
-          bytes[at + 16] = 'u';
-          write_bytes(f, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
-        },
-        "not a readable LibTorch archive (Argument passed to at() was not in the map.)"}},
-      {"pickle_length_past_its_record",  // found by fuzz_checkpoint: LibTorch allocated 4 GiB for it
-       {[](const std::string& f) {
-          write_checkpoint(f, tiny_state());
-          std::string bytes = test::slurp(f);
-          const std::string name = "model/stem.weight";  // BINUNICODE 'X', 4-byte length, the name
-          const std::size_t at = bytes.find(std::string("X\x11\0\0\0", 5) + name);
-          ASSERT_NE(at, std::string::npos);
-          bytes.replace(at + 1, 4, "\xff\xff\xff\x7f");
-          write_bytes(f, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
-        },
-        "record \"archive/data.pkl\": pickle length 2147483647 at byte"}},
-      {"archive_without_state",
-       {[](const std::string& f) {
-          torch::serialize::OutputArchive archive;
-          archive.write("model/x", torch::zeros({2}));
-          archive.save_to(f);
-        },
-        "no mapgate state record"}},
-      {"state_not_json", {[](const std::string& f) { write_raw_state(f, "{\"model\": "); }, "not valid JSON"}},
-      {"state_not_mapgate", {[](const std::string& f) { write_raw_state(f, "{\"format\": \"other\", \"version\": 1}"); },
+        "not a mapgate checkpoint (no \"MGCHKPT\" magic"}},
+      {"format1_archive",  // what mapgate wrote before format 2: only upgrade-checkpoint reads it
+       {[](const std::string& f) { test::write_format1_checkpoint(f, *DenseNet(tiny_config()), tiny_state()); },
+        "format 1 (a LibTorch archive, written by mapgate before December 2026); convert it once with "
+        "`mapgate upgrade-checkpoint"}},
+      {"header_without_state",
+       {[](const std::string& f) { test::write_checkpoint_header(f, R"({"optimizers": {}, "tensors": []})"); },
+        "header lacks \"state\""}},
+      {"header_not_json", {[](const std::string& f) { test::write_checkpoint_header(f, "{\"state\": "); }, "not valid JSON"}},
+      {"tensor_data_short",
+       {[](const std::string& f) { test::write_checkpoint_with_tensor(f, v2_state(), {100}, std::string(8, '\0')); },
+        "truncated: tensor \"model/x\"'s data needs 100 x 4 bytes"}},
+      {"state_not_mapgate", {[](const std::string& f) { write_raw_state(f, {{"format", "other"}, {"version", 2}}); },
                              "not a mapgate checkpoint"}},
       {"state_newer_version",
        {[](const std::string& f) {
-          nlohmann::json s = tiny_state();
-          s["format"] = "mapgate-checkpoint";
-          s["version"] = 99;
-          write_raw_state(f, s.dump());
+          write_checkpoint(f, tiny_state());
+          std::string bytes = test::slurp(f);
+          bytes[8] = 99;  // the version after the 8-byte magic
+          write_bytes(f, std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
         },
-        "version 99, this build reads 1..1"}},
+        "format version 99, this build reads version 2 (newer mapgate?)"}},
+      {"state_version_disagrees",
+       {[](const std::string& f) {
+          nlohmann::json s = v2_state();
+          s["version"] = "one";
+          write_raw_state(f, s);
+        },
+        "state record says version \"one\""}},
       {"state_lacks_model", {[](const std::string& f) { write_checkpoint(f, without(tiny_state(), "model")); },
                              "lacks \"model\""}},
       {"state_lacks_dataset", {[](const std::string& f) { write_checkpoint(f, without(tiny_state(), "dataset")); },
@@ -599,16 +592,8 @@ const std::map<std::string, CheckpointCase>& checkpoint_cases() {
        {[](const std::string& f) { write_checkpoint(f, with_state("normalization", 3)); },
         "state \"normalization\" lacks \"mean\"", "eval export bench"}},
       {"state_format_wrong_type",
-       {[](const std::string& f) { write_raw_state(f, "{\"format\": 7, \"version\": 1}"); }, "not a mapgate checkpoint"}},
-      {"state_not_an_object", {[](const std::string& f) { write_raw_state(f, "[1, 2]"); }, "not a mapgate checkpoint"}},
-      {"state_version_wrong_type",
-       {[](const std::string& f) {
-          nlohmann::json s = tiny_state();
-          s["format"] = "mapgate-checkpoint";
-          s["version"] = "one";
-          write_raw_state(f, s.dump());
-        },
-        "version \"one\", this build reads 1..1"}},
+       {[](const std::string& f) { write_raw_state(f, {{"format", 7}, {"version", 2}}); }, "not a mapgate checkpoint"}},
+      {"state_not_an_object", {[](const std::string& f) { write_raw_state(f, {1, 2}); }, "header \"state\" is [1,2], expected an object"}},
       {"state_dataset_unknown",
        {[](const std::string& f) { write_checkpoint(f, with_state("dataset", "imagenet")); },
         "dataset \"imagenet\" is not one this build reads", "eval bench"}},
@@ -687,6 +672,46 @@ std::vector<std::string> checkpoint_case_names() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Reliability, ReliabilityCheckpoint, ::testing::ValuesIn(checkpoint_case_names()), case_name);
+
+// `mapgate upgrade-checkpoint`: a format-1 run becomes readable in place; the format-1
+// files fuzz_checkpoint found (docs/reliability.md) stay one-line errors there.
+TEST(ReliabilityUpgrade, Format1RunUpgradesInPlaceAndCraftedArchivesAreRefused) {
+  ScratchDir scratch;
+  const std::string data = scratch / "cifar", run_dir = scratch / "run", file = run_dir + "/checkpoint.pt";
+  write_cifar10_dir(data);
+  fs::create_directories(run_dir);
+  test::write_format1_checkpoint(file, *DenseNet(tiny_config()), tiny_state());
+  const std::string eval = "eval --model " + shell_quote(run_dir) + " --data " + shell_quote(data) + " --threads 1";
+  expect_error(run(scratch, eval), 1, "mapgate upgrade-checkpoint");
+  const CliResult up = run(scratch, "upgrade-checkpoint " + shell_quote(run_dir));
+  ASSERT_EQ(up.exit_code, 0) << up.describe();
+  EXPECT_NE(up.out.find("format 2, "), std::string::npos) << up.describe();
+  EXPECT_NE(up.out.find(" model tensors, epoch 1;"), std::string::npos) << up.describe();
+  const CliResult after = run(scratch, eval);
+  EXPECT_EQ(after.exit_code, 0) << after.describe();
+
+  // A renamed attribute made LibTorch throw std::out_of_range; a pickle length past its
+  // record made it allocate 4 GiB.
+  const std::string old = scratch / "old.pt";
+  test::write_format1_checkpoint(old, *DenseNet(tiny_config()), tiny_state());
+  std::string bytes = test::slurp(old);
+  const std::size_t at = bytes.find("model/stem.weight");  // its name in data.pkl, stored
+  ASSERT_NE(at, std::string::npos);
+  std::string renamed = bytes;
+  renamed[at + 16] = 'u';
+  write_bytes(scratch / "renamed.pt", std::vector<std::uint8_t>(renamed.begin(), renamed.end()));
+  expect_error(run(scratch, "upgrade-checkpoint " + shell_quote(scratch / "renamed.pt") + " --out " +
+                                shell_quote(scratch / "x.pt")),
+               1, "not a readable LibTorch archive (Argument passed to at() was not in the map.)");
+  const std::size_t length = bytes.find(std::string("X\x11\0\0\0", 5) + "model/stem.weight");
+  ASSERT_NE(length, std::string::npos);
+  bytes.replace(length + 1, 4, "\xff\xff\xff\x7f");
+  write_bytes(scratch / "long.pt", std::vector<std::uint8_t>(bytes.begin(), bytes.end()));
+  expect_error(run(scratch, "upgrade-checkpoint " + shell_quote(scratch / "long.pt") + " --out " +
+                                shell_quote(scratch / "x.pt")),
+               1, "pickle length 2147483647 at byte");
+  EXPECT_FALSE(fs::exists(scratch / "x.pt"));
+}
 
 // ---- a real run directory: --init, --resume, config.json, gates -----------------------
 

@@ -1,10 +1,11 @@
 // Checkpoint files (src/train/checkpoint.h): a bit-exact round trip of weights, BN
-// buffers and optimizer state, and one-line errors naming the file (and the layer) for
-// every kind of bad checkpoint.
+// buffers and optimizer state (SGD and Adam), one-line errors naming the file (and the
+// layer) for every kind of bad checkpoint, and format 1 read for the upgrade only.
 #include "train/checkpoint.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
+#include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 
 #include <filesystem>
@@ -14,10 +15,12 @@
 #include <vector>
 
 #include "../e2e/synthetic_data.h"
+#include "../support/checkpoint_files.h"
 #include "../support/errors.h"
 #include "common/error.h"
 #include "model/densenet.h"
 #include "train/checkpoint_archive.h"
+#include "train/checkpoint_format1.h"
 #include "train/trained_model.h"
 #include "../e2e/text_checks.h"
 
@@ -115,7 +118,7 @@ TEST_F(CheckpointTest, RoundTripIsBitExactForWeightsBuffersAndOptimizer) {
   EXPECT_EQ(checkpoint.state().value("epoch", 0), 3);
   EXPECT_EQ(checkpoint.state().value("note", ""), "round trip");
   EXPECT_EQ(checkpoint.state().value("format", ""), "mapgate-checkpoint");
-  EXPECT_EQ(checkpoint.state().value("version", 0), kCheckpointVersion);
+  EXPECT_EQ(checkpoint.state().value("version", 0u), kCheckpointFormatVersion);
   checkpoint.load_model(*loaded);
   checkpoint.load_optimizer(loaded_optimizer);
   EXPECT_EQ(first_difference(*model, *loaded), "") << "differs after load";
@@ -131,6 +134,37 @@ TEST_F(CheckpointTest, RoundTripIsBitExactForWeightsBuffersAndOptimizer) {
   sgd_step(model, optimizer, 200);
   sgd_step(loaded, loaded_optimizer, 200);
   EXPECT_EQ(first_difference(*model, *loaded), "") << "differs after one more SGD step";
+}
+
+// The gate optimizer of a gated run is Adam: its steps and both moments come back.
+TEST_F(CheckpointTest, AdamStateRoundTripsUnderGateOptimizer) {
+  const std::string path = dir_ / "adam.pt";
+  auto adam_step = [](DenseNet& model, torch::optim::Adam& adam, std::uint64_t seed) {
+    torch::manual_seed(seed);
+    const auto labels = torch::randint(0, 10, {8}, torch::kInt64);
+    adam.zero_grad();
+    torch::nn::functional::cross_entropy(model->forward(torch::randn({8, 3, 12, 12})), labels).backward();
+    adam.step();
+  };
+  DenseNet model = make_model(tiny_config(), 1);
+  auto sgd = make_sgd(model);
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-3));
+  for (int s = 0; s < 2; ++s) adam_step(model, adam, 300 + s);
+  save_checkpoint(path, *model, &sgd, {{"epoch", 1}}, &adam);
+
+  DenseNet loaded = make_model(tiny_config(), 2);
+  auto loaded_sgd = make_sgd(loaded);
+  torch::optim::Adam loaded_adam(loaded->parameters(), torch::optim::AdamOptions(1e-3));
+  Checkpoint checkpoint(path);
+  checkpoint.load_model(*loaded);
+  checkpoint.load_optimizer(loaded_adam, "gate_optimizer");
+  // Adam's third step depends on the step count and both moments.
+  adam_step(model, adam, 400);
+  adam_step(loaded, loaded_adam, 400);
+  EXPECT_EQ(first_difference(*model, *loaded), "") << "differs after one more Adam step";
+  // Adam's state where SGD's belongs is refused by kind.
+  const std::string msg = message_of([&] { checkpoint.load_optimizer(loaded_sgd, "gate_optimizer"); });
+  EXPECT_TRUE(contains(msg, "gate_optimizer state is \"adam\"'s, this run's gate_optimizer is \"sgd\"")) << msg;
 }
 
 TEST_F(CheckpointTest, SavingAgainReplacesTheFile) {
@@ -213,12 +247,75 @@ TEST_F(CheckpointTest, TruncatedCheckpoint) {
   expect_one_line_error_naming(path);
 }
 
-TEST_F(CheckpointTest, LibTorchArchiveThatIsNotACheckpoint) {
-  const std::string path = dir_ / "other.pt";
-  torch::serialize::OutputArchive archive;
-  archive.write("weight", torch::ones({3, 3}));
-  archive.save_to(path);
+// Format 1 (a LibTorch archive) is refused by every reader, which names the command
+// that converts it.
+TEST_F(CheckpointTest, Format1ArchiveNamesTheUpgradeCommand) {
+  const std::string path = dir_ / "old.pt";
+  DenseNet model = make_model(tiny_config(), 1);
+  test::write_format1_checkpoint(path, *model, {{"epoch", 2}});
+  expect_one_line_error_naming(path, "format 1 (a LibTorch archive");
+  EXPECT_TRUE(contains(message_of([&] { Checkpoint c(path); }), "mapgate upgrade-checkpoint"));
+}
+
+// What `mapgate upgrade-checkpoint` does: format 1 read, written as format 2, the same
+// weights and buffers (int64 num_batches_tracked included) and state.
+TEST_F(CheckpointTest, Format1UpgradesBitExact) {
+  const std::string old_path = dir_ / "old.pt", new_path = dir_ / "new.pt";
+  DenseNet model = make_model(tiny_config(), 1);
+  auto optimizer = make_sgd(model);
+  sgd_step(model, optimizer, 5);
+  test::write_format1_checkpoint(old_path, *model, {{"epoch", 2}, {"note", "old"}});
+  const Format1Checkpoint old = read_format1_checkpoint(old_path);
+  EXPECT_EQ(old.state.value("note", ""), "old");
+  write_checkpoint(new_path, old.state, old.tensors, {});
+  Checkpoint upgraded(new_path);
+  EXPECT_EQ(upgraded.epoch(), 2);
+  EXPECT_EQ(upgraded.state().value("version", 0u), kCheckpointFormatVersion);
+  DenseNet loaded = make_model(tiny_config(), 2);
+  upgraded.load_model(*loaded);
+  EXPECT_EQ(first_difference(*model, *loaded), "");
+  auto fresh = make_sgd(loaded);
+  EXPECT_TRUE(contains(message_of([&] { upgraded.load_optimizer(fresh); }), "has no optimizer state"));
+}
+
+TEST_F(CheckpointTest, ForeignStateRecord) {
+  const std::string path = dir_ / "foreign.pt";
+  test::write_checkpoint_with_tensor(path, {{"format", "something-else"}}, {2}, std::string(8, '\0'));
   expect_one_line_error_naming(path, "not a mapgate checkpoint");
+}
+
+TEST_F(CheckpointTest, NewerVersionSaysWhatThisBuildReads) {
+  const std::string path = dir_ / "future.pt";
+  test::write_checkpoint_header(path, "{}", "", /*version=*/99);
+  expect_one_line_error_naming(path, "format version 99, this build reads version 2 (newer mapgate?)");
+}
+
+// The header's tensor list is checked against the bytes that follow it before anything
+// is allocated or copied: each entry gives a one-line error naming the tensor.
+TEST_F(CheckpointTest, MalformedTensorListsAreErrors) {
+  const std::string path = dir_ / "bad.pt";
+  const nlohmann::json state = {{"format", "mapgate-checkpoint"}, {"version", 2}};
+  const std::string eight(8, '\0');
+  test::write_checkpoint_with_tensor(path, state, {4}, eight);
+  expect_one_line_error_naming(path, "truncated: tensor \"model/x\"'s data needs 4 x 4 bytes at offset");
+  test::write_checkpoint_with_tensor(path, state, {2147483647, 2147483647, 2147483647}, eight);
+  expect_one_line_error_naming(path, "truncated: tensor \"model/x\"'s data needs more than");
+  test::write_checkpoint_with_tensor(path, state, {2}, eight + "x");
+  expect_one_line_error_naming(path, "1 unexpected bytes after the last tensor");
+  test::write_checkpoint_with_tensor(path, state, {2}, eight, "float16");
+  expect_one_line_error_naming(path, "has dtype \"float16\", expected \"float32\" or \"int64\"");
+  test::write_checkpoint_with_tensor(path, state, {-1}, eight);
+  expect_one_line_error_naming(path, "has shape [-1], expected sizes in 0..2147483647");
+  test::write_checkpoint_with_tensor(path, state, {1, 1, 1, 1, 1, 1, 1, 1, 1}, eight);
+  expect_one_line_error_naming(path, "expected an array of at most 8 sizes");
+  const nlohmann::json twice = {{"name", "model/x"}, {"dtype", "float32"}, {"shape", {1}}};
+  test::write_checkpoint_header(path, nlohmann::json({{"state", state}, {"optimizers", nlohmann::json::object()},
+                                                       {"tensors", {twice, twice}}}).dump(), eight);
+  expect_one_line_error_naming(path, "tensor \"model/x\" appears twice");
+  test::write_checkpoint_header(path, std::string(100, '[') + "1" + std::string(100, ']'));
+  expect_one_line_error_naming(path, "nests arrays and objects deeper than 64 levels");
+  test::write_checkpoint_header(path, R"({"state": {}, "optimizers": {}})");
+  expect_one_line_error_naming(path, "header lacks \"state\", \"optimizers\" or \"tensors\"");
 }
 
 // A state field of the wrong type is an error naming the file, not a raw JSON exception.
@@ -232,22 +329,6 @@ TEST_F(CheckpointTest, EpochOfTheWrongTypeNamesTheFile) {
   }
   save_checkpoint(path, *model, nullptr, {{"epoch", 12}});
   EXPECT_EQ(Checkpoint(path).epoch(), 12);
-}
-
-TEST_F(CheckpointTest, ForeignStateRecord) {
-  const std::string path = dir_ / "foreign.pt";
-  torch::serialize::OutputArchive archive;
-  archive.write("state", c10::IValue(std::string(R"({"format": "something-else"})")));
-  archive.save_to(path);
-  expect_one_line_error_naming(path, "not a mapgate checkpoint");
-}
-
-TEST_F(CheckpointTest, NewerVersionSaysWhatThisBuildReads) {
-  const std::string path = dir_ / "future.pt";
-  torch::serialize::OutputArchive archive;
-  archive.write("state", c10::IValue(std::string(R"({"format": "mapgate-checkpoint", "version": 99})")));
-  archive.save_to(path);
-  expect_one_line_error_naming(path, "version 99");
 }
 
 // A copy of the archive `from` whose tensor storage records ("data/N") are all empty: the
@@ -264,13 +345,14 @@ void write_with_empty_storages(const std::string& from, const std::string& to) {
   writer.writeEndOfFile();
 }
 
-TEST_F(CheckpointTest, TensorWhoseStorageIsGoneIsAnErrorNotACrash) {
-  const std::string path = dir_ / "hollow.pt";
-  write_with_empty_storages(save_trained("whole.pt"), path);
-  DenseNet model = make_model(tiny_config(), 2);
-  const std::string msg = message_of([&] { Checkpoint(path).load_model(*model); });
+TEST_F(CheckpointTest, Format1TensorWhoseStorageIsGoneIsAnErrorNotACrash) {
+  const std::string whole = dir_ / "whole.pt", path = dir_ / "hollow.pt";
+  DenseNet model = make_model(tiny_config(), 1);
+  test::write_format1_checkpoint(whole, *model, {{"epoch", 1}});
+  write_with_empty_storages(whole, path);
+  const std::string msg = message_of([&] { read_format1_checkpoint(path); });
   EXPECT_TRUE(contains(msg, quoted(path))) << msg;
-  EXPECT_TRUE(contains(msg, "layer stem.weight reaches byte 1728 of a storage of 0 bytes")) << msg;
+  EXPECT_TRUE(contains(msg, "reaches byte") && contains(msg, "of a storage of 0 bytes")) << msg;
 }
 
 TEST_F(CheckpointTest, NonFiniteWeightsAndOptimizerStateAreErrors) {
@@ -298,7 +380,7 @@ TEST_F(CheckpointTest, NonFiniteWeightsAndOptimizerStateAreErrors) {
   EXPECT_NO_THROW(checkpoint.load_model(*other));
   auto fresh = make_sgd(other);
   EXPECT_TRUE(contains(message_of([&] { checkpoint.load_optimizer(fresh); }),
-                       "optimizer momentum buffer holds NaN or infinite values"));
+                       "/momentum_buffer\" holds NaN or infinite values"));
 }
 
 TEST_F(CheckpointTest, CheckpointPathOfRunDirectory) {
