@@ -104,6 +104,11 @@ void add_train_command(CLI::App& app, Action& action) {
                   "gumbel: T in sigmoid((logit p + noise) / T)");
   cmd->add_option("--target-rate", config->target_rate, "gumbel: wanted kept fraction per layer");
   cmd->add_option("--init", config->init, "start from the weights of this run or checkpoint (gates fresh)");
+  cmd->add_option("--distill", config->distill,
+                  "teacher run or checkpoint: distil its logits into the weights (Hinton et al. 2015)");
+  cmd->add_option("--distill-weight", config->distill_weight,
+                  "alpha: the weights' loss is (1 - alpha) CE + alpha T^2 KL(teacher || student)");
+  cmd->add_option("--distill-temperature", config->distill_temperature, "T: softmax temperature of both");
   cmd->callback([config, data_flag, no_augment, &action] {
     config->augment = !*no_augment;
     action = [config, data_flag] { run(*config, *data_flag); };

@@ -106,6 +106,10 @@ void validate(const TrainConfig& c) {
   if (c.gate_unit == "layer" && !(c.learns_gates() || c.gates == "random"))
     throw UsageError("--gate-unit layer: only with --gates reinforce, gumbel or random (--gates fixed gives "
                      "its maps one by one in --fixed-maps)");
+  if (!(c.distill_weight >= 0 && c.distill_weight <= 1))
+    throw UsageError("--distill-weight " + std::to_string(c.distill_weight) + ": expected 0..1");
+  if (!(c.distill_temperature > 0) || !std::isfinite(c.distill_temperature))
+    throw UsageError("--distill-temperature " + std::to_string(c.distill_temperature) + ": expected a finite value > 0");
   if (!c.init_mask.empty()) {
     if (c.gates != "reinforce") throw UsageError("--init-mask: only with --gates reinforce");
     check_mask_bits("--init-mask", c.init_mask, c.model);
@@ -158,6 +162,11 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"skip_nonfinite", c.skip_nonfinite},
           {"revision", source_revision()}};
   if (!c.init.empty()) j["init"] = c.init;
+  if (!c.distill.empty()) {  // only when set: older runs still --resume
+    j["distill"] = c.distill;
+    j["distill_weight"] = c.distill_weight;
+    j["distill_temperature"] = c.distill_temperature;
+  }
   if (c.gated()) {  // a dense run's config.json keeps its keys
     j["gates"] = c.gates;
     j["penalty"] = c.penalty;

@@ -62,6 +62,11 @@ struct TrainConfig {
   std::vector<int> init_mask;       // --gates reinforce: start at this static mask (0/1 per gated map)
   int bn_recal_batches = 0;         // BN recalibration under thresholded masks before eval
   std::string init;                 // dense weights to start from (run dir or checkpoint)
+  // --distill RUN (src/train/distillation.h): the weights' loss is (1 - alpha) CE +
+  // alpha T^2 KL(teacher || student) at temperature T.
+  std::string distill;
+  double distill_weight = 0.5;      // alpha
+  double distill_temperature = 4.0; // T
   // --gates gumbel (src/train/gumbel.h): --penalty weighs the target-rate loss.
   double gumbel_temperature = 1.0;  // T in sigmoid((logit p + L) / T)
   double target_rate = 0.5;         // t: wanted kept fraction per layer

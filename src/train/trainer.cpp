@@ -19,6 +19,7 @@
 #include "data/loader.h"
 #include "model/densenet.h"
 #include "train/checkpoint.h"
+#include "train/distillation.h"
 #include "train/evaluate.h"
 #include "train/gumbel.h"
 #include "train/numeric_guard.h"
@@ -203,6 +204,8 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
   c.model.gate_per_layer = c.gated() && c.gate_unit == "layer";
   if (c.gates == "frozen") take_gate_settings(c.model, c.init);
   const Normalization norm = compute_normalization(train_set);
+  std::optional<Teacher> teacher;
+  if (!c.distill.empty()) teacher.emplace(c.distill, c.dataset, c.model.num_classes, norm);
 
   torch::manual_seed(c.seed);
   DenseNet model(c.model);
@@ -350,6 +353,12 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
         loss_value = g.ce;
         if (!g.advantage_finite) fault = "REINFORCE advantage";
         else if (std::isfinite(loss_value) && !all_finite(loss)) fault = "gate loss";  // CE finite, total not
+      }
+      if (teacher) {  // the weights' CE becomes (1 - alpha) CE + alpha KD; gates keep their CE reward
+        const auto kd = distillation_loss(logits, teacher->logits(images), c.distill_temperature);
+        const double a = c.distill_weight;
+        loss = gated_phase ? loss + a * (kd - torch::nn::functional::cross_entropy(logits, labels))
+                           : (1 - a) * loss + a * kd;  // exact at alpha 0 and 1 (tests rely on it)
       }
       if (!std::isfinite(loss_value)) fault = "loss (" + std::to_string(loss_value) + ")";
       if (fault.empty()) {

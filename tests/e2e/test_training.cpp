@@ -96,6 +96,36 @@ TEST(Training, ResumeGivesExactlyTheUninterruptedWeights) {
   EXPECT_EQ(a.test_accuracy, b2.test_accuracy);
 }
 
+// --distill: with alpha 0 the run is the run without a teacher, bit for bit; with alpha 1
+// the weights learn from the teacher's logits alone, so the training labels no longer
+// matter (the same weights with every label changed).
+TEST(Training, DistillationWeightSelectsBetweenLabelsAndTeacher) {
+  ScratchDir dir;
+  TrainConfig teacher = small_config(dir / "teacher");
+  teacher.model.growth = 6;
+  train(teacher, small_data(), nullptr);
+
+  TrainConfig c = small_config(dir / "plain");
+  c.epochs = 1;
+  train(c, small_data(), nullptr);
+  c.distill = dir / "teacher";
+  c.distill_weight = 0;
+  c.out_dir = dir / "alpha0";
+  train(c, small_data(), nullptr);
+  EXPECT_EQ(first_difference(dir / "plain", dir / "alpha0"), "");
+  EXPECT_EQ(read_json(dir / "alpha0/config.json").value("distill", ""), dir / "teacher");
+
+  c.distill_weight = 1;
+  c.out_dir = dir / "alpha1";
+  train(c, small_data(), nullptr);
+  DatasetSplits relabelled = small_data();
+  for (auto& label : relabelled.train.labels) label = static_cast<std::uint8_t>((label + 1) % relabelled.train.num_classes);
+  c.out_dir = dir / "alpha1_relabelled";
+  train(c, relabelled, nullptr);
+  EXPECT_EQ(first_difference(dir / "alpha1", dir / "alpha1_relabelled"), "");
+  EXPECT_NE(first_difference(dir / "plain", dir / "alpha1"), "");
+}
+
 TEST(Training, SameSeedSameWeightsOtherSeedDifferent) {
   ScratchDir dir;
   TrainConfig c = small_config(dir / "s3");
