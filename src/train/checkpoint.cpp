@@ -88,7 +88,7 @@ Checkpoint::Checkpoint(const std::string& path) : path_(path) {
   const std::string bytes = read_regular_file<std::string>(path, kLimit, "checkpoint");
   if (is_format1_checkpoint(bytes))
     throw Error(who + "format 1 (a LibTorch archive, written by mapgate before December 2026); "
-                "convert it once with `mapgate upgrade-checkpoint " + path + "` (for files you trust)");
+                "convert it once with `mapgate upgrade-checkpoint " + quoted(path) + "` (for files you trust)");
   contents_ = parse_checkpoint(bytes, path);
   const auto& state = contents_.state;
   if (state.value("format", nlohmann::json()) != kFormat)
