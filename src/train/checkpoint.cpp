@@ -10,7 +10,6 @@
 #include "common/json_limits.h"
 #include "common/regular_file.h"
 #include "common/write_file.h"
-#include "model/config.h"
 #include "train/optimizer_state.h"
 
 namespace mapgate {
@@ -38,6 +37,10 @@ StoredTensor to_stored(const std::string& name, const torch::Tensor& tensor) {
                 ", a checkpoint stores float32 and int64 only");
   }
   return s;
+}
+
+c10::ScalarType scalar_type(const StoredTensor& s) {
+  return s.type == StoredTensor::Type::kFloat32 ? torch::kFloat : torch::kLong;
 }
 
 }  // namespace
@@ -81,11 +84,7 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
 Checkpoint::Checkpoint(const std::string& path) : path_(path) {
   const std::string who = "checkpoint " + quoted(path) + ": ";
   if (!std::filesystem::exists(path)) throw Error(who + "no such file");
-  // The largest model (kMaxParams floats) with SGD momentum and Adam's two moments holds
-  // four copies of its parameters.
-  static const SizeLimit kLimit{static_cast<std::uint64_t>(4 * 4 * kMaxParams) + (std::uint64_t{1} << 30),
-                                "a checkpoint may hold (4 copies of the largest model's parameters, 1 GiB to spare)"};
-  const std::string bytes = read_regular_file<std::string>(path, kLimit, "checkpoint");
+  const std::string bytes = read_regular_file<std::string>(path, checkpoint_size_limit(), "checkpoint");
   if (is_format1_checkpoint(bytes))
     throw Error(who + "format 1 (a LibTorch archive, written by mapgate before December 2026); "
                 "convert it once with `mapgate upgrade-checkpoint " + quoted(path) + "` (for files you trust)");
@@ -111,7 +110,7 @@ int Checkpoint::epoch() const {
 torch::Tensor Checkpoint::tensor(const std::string& name, c10::ScalarType type, const std::string& what) const {
   const StoredTensor& s = contents_.tensors.at(name);
   const bool is_float = s.type == StoredTensor::Type::kFloat32;
-  const c10::ScalarType stored = is_float ? torch::kFloat : torch::kLong;
+  const c10::ScalarType stored = scalar_type(s);
   if (stored != type)
     throw Error(what + " has dtype " + c10::toString(stored) + ", expected " + c10::toString(type));
   torch::Tensor t = torch::empty(s.shape, torch::TensorOptions().dtype(type));
@@ -147,15 +146,15 @@ void Checkpoint::load_optimizer(torch::optim::Optimizer& optimizer, const std::s
   const auto kind = contents_.optimizers.find(key);
   if (kind == contents_.optimizers.end())
     throw Error(who + "has no " + key + " state (cannot --resume from it)");
-  if (kind->second != optimizer_kind(optimizer))
-    throw Error(who + key + " state is " + quoted(kind->second) + "'s, this run's " + key + " is " +
-                quoted(optimizer_kind(optimizer)));
+  const std::string expected = optimizer_kind(optimizer);
+  if (kind->second != expected)
+    throw Error(who + key + " state is " + quoted(kind->second) + "'s, this run's " + key + " is " + quoted(expected));
   const std::string prefix = key + "/";
   std::map<std::string, torch::Tensor> stored;
   for (const auto& [name, s] : contents_.tensors) {
     if (name.rfind(prefix, 0) != 0) continue;
-    const auto type = s.type == StoredTensor::Type::kFloat32 ? torch::kFloat : torch::kLong;
-    stored.emplace(name.substr(prefix.size()), tensor(name, type, who + key + " " + quoted(name.substr(prefix.size()))));
+    const std::string field = name.substr(prefix.size());
+    stored.emplace(field, tensor(name, scalar_type(s), who + key + " " + quoted(field)));
   }
   restore_optimizer_state(optimizer, stored, who + key + " ");
 }

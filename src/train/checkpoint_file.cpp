@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/json_limits.h"
 #include "common/little_endian.h"
+#include "model/config.h"
 
 namespace mapgate {
 namespace {
@@ -50,6 +51,12 @@ std::pair<std::string, StoredTensor> tensor_entry(const nlohmann::json& e, std::
 }
 
 }  // namespace
+
+const SizeLimit& checkpoint_size_limit() {
+  static const SizeLimit limit{static_cast<std::uint64_t>(4 * 4 * kMaxParams) + (std::uint64_t{1} << 30),
+                               "a checkpoint may hold (4 copies of the largest model's parameters, 1 GiB to spare)"};
+  return limit;
+}
 
 bool is_format1_checkpoint(const std::string& bytes) { return bytes.rfind("PK\x03\x04", 0) == 0; }
 

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/regular_file.h"
+
 namespace mapgate {
 
 inline constexpr char kCheckpointMagic[8] = {'M', 'G', 'C', 'H', 'K', 'P', 'T', '\0'};
@@ -43,6 +45,10 @@ std::string encode_checkpoint(const CheckpointContents& contents);
 // shapes need, or bytes after the last tensor. Values are not checked (finite, shape for
 // a model): that is the reader's job, which knows what it expects.
 CheckpointContents parse_checkpoint(const std::string& bytes, const std::string& path);
+
+// The most bytes a checkpoint file may hold, either format: the largest model (kMaxParams
+// floats) with SGD momentum and Adam's two moments holds four copies of its parameters.
+const SizeLimit& checkpoint_size_limit();
 
 // True when `bytes` start like a format-1 checkpoint (a LibTorch archive: a zip file).
 bool is_format1_checkpoint(const std::string& bytes);

@@ -12,8 +12,8 @@
 #include "common/error.h"
 #include "common/json_limits.h"
 #include "common/regular_file.h"
-#include "model/config.h"
 #include "train/checkpoint_archive.h"
+#include "train/checkpoint_file.h"
 
 namespace mapgate {
 namespace {
@@ -66,11 +66,7 @@ std::string stored_tensor_problem(const torch::Tensor& t, c10::ScalarType expect
 
 Format1Checkpoint read_format1_checkpoint(const std::string& path) {
   const std::string who = "checkpoint " + quoted(path) + ": ";
-  // LibTorch's reader would wait on a FIFO. The largest model (kMaxParams floats) with
-  // SGD momentum and Adam's two moments holds four copies of its parameters.
-  static const SizeLimit kLimit{static_cast<std::uint64_t>(4 * 4 * kMaxParams) + (std::uint64_t{1} << 30),
-                                "a checkpoint may hold (4 copies of the largest model's parameters, 1 GiB to spare)"};
-  require_regular_file(path, "checkpoint", &kLimit);
+  require_regular_file(path, "checkpoint", &checkpoint_size_limit());  // LibTorch's reader would wait on a FIFO
   check_checkpoint_archive(path, std::filesystem::file_size(path));  // what LibTorch's reader would trust
   torch::serialize::InputArchive archive;
   std::vector<std::string> keys;

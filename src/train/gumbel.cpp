@@ -29,6 +29,7 @@ GatedStep gumbel_step(DenseNet& model, const torch::Tensor& images, const torch:
   GatedStep step;
   step.logits = out.logits;
   step.loss = loss;
+  step.ce_loss = ce;
   step.ce = ce.item<double>();
   step.rate_loss = rate.item<double>();
   step.kept = mask_cost(out.masks, cost, "maps").mean().item<double>();

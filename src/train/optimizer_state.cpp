@@ -36,8 +36,6 @@ std::vector<torch::Tensor> parameters_of(const torch::optim::Optimizer& optimize
   return params;
 }
 
-bool is_sgd(const torch::optim::Optimizer& o) { return dynamic_cast<const torch::optim::SGD*>(&o) != nullptr; }
-
 // The stored tensors of one parameter: FIELD -> tensor.
 using Fields = std::map<std::string, torch::Tensor>;
 
@@ -76,7 +74,7 @@ torch::Tensor moment(const Fields& fields, std::size_t i, const char* field, con
 }  // namespace
 
 std::string optimizer_kind(const torch::optim::Optimizer& optimizer) {
-  if (is_sgd(optimizer)) return "sgd";
+  if (dynamic_cast<const torch::optim::SGD*>(&optimizer)) return "sgd";
   if (dynamic_cast<const torch::optim::Adam*>(&optimizer)) return "adam";
   throw Error("checkpoint: cannot store the state of an optimizer other than SGD or Adam");
 }

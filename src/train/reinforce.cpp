@@ -192,6 +192,7 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   step.advantage_finite = all_finite(reward - baseline);
   step.logits = trained.logits;
   step.loss = loss;
+  step.ce_loss = ce;
   step.ce = ce.item<double>();
   // Reported as -CE - lambda * cost(m) of the sample whichever way the cost's gradient is taken.
   step.reward = (reward - (s.penalty - lambda_in_reward) * sampled_cost).mean().item<double>();
@@ -211,6 +212,7 @@ GatedStep fixed_gates_step(DenseNet& model, const torch::Tensor& images, const t
   GatedStep step;
   step.logits = out.logits;
   step.loss = F::cross_entropy(out.logits, labels);
+  step.ce_loss = step.loss;
   step.ce = step.loss.item<double>();
   step.kept = mask_cost(out.masks, cost, "maps").mean().item<double>();
   double macs = 0;

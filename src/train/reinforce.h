@@ -75,6 +75,7 @@ struct ReinforceSettings {
 struct GatedStep {
   torch::Tensor logits;   // (N, classes) under the masks theta trains on (theta_masks)
   torch::Tensor loss;     // scalar: CE mean (theta) + policy loss (phi); call backward()
+  torch::Tensor ce_loss;  // scalar: the CE mean inside `loss`, the same graph node (--distill replaces part of it)
   double ce = 0;          // batch means:
   double reward = 0;
   double kept = 0;        // fraction of gated maps on

@@ -307,7 +307,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       // the run stops naming it (the last checkpoint stays as it was), or with
       // --skip-nonfinite the batch leaves no trace (BN statistics restored) and is counted.
       std::string fault;
-      torch::Tensor logits, loss;
+      torch::Tensor logits, loss, ce_loss;  // ce_loss: the CE node inside loss
       double loss_value = 0;
       GatedStep g;
       if (!gated_phase) {
@@ -319,7 +319,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
         } else {
           logits = model->forward(images);
         }
-        loss = torch::nn::functional::cross_entropy(logits, labels);
+        loss = ce_loss = torch::nn::functional::cross_entropy(logits, labels);
         loss_value = loss.item<double>();
       } else {
         const double ramp = c.penalty_ramp_epochs > 0
@@ -350,15 +350,16 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
         }
         logits = g.logits;
         loss = g.loss;
+        ce_loss = g.ce_loss;
         loss_value = g.ce;
         if (!g.advantage_finite) fault = "REINFORCE advantage";
         else if (std::isfinite(loss_value) && !all_finite(loss)) fault = "gate loss";  // CE finite, total not
       }
-      if (teacher) {  // the weights' CE becomes (1 - alpha) CE + alpha KD; gates keep their CE reward
+      if (teacher) {
+        // The weights' CE becomes (1 - alpha) CE + alpha KD; gates keep their CE reward. The CE
+        // node gets gradient 1 - alpha, exactly 1 or 0 at alpha 0 or 1 (tests rely on it).
         const auto kd = distillation_loss(logits, teacher->logits(images), c.distill_temperature);
-        const double a = c.distill_weight;
-        loss = gated_phase ? loss + a * (kd - torch::nn::functional::cross_entropy(logits, labels))
-                           : (1 - a) * loss + a * kd;  // exact at alpha 0 and 1 (tests rely on it)
+        loss = loss + c.distill_weight * (kd - ce_loss);
       }
       if (!std::isfinite(loss_value)) fault = "loss (" + std::to_string(loss_value) + ")";
       if (fault.empty()) {
