@@ -18,7 +18,7 @@
 #include "cli/network_inputs.h"
 #include "common/error.h"
 #include "common/median.h"
-#include "data/fetch.h"
+#include "data/data_dir.h"
 #include "engine/engine.h"
 #include "model/gated_macs.h"
 #include "train/export.h"

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "data/checksums.h"
+#include "data/data_dir.h"
 #include "data/fetch.h"
 
 #include <nlohmann/json.hpp>

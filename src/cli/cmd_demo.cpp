@@ -9,7 +9,7 @@
 #include "cli/demo_gating.h"
 #include "common/dir_lock.h"
 #include "common/error.h"
-#include "data/fetch.h"
+#include "data/data_dir.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 

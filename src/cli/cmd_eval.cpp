@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "cli/eval_json.h"
 #include "common/error.h"
-#include "data/fetch.h"
+#include "data/data_dir.h"
 #include "train/evaluate.h"
 #include "train/trained_model.h"
 

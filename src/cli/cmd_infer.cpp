@@ -12,7 +12,7 @@
 #include "cli/network_inputs.h"
 #include "common/error.h"
 #include "data/dataset.h"
-#include "data/fetch.h"
+#include "data/data_dir.h"
 #include "data/loader.h"
 #include "engine/engine.h"
 #include "engine/weights.h"

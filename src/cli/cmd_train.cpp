@@ -3,7 +3,7 @@
 
 #include "cli/commands.h"
 #include "cli/model_flags.h"
-#include "data/fetch.h"
+#include "data/data_dir.h"
 #include "train/trainer.h"
 
 namespace mapgate {

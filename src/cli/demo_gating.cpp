@@ -16,7 +16,7 @@
 #include "cli/network_inputs.h"
 #include "common/error.h"
 #include "common/median.h"
-#include "data/fetch.h"
+#include "data/data_dir.h"
 #include "engine/engine.h"
 #include "train/evaluate.h"
 #include "train/export.h"

