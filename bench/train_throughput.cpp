@@ -58,9 +58,9 @@ double bare_libtorch(const DenseNetConfig& c, int batch, int steps) {
 }
 
 // Images per second of mapgate's training loop (train_seconds in metrics.jsonl);
-// gates "reinforce": REINFORCE-gated training at lambda 4 with the default method flags.
+// gates kReinforce: REINFORCE-gated training at lambda 4 with the default method flags.
 double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int batch, int threads,
-                     const std::string& dir, const std::string& gates = "off") {
+                     const std::string& dir, Gates gates = Gates::kOff) {
   std::filesystem::remove_all(dir);
   TrainConfig t;
   t.model = c;
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
   std::vector<double> a, b;
   for (int r = 0; r < repeats; ++r) {
     a.push_back(gated ? mapgate_train(c, data, batch, threads, dir) : bare_libtorch(c, batch, steps));
-    b.push_back(mapgate_train(c, data, batch, threads, dir, gated ? "reinforce" : "off"));
+    b.push_back(mapgate_train(c, data, batch, threads, dir, gated ? Gates::kReinforce : Gates::kOff));
     std::printf("repeat %d: %s %.1f img/s, %s %.1f img/s\n", r + 1, name_a, a.back(), name_b, b.back());
     std::fflush(stdout);
   }

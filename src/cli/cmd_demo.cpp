@@ -34,7 +34,7 @@ std::string train_gated(DemoArgs& args) {
   if (same_file(checkpoint_path(args.show.dense), previous))
     throw UsageError("--dense " + quoted(args.show.dense) + ": is the run that --train replaces in " +
                      quoted(c.out_dir) + "; choose another --out");
-  c.gates = "reinforce";
+  c.gates = Gates::kReinforce;
   c.threads = args.show.threads;
   validate(c);  // the flags first, on the default architecture
   const TrainedModel dense = load_demo_run("--dense", args.show.dense, /*gated=*/false);
@@ -76,7 +76,7 @@ void add_demo_command(CLI::App& app, Action& action) {
   c.train_limit = 10000;
   c.test_limit = 2000;
   c.lr = 0.01;
-  c.schedule = "cosine";
+  c.schedule = Schedule::kCosine;
   c.penalty = 8;
   c.bn_recal_batches = 20;
   auto* cmd = app.add_subcommand(

@@ -1,6 +1,7 @@
 // `mapgate train`: train a DenseNet on a dataset; see src/train/trainer.h.
 #include <iostream>
 
+#include "cli/choice_option.h"
 #include "cli/commands.h"
 #include "cli/model_flags.h"
 #include "data/data_dir.h"
@@ -34,7 +35,7 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--epochs", config->epochs, "epochs (the DenseNet recipe uses 300)");
   cmd->add_option("--batch", config->batch, "mini-batch size");
   cmd->add_option("--lr", config->lr, "initial learning rate");
-  cmd->add_option("--schedule", config->schedule, "step (/10 at 50% and 75% of epochs) or cosine");
+  add_choice_option(cmd, config->schedule, "step (/10 at 50% and 75% of epochs) or cosine");
   cmd->add_option("--momentum", config->momentum, "Nesterov momentum");
   cmd->add_option("--weight-decay", config->weight_decay, "L2 weight decay");
   cmd->add_option("--threads", config->threads, "LibTorch intra-op threads");
@@ -53,14 +54,14 @@ void add_train_command(CLI::App& app, Action& action) {
                 "skip a batch whose loss, REINFORCE advantage or gradient is not finite, counting it "
                 "in metrics.jsonl (default: stop the run naming the step)");
   // Gates (docs/design.md §2-3, docs/method.md).
-  cmd->add_option("--gates", config->gates,
+  add_choice_option(cmd, config->gates,
                   "off, reinforce, gumbel (straight-through Gumbel-sigmoid, target-rate loss); baselines: random "
                   "(masks drawn at the rates of --random-keep, also at inference) or fixed (the maps of --fixed-maps); "
                   "frozen: the gates of --init RUN kept as they are, the weights fine-tuned under their masks");
   cmd->add_option("--penalty", config->penalty,
                   "lambda: reward R = -CE - lambda * cost (gumbel: weight of the target-rate loss)");
-  cmd->add_option("--cost", config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
-  cmd->add_option("--baseline", config->baseline, "REINFORCE baseline: greedy (self-critical) or mean");
+  add_choice_option(cmd, config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
+  add_choice_option(cmd, config->baseline, "REINFORCE baseline: greedy (self-critical) or mean");
   cmd->add_option("--threshold", config->model.threshold, "tau: inference keeps a map when p > tau");
   cmd->add_option("--p-clamp", config->model.p_clamp, "eps: gate probabilities stay in [eps, 1-eps]");
   cmd->add_option("--entropy", config->entropy, "entropy bonus beta for the gate policy");
@@ -68,24 +69,24 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--penalty-ramp-epochs", config->penalty_ramp_epochs,
                   "raise lambda linearly over this many gated epochs (0: full lambda at once)");
   cmd->add_option("--gate-lr", config->gate_lr, "learning rate of the gates");
-  cmd->add_option("--gate-optimizer", config->gate_optimizer, "adam or sgd (plain SGD, no momentum)");
-  cmd->add_option("--gate-input", config->gate_input,
+  add_choice_option(cmd, config->gate_optimizer, "adam or sgd (plain SGD, no momentum)");
+  add_choice_option(cmd, config->gate_input,
                   "standardized (the GAP of the layer input through the gate's own BatchNorm) or raw");
-  cmd->add_option("--gate-weights", config->gate_weights,
+  add_choice_option(cmd, config->gate_weights,
                   "learned, or frozen (input weights fixed at 0: a static mask learned by its biases alone)");
-  cmd->add_option("--bn-stats", config->bn_stats,
+  add_choice_option(cmd, config->bn_stats,
                   "masked (BN statistics over the examples that keep each map) or all (switched-off zeros counted)");
-  cmd->add_option("--cost-gradient", config->cost_gradient,
+  add_choice_option(cmd, config->cost_gradient,
                   "analytic (lambda * E[cost] differentiated through p) or reinforce (cost inside the reward)");
   cmd->add_option("--gate-variance", config->gate_variance,
                   "gamma: bonus for the batch variance of each gate's p (Bengio et al. 2015)");
   cmd->add_option("--logit-variance", config->logit_variance,
                   "delta: penalty on the batch variance of each gate's log-odds, a pull towards static "
                   "gates (0: off)");
-  cmd->add_option("--theta-masks", config->theta_masks,
+  add_choice_option(cmd, config->theta_masks,
                   "sampled (weights train under the REINFORCE sample) or greedy (under the thresholded "
                   "masks inference uses; the sample only trains the gates)");
-  cmd->add_option("--gate-unit", config->gate_unit,
+  add_choice_option(cmd, config->gate_unit,
                   "map (one decision per feature map, the paper's gates) or layer (one per dense layer, "
                   "shared by its k maps: a layer is computed whole or skipped, as in ConvNet-AIG)");
   cmd->add_option("--random-keep", config->random_keep,

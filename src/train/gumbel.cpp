@@ -32,7 +32,7 @@ GatedStep gumbel_step(DenseNet& model, const torch::Tensor& images, const torch:
   step.ce_loss = ce;
   step.ce = ce.item<double>();
   step.rate_loss = rate.item<double>();
-  step.kept = mask_cost(out.masks, cost, "maps").mean().item<double>();
+  step.kept = mask_cost(out.masks, cost, GateCost::kMaps).mean().item<double>();
   double macs = 0;
   for (auto m : example_macs(cost, out.masks)) macs += static_cast<double>(m);
   step.macs = macs / images.size(0);

@@ -6,7 +6,6 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 
-#include "common/error.h"
 #include "train/numeric_guard.h"
 
 namespace mapgate {
@@ -29,36 +28,28 @@ torch::Tensor mean_batch_variance(const torch::Tensor& all) {
 
 }  // namespace
 
-torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost,
-                        const std::string& kind) {
+torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost, GateCost kind) {
   TORCH_CHECK(!masks.empty(), "mask_cost: no masks");
-  if (kind == "maps") return all_maps(masks).detach().mean(1);
-  if (kind == "macs") {
-    const auto macs = example_macs(cost, masks);
-    auto out = torch::empty({static_cast<std::int64_t>(macs.size())}, masks[0].options());
-    for (std::size_t i = 0; i < macs.size(); ++i)
-      out[i] = static_cast<double>(macs[i]) / static_cast<double>(cost.dense_macs());
-    return out;
-  }
-  throw UsageError("--cost " + quoted(kind) + ": unknown; expected one of maps, macs");
+  if (kind == GateCost::kMaps) return all_maps(masks).detach().mean(1);
+  const auto macs = example_macs(cost, masks);
+  auto out = torch::empty({static_cast<std::int64_t>(macs.size())}, masks[0].options());
+  for (std::size_t i = 0; i < macs.size(); ++i)
+    out[i] = static_cast<double>(macs[i]) / static_cast<double>(cost.dense_macs());
+  return out;
 }
 
-torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost,
-                                 const std::string& kind) {
+torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost, GateCost kind) {
   TORCH_CHECK(!probs.empty(), "expected_mask_cost: no probabilities");
-  if (kind == "maps") return all_maps(probs).mean(1);
-  if (kind == "macs") {
-    std::vector<torch::Tensor> counts, any_on;
-    for (const auto& p : probs) {
-      const auto pd = p.to(torch::kDouble);
-      counts.push_back(pd.sum(1));                            // E[a_l]
-      any_on.push_back(1 - (1 - pd).prod(1));                 // P(a_l > 0)
-    }
-    const auto zero = torch::zeros({probs[0].size(0)}, counts[0].options());
-    const auto macs = gated_macs_walk(cost.config(), counts, any_on, zero) + cost.gate_macs();
-    return (macs / static_cast<double>(cost.dense_macs())).to(probs[0].scalar_type());
+  if (kind == GateCost::kMaps) return all_maps(probs).mean(1);
+  std::vector<torch::Tensor> counts, any_on;
+  for (const auto& p : probs) {
+    const auto pd = p.to(torch::kDouble);
+    counts.push_back(pd.sum(1));             // E[a_l]
+    any_on.push_back(1 - (1 - pd).prod(1));  // P(a_l > 0)
   }
-  throw UsageError("--cost " + quoted(kind) + ": unknown; expected one of maps, macs");
+  const auto zero = torch::zeros({probs[0].size(0)}, counts[0].options());
+  const auto macs = gated_macs_walk(cost.config(), counts, any_on, zero) + cost.gate_macs();
+  return (macs / static_cast<double>(cost.dense_macs())).to(probs[0].scalar_type());
 }
 
 torch::Tensor batch_variance(const std::vector<torch::Tensor>& probs) { return mean_batch_variance(all_maps(probs)); }
@@ -67,20 +58,21 @@ torch::Tensor batch_logit_variance(const std::vector<torch::Tensor>& probs) {
   return mean_batch_variance(torch::logit(all_maps(probs)));  // p inside [eps, 1 - eps]: finite
 }
 
-std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(const std::string& kind, double lr,
+std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(GateOptimizer kind, double lr,
                                                              const std::vector<torch::Tensor>& phi) {
-  if (kind == "sgd") return std::make_unique<torch::optim::SGD>(phi, torch::optim::SGDOptions(lr));
-  if (kind == "adam") return std::make_unique<torch::optim::Adam>(phi, torch::optim::AdamOptions(lr));
-  throw UsageError("--gate-optimizer " + quoted(kind) + ": unknown; expected one of adam, sgd");
+  if (kind == GateOptimizer::kSgd) return std::make_unique<torch::optim::SGD>(phi, torch::optim::SGDOptions(lr));
+  return std::make_unique<torch::optim::Adam>(phi, torch::optim::AdamOptions(lr));
 }
 
-double reward_penalty(const ReinforceSettings& s) { return s.cost_gradient == "analytic" ? 0.0 : s.penalty; }
+double reward_penalty(const ReinforceSettings& s) {
+  return s.cost_gradient == CostGradient::kAnalytic ? 0.0 : s.penalty;
+}
 
 torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::Tensor>& probs,
                         const torch::Tensor& reward, const torch::Tensor& baseline, const GatedCost& cost,
                         const ReinforceSettings& s) {
   auto loss = reinforce_loss(log_prob, reward, baseline);
-  if (s.cost_gradient == "analytic" && s.penalty != 0)
+  if (s.cost_gradient == CostGradient::kAnalytic && s.penalty != 0)
     loss = loss + s.penalty * expected_mask_cost(probs, cost, s.cost).mean();
   if (s.entropy == 0 && s.variance == 0 && s.logit_variance == 0) return loss;
   const auto p = all_maps(probs);  // once for the three terms below
@@ -142,12 +134,6 @@ GatedOutput side_pass(DenseNet& model, const torch::Tensor& images, const GateCo
 
 GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
                          const GatedCost& cost, const ReinforceSettings& s, double& mean_baseline) {
-  if (s.baseline != "greedy" && s.baseline != "mean")
-    throw UsageError("--baseline " + quoted(s.baseline) + ": unknown; expected one of greedy, mean");
-  if (s.cost_gradient != "analytic" && s.cost_gradient != "reinforce")
-    throw UsageError("--cost-gradient " + quoted(s.cost_gradient) + ": unknown; expected one of analytic, reinforce");
-  if (s.theta_masks != "sampled" && s.theta_masks != "greedy")
-    throw UsageError("--theta-masks " + quoted(s.theta_masks) + ": unknown; expected one of sampled, greedy");
   const double lambda_in_reward = reward_penalty(s);
   GateControl sample;
   sample.mode = GateMode::kSample;
@@ -155,26 +141,26 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   GatedOutput greedy;  // the thresholded masks, when theta trains on them or they are the baseline
   // The side pass runs first: the other records theta's graph, and BN's backward checks
   // that the running statistics it saved were not modified after it.
-  if (s.theta_masks == "greedy") {
+  if (s.theta_masks == ThetaMasks::kGreedy) {
     {
       const FrozenParameters theta(split_parameters(*model).first);  // the sample trains the gates only
       out = side_pass(model, images, sample);
     }
     greedy = model->forward_gated(images, GateControl{});
   } else {
-    if (s.baseline == "greedy") {
+    if (s.baseline == Baseline::kGreedy) {
       // Self-critical: the reward the deterministic policy earns on the same examples.
       torch::NoGradGuard no_grad;
       greedy = side_pass(model, images, GateControl{});
     }
     out = model->forward_gated(images, sample);
   }
-  const GatedOutput& trained = s.theta_masks == "greedy" ? greedy : out;
+  const GatedOutput& trained = s.theta_masks == ThetaMasks::kGreedy ? greedy : out;
   const auto ce = F::cross_entropy(trained.logits, labels);
   const auto sampled_cost = mask_cost(out.masks, cost, s.cost);
   const auto reward = gate_reward(out.logits, labels, sampled_cost, lambda_in_reward);
   torch::Tensor baseline;
-  if (s.baseline == "greedy") {
+  if (s.baseline == Baseline::kGreedy) {
     baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), lambda_in_reward);
   } else {
     // Moving average of past batches' mean reward; the first batch uses its own mean.
@@ -196,7 +182,7 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   step.ce = ce.item<double>();
   // Reported as -CE - lambda * cost(m) of the sample whichever way the cost's gradient is taken.
   step.reward = (reward - (s.penalty - lambda_in_reward) * sampled_cost).mean().item<double>();
-  step.kept = mask_cost(trained.masks, cost, "maps").mean().item<double>();
+  step.kept = mask_cost(trained.masks, cost, GateCost::kMaps).mean().item<double>();
   double macs = 0;
   for (auto m : example_macs(cost, trained.masks)) macs += static_cast<double>(m);
   step.macs = macs / images.size(0);
@@ -214,7 +200,7 @@ GatedStep fixed_gates_step(DenseNet& model, const torch::Tensor& images, const t
   step.loss = F::cross_entropy(out.logits, labels);
   step.ce_loss = step.loss;
   step.ce = step.loss.item<double>();
-  step.kept = mask_cost(out.masks, cost, "maps").mean().item<double>();
+  step.kept = mask_cost(out.masks, cost, GateCost::kMaps).mean().item<double>();
   double macs = 0;
   for (auto m : example_macs(cost, out.masks)) macs += static_cast<double>(m);
   step.macs = macs / images.size(0);

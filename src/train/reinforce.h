@@ -17,18 +17,17 @@
 
 #include "model/densenet.h"
 #include "model/gated_macs.h"
+#include "train/choices.h"
 
 namespace mapgate {
 
-// Per-example cost (N) of masks: "maps" = fraction of gated maps on, in [0, 1];
-// "macs" = exact MACs / dense MACs (gate cost included, so all-on is slightly above 1).
-torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost,
-                        const std::string& kind);
+// Per-example cost (N) of masks: kMaps = fraction of gated maps on, in [0, 1];
+// kMacs = exact MACs / dense MACs (gate cost included, so all-on is slightly above 1).
+torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost, GateCost kind);
 
-// E[cost(m) | x] (N) for m ~ Bernoulli(p), differentiable w.r.t. p: "maps", the mean of p;
-// "macs", expected MACs / dense MACs (exact: gated_macs_walk on expected counts).
-torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost,
-                                 const std::string& kind);
+// E[cost(m) | x] (N) for m ~ Bernoulli(p), differentiable w.r.t. p: kMaps, the mean of p;
+// kMacs, expected MACs / dense MACs (exact: gated_macs_walk on expected counts).
+torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost, GateCost kind);
 
 // Bengio et al. (2015)'s batch-variance term: mean over gated maps of the variance of p_j
 // across the batch (scalar, differentiable). A static gate has 0; subtracting gamma times
@@ -60,16 +59,16 @@ std::pair<std::vector<torch::Tensor>, std::vector<torch::Tensor>> split_paramete
 
 struct ReinforceSettings {
   double penalty = 0;              // lambda in effect for this step (after any ramp)
-  std::string cost = "maps";       // maps | macs
-  std::string cost_gradient = "analytic";  // analytic (lambda E[cost] through p) | reinforce (in R)
+  GateCost cost = GateCost::kMaps;
+  CostGradient cost_gradient = CostGradient::kAnalytic;  // lambda E[cost] through p | cost in R
   double variance = 0;             // gamma: the policy loss subtracts gamma * batch_variance(p)
   double logit_variance = 0;       // delta: the policy loss adds delta * batch_logit_variance(p)
-  std::string baseline = "greedy"; // greedy (self-critical) | mean (moving average)
+  Baseline baseline = Baseline::kGreedy;
   double entropy = 0;              // beta: the policy loss subtracts beta * H(pi(. | x))
   double mean_decay = 0.9;         // mean baseline: b <- decay b + (1 - decay) mean(R)
-  // Masks theta is trained under: "sampled" (the REINFORCE sample, as in the paper) or
-  // "greedy" (the thresholded masks inference uses; the sample then only scores the gates).
-  std::string theta_masks = "sampled";
+  // Masks theta is trained under: kSampled (the REINFORCE sample, as in the paper) or
+  // kGreedy (the thresholded masks inference uses; the sample then only scores the gates).
+  ThetaMasks theta_masks = ThetaMasks::kSampled;
 };
 
 struct GatedStep {
@@ -88,12 +87,12 @@ struct GatedStep {
 // The gates' loss for one batch: REINFORCE on `reward` (N) against `baseline` (N or
 // scalar), plus lambda * mean E[cost | x] when the cost gradient is analytic, minus the
 // entropy and batch-variance bonuses, plus the log-odds variance penalty. reward holds -CE, and also -lambda * cost(m) when
-// s.cost_gradient is "reinforce" (gate_reward with that lambda).
+// s.cost_gradient is kReinforce (gate_reward with that lambda).
 torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::Tensor>& probs,
                         const torch::Tensor& reward, const torch::Tensor& baseline, const GatedCost& cost,
                         const ReinforceSettings& s);
-// The gates' optimizer (--gate-optimizer): "adam", or "sgd" (plain, no momentum).
-std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(const std::string& kind, double lr,
+// The gates' optimizer (--gate-optimizer): Adam, or plain SGD (no momentum).
+std::unique_ptr<torch::optim::Optimizer> make_gate_optimizer(GateOptimizer kind, double lr,
                                                              const std::vector<torch::Tensor>& phi);
 
 // lambda that goes into R under s (0 when the cost's gradient is analytic).

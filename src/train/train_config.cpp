@@ -2,7 +2,6 @@
 #include "train/train_config.h"
 
 #include <cmath>
-#include <initializer_list>
 
 #include "common/error.h"
 #include "common/revision.h"
@@ -10,7 +9,7 @@
 namespace mapgate {
 
 double TrainConfig::lr_at(int epoch) const {
-  if (schedule == "cosine") return 0.5 * lr * (1 + std::cos(M_PI * epoch / epochs));
+  if (schedule == Schedule::kCosine) return 0.5 * lr * (1 + std::cos(M_PI * epoch / epochs));
   double rate = lr;
   if (epoch >= epochs / 2) rate *= 0.1;
   if (epoch >= epochs * 3 / 4) rate *= 0.1;
@@ -18,15 +17,6 @@ double TrainConfig::lr_at(int epoch) const {
 }
 
 namespace {
-
-void check_choice(const char* flag, const std::string& value, std::initializer_list<const char*> allowed) {
-  std::string list;
-  for (const char* a : allowed) {
-    if (value == a) return;
-    list += std::string(list.empty() ? "" : ", ") + a;
-  }
-  throw UsageError(std::string(flag) + " " + quoted(value) + ": unknown; expected one of " + list);
-}
 
 // One 0/1 per gated map (layers x growth, layer after layer).
 void check_mask_bits(const char* flag, const std::vector<int>& bits, const DenseNetConfig& model) {
@@ -52,8 +42,7 @@ void check_layer_bits(const char* flag, const std::vector<int>& bits, const Dens
 }  // namespace
 
 void validate(const TrainConfig& c) {
-  check_choice("--gates", c.gates, {"off", "reinforce", "gumbel", "random", "fixed", "frozen"});
-  if (c.gates == "frozen" && c.init.empty())
+  if (c.gates == Gates::kFrozen && c.init.empty())
     throw UsageError("--gates frozen: needs --init RUN, a gated run whose gates it keeps");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
@@ -61,10 +50,6 @@ void validate(const TrainConfig& c) {
   if (c.gated()) {
     if (!(c.penalty >= 0) || !std::isfinite(c.penalty))
       throw UsageError("--penalty " + std::to_string(c.penalty) + ": expected a finite value >= 0");
-    if (c.cost != "maps" && c.cost != "macs")
-      throw UsageError("--cost " + quoted(c.cost) + ": unknown; expected one of maps, macs");
-    if (c.baseline != "greedy" && c.baseline != "mean")
-      throw UsageError("--baseline " + quoted(c.baseline) + ": unknown; expected one of greedy, mean");
     if (c.warmup_epochs < 0)
       throw UsageError("--warmup-epochs " + std::to_string(c.warmup_epochs) + ": expected >= 0");
     if (c.penalty_ramp_epochs < 0)
@@ -75,18 +60,12 @@ void validate(const TrainConfig& c) {
       throw UsageError("--gate-lr " + std::to_string(c.gate_lr) + ": expected a finite value > 0");
     if (c.bn_recal_batches < 0)
       throw UsageError("--bn-recal " + std::to_string(c.bn_recal_batches) + ": expected >= 0");
-    check_choice("--gate-optimizer", c.gate_optimizer, {"adam", "sgd"});
-    check_choice("--gate-input", c.gate_input, {"standardized", "raw"});
-    check_choice("--gate-weights", c.gate_weights, {"learned", "frozen"});
-    check_choice("--bn-stats", c.bn_stats, {"masked", "all"});
-    check_choice("--cost-gradient", c.cost_gradient, {"analytic", "reinforce"});
-    check_choice("--theta-masks", c.theta_masks, {"sampled", "greedy"});
     if (!(c.gate_variance >= 0) || !std::isfinite(c.gate_variance))
       throw UsageError("--gate-variance " + std::to_string(c.gate_variance) + ": expected a finite value >= 0");
     if (!(c.logit_variance >= 0) || !std::isfinite(c.logit_variance))
       throw UsageError("--logit-variance " + std::to_string(c.logit_variance) + ": expected a finite value >= 0");
   }
-  if (c.gates == "random") {
+  if (c.gates == Gates::kRandom) {
     const int layers = c.model.dense_layers();
     if (static_cast<int>(c.random_keep.size()) != layers)
       throw UsageError("--random-keep: " + std::to_string(c.random_keep.size()) + " rates given, --gates random needs " +
@@ -97,13 +76,12 @@ void validate(const TrainConfig& c) {
   } else if (!c.random_keep.empty()) {
     throw UsageError("--random-keep: only with --gates random");
   }
-  if (c.gates == "fixed") {
+  if (c.gates == Gates::kFixed) {
     check_mask_bits("--fixed-maps", c.fixed_maps, c.model);
   } else if (!c.fixed_maps.empty()) {
     throw UsageError("--fixed-maps: only with --gates fixed");
   }
-  check_choice("--gate-unit", c.gate_unit, {"map", "layer"});
-  if (c.gate_unit == "layer" && !(c.learns_gates() || c.gates == "random"))
+  if (c.gate_unit == GateUnit::kLayer && !(c.learns_gates() || c.gates == Gates::kRandom))
     throw UsageError("--gate-unit layer: only with --gates reinforce, gumbel or random (--gates fixed gives "
                      "its maps one by one in --fixed-maps)");
   if (!(c.distill_weight >= 0 && c.distill_weight <= 1))
@@ -111,13 +89,13 @@ void validate(const TrainConfig& c) {
   if (!(c.distill_temperature > 0) || !std::isfinite(c.distill_temperature))
     throw UsageError("--distill-temperature " + std::to_string(c.distill_temperature) + ": expected a finite value > 0");
   if (!c.init_mask.empty()) {
-    if (c.gates != "reinforce") throw UsageError("--init-mask: only with --gates reinforce");
+    if (c.gates != Gates::kReinforce) throw UsageError("--init-mask: only with --gates reinforce");
     check_mask_bits("--init-mask", c.init_mask, c.model);
-    if (c.gate_unit == "layer") check_layer_bits("--init-mask", c.init_mask, c.model);
+    if (c.gate_unit == GateUnit::kLayer) check_layer_bits("--init-mask", c.init_mask, c.model);
   }
-  if (c.gates == "gumbel") {
-    if (c.cost != "maps")
-      throw UsageError("--cost " + quoted(c.cost) +
+  if (c.gates == Gates::kGumbel) {
+    if (c.cost != GateCost::kMaps)
+      throw UsageError("--cost " + quoted(choice_name(c.cost)) +
                        ": --gates gumbel's target-rate loss counts maps; --cost macs is for --gates reinforce");
     if (!(c.gumbel_temperature > 0) || !std::isfinite(c.gumbel_temperature))
       throw UsageError("--gumbel-temperature " + std::to_string(c.gumbel_temperature) +
@@ -129,8 +107,6 @@ void validate(const TrainConfig& c) {
   if (c.batch < 1) throw UsageError("--batch " + std::to_string(c.batch) + ": expected >= 1");
   if (!(c.lr > 0) || !std::isfinite(c.lr))
     throw UsageError("--lr " + std::to_string(c.lr) + ": expected a finite value > 0");
-  if (c.schedule != "step" && c.schedule != "cosine")
-    throw UsageError("--schedule " + quoted(c.schedule) + ": unknown; expected one of step, cosine");
   if (!(c.momentum > 0 && c.momentum < 1))  // Nesterov needs momentum > 0
     throw UsageError("--momentum " + std::to_string(c.momentum) + ": expected 0 < m < 1");
   if (!(c.weight_decay >= 0) || !std::isfinite(c.weight_decay))
@@ -150,7 +126,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"epochs", c.epochs},
           {"batch", c.batch},
           {"lr", c.lr},
-          {"schedule", c.schedule},
+          {"schedule", choice_name(c.schedule)},
           {"momentum", c.momentum},
           {"nesterov", true},
           {"weight_decay", c.weight_decay},
@@ -168,30 +144,30 @@ nlohmann::json to_json(const TrainConfig& c) {
     j["distill_temperature"] = c.distill_temperature;
   }
   if (c.gated()) {  // a dense run's config.json keeps its keys
-    j["gates"] = c.gates;
+    j["gates"] = choice_name(c.gates);
     j["penalty"] = c.penalty;
-    j["cost"] = c.cost;
-    j["baseline"] = c.baseline;
+    j["cost"] = choice_name(c.cost);
+    j["baseline"] = choice_name(c.baseline);
     j["warmup_epochs"] = c.warmup_epochs;
     j["penalty_ramp_epochs"] = c.penalty_ramp_epochs;
     j["entropy"] = c.entropy;
     j["gate_lr"] = c.gate_lr;
     j["bn_recal_batches"] = c.bn_recal_batches;
-    j["gate_optimizer"] = c.gate_optimizer;
-    j["gate_input"] = c.gate_input;
-    j["gate_weights"] = c.gate_weights;
-    j["bn_stats"] = c.bn_stats;
-    j["cost_gradient"] = c.cost_gradient;
+    j["gate_optimizer"] = choice_name(c.gate_optimizer);
+    j["gate_input"] = choice_name(c.gate_input);
+    j["gate_weights"] = choice_name(c.gate_weights);
+    j["bn_stats"] = choice_name(c.bn_stats);
+    j["cost_gradient"] = choice_name(c.cost_gradient);
     j["gate_variance"] = c.gate_variance;
-    j["theta_masks"] = c.theta_masks;
+    j["theta_masks"] = choice_name(c.theta_masks);
   }
-  if (c.gates == "random") j["random_keep"] = c.random_keep;
-  if (c.gates == "fixed") j["fixed_maps"] = c.fixed_maps;
+  if (c.gates == Gates::kRandom) j["random_keep"] = c.random_keep;
+  if (c.gates == Gates::kFixed) j["fixed_maps"] = c.fixed_maps;
   if (!c.init_mask.empty()) j["init_mask"] = c.init_mask;
-  if (c.gate_unit != "map") j["gate_unit"] = c.gate_unit;  // only when set: older runs still --resume
+  if (c.gate_unit != GateUnit::kMap) j["gate_unit"] = choice_name(c.gate_unit);  // only when set: older runs still --resume
   // Only when set, so that runs from before the flag still --resume.
   if (c.logit_variance != 0) j["logit_variance"] = c.logit_variance;
-  if (c.gates == "gumbel") {  // a REINFORCE run's config.json keeps its keys
+  if (c.gates == Gates::kGumbel) {  // a REINFORCE run's config.json keeps its keys
     j["gumbel_temperature"] = c.gumbel_temperature;
     j["target_rate"] = c.target_rate;
   }

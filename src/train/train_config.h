@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
+#include "train/choices.h"
 
 namespace mapgate {
 
@@ -23,7 +24,7 @@ struct TrainConfig {
   int epochs = 300;                 // the DenseNet recipe
   int batch = 64;
   double lr = 0.1;
-  std::string schedule = "step";    // step: /10 at 50% and 75% of epochs; cosine
+  Schedule schedule = Schedule::kStep;
   double momentum = 0.9;            // Nesterov
   double weight_decay = 1e-4;
   int threads = 0;                  // 0: all cores
@@ -35,28 +36,25 @@ struct TrainConfig {
   int stop_after = 0;               // stop (resumably) once this many epochs are done; 0: never
   bool skip_nonfinite = false;      // skip (and count) a batch with a non-finite loss, advantage or gradient
 
-  // Gates (docs/design.md §3). model.gated follows `gates` (train() sets it); the gate
-  // threshold and p clamp live in `model` since the model carries them.
-  // off | reinforce | gumbel | random (baseline: masks drawn at fixed per-layer rates) |
-  // fixed (baseline: the same maps on for every input, --fixed-maps) | frozen (the gates of
-  // --init, a gated run, kept as they are; the weights fine-tune under their thresholded masks)
-  std::string gates = "off";
+  // Gates (docs/design.md §3; the choices in choices.h). model.gated follows `gates`
+  // (train() sets it); the gate threshold and p clamp live in `model` since the model carries them.
+  Gates gates = Gates::kOff;
   double penalty = 0.5;             // lambda in R = -CE - lambda * cost (gumbel: target-rate weight)
-  std::string cost = "maps";        // maps | macs
-  std::string baseline = "greedy";  // greedy | mean
+  GateCost cost = GateCost::kMaps;
+  Baseline baseline = Baseline::kGreedy;
   int warmup_epochs = 0;            // dense epochs (all gates on, gates untrained) first
   int penalty_ramp_epochs = 0;      // lambda grows linearly over this many gated epochs
   double entropy = 0;               // entropy bonus beta
   double gate_lr = 0.01;            // learning rate of the gate weights (routing test: docs/method.md)
-  std::string gate_optimizer = "adam";      // adam | sgd (plain, no momentum)
-  std::string gate_input = "standardized";  // standardized | raw (model.gate_standardize follows)
-  std::string gate_weights = "learned";     // learned | frozen (W = 0: a static mask, bias only)
-  std::string bn_stats = "masked";          // masked (BN counts kept maps only) | all
-  std::string cost_gradient = "analytic";   // analytic | reinforce
+  GateOptimizer gate_optimizer = GateOptimizer::kAdam;
+  GateInput gate_input = GateInput::kStandardized;  // model.gate_standardize follows
+  GateWeights gate_weights = GateWeights::kLearned;
+  BnStats bn_stats = BnStats::kMasked;
+  CostGradient cost_gradient = CostGradient::kAnalytic;
   double gate_variance = 0;         // gamma: Bengio et al.'s batch-variance bonus
   double logit_variance = 0;        // delta: penalty on the batch variance of the gates' log-odds
-  std::string theta_masks = "sampled";  // sampled | greedy: masks the network weights train under
-  std::string gate_unit = "map";    // map | layer: what one gate decision switches (model.gate_per_layer follows)
+  ThetaMasks theta_masks = ThetaMasks::kSampled;
+  GateUnit gate_unit = GateUnit::kMap;  // model.gate_per_layer follows
   std::vector<double> random_keep;  // --gates random: kept rate of each gated layer
   std::vector<int> fixed_maps;      // --gates fixed: 0/1 per gated map, layer after layer
   std::vector<int> init_mask;       // --gates reinforce: start at this static mask (0/1 per gated map)
@@ -71,10 +69,12 @@ struct TrainConfig {
   double gumbel_temperature = 1.0;  // T in sigmoid((logit p + L) / T)
   double target_rate = 0.5;         // t: wanted kept fraction per layer
 
-  bool gated() const { return gates != "off"; }
-  bool learns_gates() const { return gates == "reinforce" || gates == "gumbel"; }
+  bool gated() const { return gates != Gates::kOff; }
+  bool learns_gates() const { return gates == Gates::kReinforce || gates == Gates::kGumbel; }
   // Gates that do not train: the baselines (random, fixed) and --gates frozen.
-  bool fixed_rate_gates() const { return gates == "random" || gates == "fixed" || gates == "frozen"; }
+  bool fixed_rate_gates() const {
+    return gates == Gates::kRandom || gates == Gates::kFixed || gates == Gates::kFrozen;
+  }
 
   // Learning rate during epoch `epoch` (0-based).
   double lr_at(int epoch) const;

@@ -121,7 +121,7 @@ void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& no
 std::vector<torch::Tensor> trainable_gate_parameters(DenseNet& model, const TrainConfig& c) {
   std::vector<torch::Tensor> phi;
   if (!c.learns_gates()) return phi;
-  const bool frozen = c.gate_weights == "frozen";
+  const bool frozen = c.gate_weights == GateWeights::kFrozen;
   for (const auto& p : model->named_parameters()) {
     const std::string& name = p.key();
     if (name.rfind("gates.", 0) != 0) continue;
@@ -150,7 +150,7 @@ void set_static_mask(DenseNet& model, const TrainConfig& c, const std::vector<in
 // layer's rate (--gates random), or b = +-10 for the maps --fixed-maps keeps or drops
 // (--gates fixed: thresholded in training and inference, an exact static mask).
 void set_fixed_gates(DenseNet& model, const TrainConfig& c) {
-  if (c.gates == "fixed") return set_static_mask(model, c, c.fixed_maps, 10.0);
+  if (c.gates == Gates::kFixed) return set_static_mask(model, c, c.fixed_maps, 10.0);
   torch::NoGradGuard no_grad;
   const double eps = c.model.p_clamp;
   for (int l = 0; l < c.model.dense_layers(); ++l) {
@@ -199,17 +199,17 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
   c.model.in_channels = train_set.channels;
   c.model.image_size = train_set.height;
   c.model.gated = c.gated();
-  c.model.gate_standardize = c.learns_gates() && c.gate_input == "standardized";
-  c.model.sampled_inference = c.gates == "random";
-  c.model.gate_per_layer = c.gated() && c.gate_unit == "layer";
-  if (c.gates == "frozen") take_gate_settings(c.model, c.init);
+  c.model.gate_standardize = c.learns_gates() && c.gate_input == GateInput::kStandardized;
+  c.model.sampled_inference = c.gates == Gates::kRandom;
+  c.model.gate_per_layer = c.gated() && c.gate_unit == GateUnit::kLayer;
+  if (c.gates == Gates::kFrozen) take_gate_settings(c.model, c.init);
   const Normalization norm = compute_normalization(train_set);
   std::optional<Teacher> teacher;
   if (!c.distill.empty()) teacher.emplace(c.distill, c.dataset, c.model.num_classes, norm);
 
   torch::manual_seed(c.seed);
   DenseNet model(c.model);
-  model->set_masked_norm(MaskedNorm{c.bn_stats == "masked"});
+  model->set_masked_norm(MaskedNorm{c.bn_stats == BnStats::kMasked});
   // theta (everything but the gates) by SGD; phi (the gates) by --gate-optimizer, see docs/method.md.
   const auto theta = split_parameters(*model).first;
   torch::optim::SGD optimizer(
@@ -242,7 +242,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       // Dense weights from another run; every non-gate tensor must be there and fit.
       // --gates frozen keeps the gates too.
       Checkpoint init(checkpoint_path(c.init));
-      const bool keep_gates = c.gates == "frozen";
+      const bool keep_gates = c.gates == Gates::kFrozen;
       init.load_model(*model, [keep_gates](const std::string& name) {
         return !keep_gates && name.rfind("gates.", 0) == 0;
       });
@@ -251,7 +251,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
                           : c.gated() ? " (gates fresh)" : "";
       if (log) *log << "initialised from " << init.path() << gates << "\n";
     }
-    if (c.gates == "random" || c.gates == "fixed") set_fixed_gates(model, c);
+    if (c.gates == Gates::kRandom || c.gates == Gates::kFixed) set_fixed_gates(model, c);
     if (!c.init_mask.empty()) set_static_mask(model, c, c.init_mask, kInitMaskLogit);
     std::ofstream(metrics_file, std::ios::trunc);
   }
@@ -328,8 +328,8 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
         penalty = c.penalty * std::min(1.0, ramp);
         if (c.fixed_rate_gates()) {
           g = fixed_gates_step(model, images, labels, *gated_cost,
-                               c.gates == "random" ? GateMode::kSample : GateMode::kThreshold);
-        } else if (c.gates == "gumbel") {
+                               c.gates == Gates::kRandom ? GateMode::kSample : GateMode::kThreshold);
+        } else if (c.gates == Gates::kGumbel) {
           GumbelSettings gs;
           gs.penalty = penalty;
           gs.target = c.target_rate;
@@ -446,7 +446,7 @@ TrainSummary train(TrainConfig c, const DatasetSplits& full, std::ostream* log, 
       metrics["train_macs_mean"] = macs_sum / seen;
       metrics["train_reward"] = gated_phase ? reward_sum / seen : 0.0;
       metrics["gate_entropy"] = gated_phase ? entropy_sum / seen : 0.0;
-      if (c.gates == "gumbel") metrics["train_rate_loss"] = gated_phase ? rate_loss_sum / seen : 0.0;
+      if (c.gates == Gates::kGumbel) metrics["train_rate_loss"] = gated_phase ? rate_loss_sum / seen : 0.0;
       metrics["test_macs_dense"] = test.macs_dense;
       metrics["test_macs_mean"] = test.macs_mean();
       metrics["test_active_fraction"] = test.active_fraction();

@@ -63,7 +63,7 @@ TEST(CliExport, TrainedRunLoadsInEngine) {
   c.batch = 16;
   c.threads = 1;
   c.augment = false;
-  c.gates = "reinforce";
+  c.gates = Gates::kReinforce;
   train(c, test::make_quadrant_splits(32, 8, 12, 3), nullptr);
   const std::string file = dir / "model.mgw";
   const auto r = run_mapgate(dir, "export --model " + shell_quote(dir / "run") + " --out " + shell_quote(file));

@@ -152,7 +152,7 @@ TEST(Training, LearnsQuadrantBlobsAboveFloor) {
   c.epochs = 4;
   c.batch = 32;
   c.lr = 0.1;
-  c.schedule = "cosine";
+  c.schedule = Schedule::kCosine;
   c.augment = false;  // a flip would move the blob to another quadrant
   c.threads = 1;
   c.seed = 1;
@@ -176,7 +176,7 @@ TEST(Training, RunDirectoryFiles) {
   TrainConfig c = small_config(dir / "run");
   c.seed = 1234;
   c.lr = 0.05;
-  c.schedule = "cosine";
+  c.schedule = Schedule::kCosine;
   c.weight_decay = 5e-4;
   c.train_limit = 64;
   c.test_limit = 20;

@@ -209,7 +209,7 @@ TEST(EngineReferenceTrained, ExportedCheckpointMatchesLibTorch) {
   tc.threads = 1;
   tc.seed = 2;
   tc.augment = false;
-  tc.gates = "reinforce";
+  tc.gates = Gates::kReinforce;
   tc.penalty = 2.0;
   tc.gate_lr = 0.5;
   train(tc, data, nullptr);

@@ -148,7 +148,7 @@ TrainConfig gumbel_config(const std::string& out_dir, double target) {
   c.threads = 1;
   c.seed = 4;
   c.augment = false;
-  c.gates = "gumbel";
+  c.gates = Gates::kGumbel;
   c.penalty = 10;      // a strong pull towards the target
   c.target_rate = target;
   c.gate_lr = 1.0;     // standardised gate inputs: the bias alone moves the rate

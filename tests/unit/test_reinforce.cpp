@@ -115,10 +115,10 @@ TEST(Reinforce, AnalyticCostGradientMatchesEnumeration) {
   c.depth = 7;
   c.growth = kGates;
   c.gated = true;
-  const GatedCost cost(c);  // typed only: "maps" reads the probabilities alone
+  const GatedCost cost(c);  // typed only: kMaps reads the probabilities alone
   ReinforceSettings s;
   s.penalty = lambda;
-  s.cost_gradient = "analytic";
+  s.cost_gradient = CostGradient::kAnalytic;
   torch::manual_seed(99);
   std::vector<torch::Tensor> chunks;
   for (int chunk = 0; chunk < 20; ++chunk) {
@@ -150,7 +150,7 @@ TEST(Reinforce, ExpectedCostEqualsEnumeration) {
     std::vector<torch::Tensor> probs;
     for (int l = 0; l < 3; ++l) probs.push_back(torch::rand({1, 2}, torch::kDouble) * 0.9 + 0.05);
     const auto p_all = torch::cat(probs, 1);  // (1, 6)
-    for (const char* kind : {"maps", "macs"}) {
+    for (const GateCost kind : {GateCost::kMaps, GateCost::kMacs}) {
       double enumerated = 0;
       for (int code = 0; code < 64; ++code) {
         auto m = torch::zeros({1, 6}, torch::kDouble);
@@ -158,7 +158,7 @@ TEST(Reinforce, ExpectedCostEqualsEnumeration) {
         const double weight = torch::exp(bernoulli_log_prob(p_all, m)).item<double>();
         enumerated += weight * mask_cost(m.chunk(3, 1), cost, kind).item<double>();
       }
-      EXPECT_NEAR(expected_mask_cost(probs, cost, kind).item<double>(), enumerated, 1e-9) << kind << " bc " << bc;
+      EXPECT_NEAR(expected_mask_cost(probs, cost, kind).item<double>(), enumerated, 1e-9) << choice_name(kind) << " bc " << bc;
     }
   }
 }
@@ -188,10 +188,10 @@ TEST(Reinforce, RewardAndCost) {
   c.gated = true;
   const GatedCost cost(c);
   std::vector<torch::Tensor> masks(6, torch::tensor({{1.0f, 0.0f}, {1.0f, 1.0f}}));
-  const auto maps = mask_cost(masks, cost, "maps");
+  const auto maps = mask_cost(masks, cost, GateCost::kMaps);
   EXPECT_FLOAT_EQ(maps[0].item<float>(), 0.5f);
   EXPECT_FLOAT_EQ(maps[1].item<float>(), 1.0f);
-  const auto macs = mask_cost(masks, cost, "macs");
+  const auto macs = mask_cost(masks, cost, GateCost::kMacs);
   EXPECT_NEAR(macs[1].item<double>(), double(cost.dense_macs() + cost.gate_macs()) / cost.dense_macs(), 1e-6);
   EXPECT_LT(macs[0].item<double>(), macs[1].item<double>());
   // R = -CE - lambda * cost: uniform logits over 4 classes give CE = log 4.
@@ -222,7 +222,7 @@ TEST(Reinforce, GreedyThetaMasksTrainWeightsUnderThresholdedMasks) {
   const GatedCost cost(c);
   const auto images = torch::randn({8, 3, 8, 8});
   const auto labels = torch::tensor({0, 1, 2, 0, 1, 2, 0, 1}, torch::kInt64);
-  for (const std::string theta_masks : {"greedy", "sampled"}) {
+  for (const ThetaMasks theta_masks : {ThetaMasks::kGreedy, ThetaMasks::kSampled}) {
     torch::manual_seed(3);
     DenseNet model(c);
     model->train();
@@ -241,10 +241,10 @@ TEST(Reinforce, GreedyThetaMasksTrainWeightsUnderThresholdedMasks) {
     auto params = model->named_parameters();
     const auto conv_grad = params["block1.0.conv.weight"].grad();
     const auto gate_grad = params["gates.0.fc.bias"].grad();
-    ASSERT_TRUE(gate_grad.defined()) << theta_masks;
-    EXPECT_GT(gate_grad.abs().sum().item<double>(), 0) << theta_masks;
-    for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad()) << theta_masks;
-    if (theta_masks == "sampled") {
+    ASSERT_TRUE(gate_grad.defined()) << choice_name(theta_masks);
+    EXPECT_GT(gate_grad.abs().sum().item<double>(), 0) << choice_name(theta_masks);
+    for (const auto& p : model->parameters()) EXPECT_TRUE(p.requires_grad()) << choice_name(theta_masks);
+    if (theta_masks == ThetaMasks::kSampled) {
       EXPECT_GT(conv_grad.abs().sum().item<double>(), 0);
       continue;
     }
@@ -274,7 +274,7 @@ TEST(Reinforce, NonFiniteAdvantageIsReported) {
   const auto labels = torch::tensor({0, 1, 2, 0}, torch::kInt64);
   double mean_baseline = std::nan("");
   ReinforceSettings s;
-  s.cost_gradient = "reinforce";  // the cost inside R (analytic: inside the gate loss)
+  s.cost_gradient = CostGradient::kReinforce;  // the cost inside R (analytic: inside the gate loss)
   s.penalty = 0.5;
   const GatedStep ok = reinforce_step(model, images, labels, cost, s, mean_baseline);
   EXPECT_TRUE(ok.advantage_finite);
@@ -283,7 +283,7 @@ TEST(Reinforce, NonFiniteAdvantageIsReported) {
   EXPECT_TRUE(std::isfinite(bad.ce));
   EXPECT_FALSE(bad.advantage_finite);
   // Analytic cost gradient: R holds -CE only, and the infinite penalty shows in the loss.
-  s.cost_gradient = "analytic";
+  s.cost_gradient = CostGradient::kAnalytic;
   const GatedStep analytic = reinforce_step(model, images, labels, cost, s, mean_baseline);
   EXPECT_TRUE(analytic.advantage_finite);
   EXPECT_FALSE(std::isfinite(analytic.loss.item<double>()));

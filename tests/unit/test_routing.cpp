@@ -58,9 +58,9 @@ struct Outcome {
 
 Outcome train_gate(const TrainConfig& c, double penalty, int steps) {
   torch::manual_seed(11);
-  Gate gate(kGateInputs, kMaps, c.gate_input == "standardized");
+  Gate gate(kGateInputs, kMaps, c.gate_input == GateInput::kStandardized);
   auto optimizer = make_gate_optimizer(c.gate_optimizer, c.gate_lr, gate->parameters());
-  DenseNetConfig net;  // only to type the cost; "maps" does not read it
+  DenseNetConfig net;  // only to type the cost; kMaps does not read it
   net.depth = 7;
   net.growth = kMaps;
   net.gated = true;
@@ -77,8 +77,8 @@ Outcome train_gate(const TrainConfig& c, double penalty, int steps) {
     const auto m = torch::bernoulli(p.detach());
     const auto greedy = p.detach().gt(0.5).to(torch::kFloat);
     const double in_reward = reward_penalty(s);
-    const auto reward = gate_reward(classify(e, m), e.labels, mask_cost({m}, cost, "maps"), in_reward);
-    const auto baseline = gate_reward(classify(e, greedy), e.labels, mask_cost({greedy}, cost, "maps"), in_reward);
+    const auto reward = gate_reward(classify(e, m), e.labels, mask_cost({m}, cost, GateCost::kMaps), in_reward);
+    const auto baseline = gate_reward(classify(e, greedy), e.labels, mask_cost({greedy}, cost, GateCost::kMaps), in_reward);
     optimizer->zero_grad();
     gate_loss(bernoulli_log_prob(p, m), {p}, reward, baseline, cost, s).backward();
     optimizer->step();
@@ -107,9 +107,9 @@ TrainConfig defaults() { return TrainConfig{}; }
 // What the code did before: raw gate input, the cost inside R, Adam at 1e-3.
 TrainConfig legacy() {
   TrainConfig c;
-  c.gate_input = "raw";
-  c.cost_gradient = "reinforce";
-  c.gate_optimizer = "adam";
+  c.gate_input = GateInput::kRaw;
+  c.cost_gradient = CostGradient::kReinforce;
+  c.gate_optimizer = GateOptimizer::kAdam;
   c.gate_lr = 1e-3;
   return c;
 }
@@ -144,7 +144,7 @@ TEST(Routing, LegacySettingsDoNotRoute) {
 // analytic cost gradient too (the cost gradient matters for variance, docs/method.md).
 TEST(Routing, RawGateInputDoesNotRouteWithTheOtherFixes) {
   TrainConfig c = defaults();
-  c.gate_input = "raw";
+  c.gate_input = GateInput::kRaw;
   const Outcome o = train_gate(c, /*penalty=*/1.0, /*steps=*/400);
   EXPECT_LT(o.context_bits, 0.3);
 }
