@@ -1,5 +1,5 @@
-// DenseNet training, dense or gated (docs/design.md §3; REINFORCE, Gumbel and the fixed and
-// random baselines step in trainer.cpp): SGD with Nesterov
+// DenseNet training, dense or gated (docs/design.md §3; one batch of each kind of run in
+// train_step.h, the run directory in run_dir.h, what an epoch reports in epoch_report.h): SGD with Nesterov
 // momentum, weight decay, step or cosine learning rate; per-epoch metrics, atomic
 // checkpoints and exact resume (data order, augmentation and dropout depend only on
 // the seed and the epoch, so an interrupted run continues as if never stopped).
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "data/dataset.h"
+#include "train/run_dir.h"  // kConfigFile, kMetricsFile
 #include "train/train_config.h"
 
 namespace torch::nn {
@@ -18,9 +19,6 @@ class Module;
 }  // namespace torch::nn
 
 namespace mapgate {
-
-inline constexpr const char* kConfigFile = "config.json";
-inline constexpr const char* kMetricsFile = "metrics.jsonl";
 
 struct TrainSummary {
   int epochs_done = 0;          // epochs completed in total (including resumed ones)
