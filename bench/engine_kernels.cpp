@@ -106,14 +106,16 @@ void register_kernel_benchmarks() {
   for (const auto& sh : trans)
     for (double keep : kKeeps)
       add("conv1x1_masked_f32", kFastKernels.conv1x1, 1, sh[0], sh[0], sh[1], keep, /*keep_outputs=*/false);
-  // Variants and references, a few shapes.
+  // Every variant that runs on this CPU and the reference (kernels.h's one list), a few
+  // shapes; the dispatching kernel (fast[0]) is timed above.
   for (double keep : {1.0, 0.25}) {
-    add("conv3x3_masked_f32_generic", conv3x3_masked_f32_generic, 3, 88, 12, 32, keep, true);
-    add("conv3x3_masked_f32_avx2", conv3x3_masked_f32_avx2, 3, 88, 12, 32, keep, true);
-    add("conv3x3_masked_f32_ref", conv3x3_masked_f32_ref, 3, 88, 12, 32, keep, true);
-    add("conv3x3_masked_f32_ref", conv3x3_masked_f32_ref, 3, 376, 12, 8, keep, true);
-    add("conv1x1_masked_f32_generic", conv1x1_masked_f32_generic, 1, 304, 304, 16, keep, false);
-    add("conv1x1_masked_f32_ref", conv1x1_masked_f32_ref, 1, 304, 304, 16, keep, false);
+    for (const auto& v : kConv3x3Family.fast)
+      if (v.fn != kConv3x3Family.fast[0].fn && v.runs_here()) add(v.name, v.fn, 3, 88, 12, 32, keep, true);
+    add(kConv3x3Family.ref.name, kConv3x3Family.ref.fn, 3, 88, 12, 32, keep, true);
+    add(kConv3x3Family.ref.name, kConv3x3Family.ref.fn, 3, 376, 12, 8, keep, true);
+    for (const auto& v : kConv1x1Family.fast)
+      if (v.fn != kConv1x1Family.fast[0].fn && v.runs_here()) add(v.name, v.fn, 1, 304, 304, 16, keep, false);
+    add(kConv1x1Family.ref.name, kConv1x1Family.ref.fn, 1, 304, 304, 16, keep, false);
   }
 }
 

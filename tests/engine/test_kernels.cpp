@@ -57,21 +57,8 @@ void expect_planes(const std::vector<float>& got, const std::vector<float>& want
     }
 }
 
-using ConvFn = void (*)(const MaskedConvArgs&);
-
-struct ConvVariant {
-  const char* name;
-  ConvFn fn;
-};
-
-// Variants of one masked convolution to check against its reference on this machine.
-std::vector<ConvVariant> variants(ConvFn dispatch, ConvFn generic, ConvFn avx2) {
-  std::vector<ConvVariant> v{{"dispatch", dispatch}, {"generic", generic}};
-  if (cpu_has_avx2_fma()) v.push_back({"avx2", avx2});
-  return v;
-}
-
-void check_conv(KernelTest& t, int kernel, ConvFn ref, const std::vector<ConvVariant>& fast) {
+// Every variant of a masked convolution that runs on this CPU against its reference.
+void check_conv(KernelTest& t, int kernel, const KernelFamily<MaskedConvArgs>& family) {
   const int sizes[][2] = {{9, 7}, {7, 9}, {1, 1}, {8, 8}, {5, 17}, {32, 32}};
   for (int cin : {1, 3, 13, 17})
     for (int cout : {1, 3, 13, 17})
@@ -108,8 +95,9 @@ void check_conv(KernelTest& t, int kernel, ConvFn ref, const std::vector<ConvVar
             a.out_plane = static_cast<std::ptrdiff_t>(out_plane);
             std::vector<float> want(cout * out_plane, kNaN);
             a.out = want.data();
-            ref(a);
-            for (const auto& v : fast) {
+            family.ref.fn(a);
+            for (const auto& v : family.fast) {
+              if (!v.runs_here()) continue;
               SCOPED_TRACE(v.name);
               std::vector<float> got(cout * out_plane, kNaN);
               a.out = got.data();
@@ -122,13 +110,11 @@ void check_conv(KernelTest& t, int kernel, ConvFn ref, const std::vector<ConvVar
 }
 
 TEST_F(KernelTest, Conv3x3MatchesReference) {
-  check_conv(*this, 3, conv3x3_masked_f32_ref,
-             variants(conv3x3_masked_f32, conv3x3_masked_f32_generic, conv3x3_masked_f32_avx2));
+  check_conv(*this, 3, kConv3x3Family);
 }
 
 TEST_F(KernelTest, Conv1x1MatchesReference) {
-  check_conv(*this, 1, conv1x1_masked_f32_ref,
-             variants(conv1x1_masked_f32, conv1x1_masked_f32_generic, conv1x1_masked_f32_avx2));
+  check_conv(*this, 1, kConv1x1Family);
 }
 
 TEST_F(KernelTest, Conv3x3ReferenceMatchesHandValue) {
@@ -160,10 +146,6 @@ TEST_F(KernelTest, Conv3x3ReferenceMatchesHandValue) {
 }
 
 TEST_F(KernelTest, BnReluMatchesReference) {
-  using BnReluFn = void (*)(const BnReluArgs&);
-  std::vector<std::pair<const char*, BnReluFn>> fast{{"dispatch", bn_relu_masked_f32},
-                                                     {"generic", bn_relu_masked_f32_generic}};
-  if (cpu_has_avx2_fma()) fast.emplace_back("avx2", bn_relu_masked_f32_avx2);
   // 9x7: no full 8-wide row; 8x8 and 5x17: vector rows with and without a tail.
   const int sizes[][2] = {{9, 7}, {8, 8}, {5, 17}};
   for (int channels : {1, 3, 13, 17})
@@ -191,12 +173,13 @@ TEST_F(KernelTest, BnReluMatchesReference) {
           a.pad = pad;
           std::vector<float> want(channels * out_plane, kNaN);
           a.out = want.data();
-          bn_relu_masked_f32_ref(a);
-          for (const auto& [variant, fn] : fast) {
-            SCOPED_TRACE(variant);
+          kBnReluFamily.ref.fn(a);
+          for (const auto& v : kBnReluFamily.fast) {
+            if (!v.runs_here()) continue;
+            SCOPED_TRACE(v.name);
             std::vector<float> got(channels * out_plane, kNaN);
             a.out = got.data();
-            fn(a);
+            v.fn(a);
             for (int c = 0; c < channels; ++c)
               for (int y = 0; y < h + 2 * pad; ++y)
                 for (int x = 0; x < w + 2 * pad; ++x) {
