@@ -21,6 +21,7 @@
 #include "data/data_dir.h"
 #include "engine/engine.h"
 #include "model/gated_macs.h"
+#include "train/engine_check.h"
 #include "train/export.h"
 #include "train/trained_model.h"
 
@@ -132,54 +133,14 @@ Setup setup_random(const BenchArgs& args) {
   std::normal_distribution<float> normal;
   s.images.resize(static_cast<std::size_t>(s.n) * image_floats(c));
   for (auto& v : s.images) v = normal(rng);
-  const int layers = c.dense_layers(), k = c.growth;
-  const int kept = static_cast<int>(std::lround(args.keep * k));
-  s.masks.assign(static_cast<std::size_t>(s.n) * layers * k, 0);
-  std::vector<int> order(k);
-  for (int i = 0; i < s.n; ++i)
-    for (int l = 0; l < layers; ++l) {
-      std::iota(order.begin(), order.end(), 0);
-      std::shuffle(order.begin(), order.end(), rng);
-      for (int j = 0; j < kept; ++j) s.masks[(static_cast<std::size_t>(i) * layers + l) * k + order[j]] = 1;
-    }
+  s.masks = random_layer_masks(c, s.n, args.keep, args.seed + 2);
+  const int k = c.growth, kept = static_cast<int>(std::lround(args.keep * k));
   char keep[32];
   std::snprintf(keep, sizeof keep, "%.3g", args.keep);
   s.description = "random weights, DenseNet-" + std::to_string(c.depth) + (c.bc ? "-BC" : "") +
                   " k=" + std::to_string(k) + ", random masks keeping " + std::to_string(kept) + " of " +
                   std::to_string(k) + " maps per layer (--keep " + keep + ")";
   return s;
-}
-
-// LibTorch logits (and masks, gated) in batches of 64.
-torch::Tensor torch_logits(Setup& s, bool gated, std::vector<torch::Tensor>* masks) {
-  torch::NoGradGuard no_grad;
-  const DenseNetConfig& c = s.weights.config;
-  const int layers = c.dense_layers(), k = c.growth;
-  std::vector<torch::Tensor> out;
-  std::vector<std::vector<torch::Tensor>> per_layer(layers);
-  for (int at = 0; at < s.n; at += 64) {
-    const int b = std::min(64, s.n - at);
-    const auto x = as_tensor(c, s.images.data() + at * image_floats(c), b);
-    if (!gated) {
-      out.push_back(s.torch_dense->forward(x));
-      continue;
-    }
-    GateControl control;
-    control.mode = s.gated_mode == EngineMode::kGiven ? GateMode::kGiven : GateMode::kThreshold;
-    if (control.mode == GateMode::kGiven) {
-      const auto all = torch::from_blob(const_cast<std::uint8_t*>(s.masks.data()) +
-                                            static_cast<std::size_t>(at) * layers * k,
-                                        {b, layers, k}, torch::kUInt8)
-                           .to(torch::kFloat);
-      for (int l = 0; l < layers; ++l) control.masks.push_back(all.select(1, l).contiguous());
-    }
-    auto r = s.torch_gated->forward_gated(x, control);
-    out.push_back(r.logits);
-    for (int l = 0; l < layers; ++l) per_layer[l].push_back(r.masks[l]);
-  }
-  if (masks)
-    for (int l = 0; l < layers && gated; ++l) masks->push_back(torch::cat(per_layer[l], 0));
-  return torch::cat(out, 0).contiguous();
 }
 
 struct Check {
@@ -191,65 +152,43 @@ struct Check {
   double macs_gated = 0, macs_executed_gated = 0, kept_fraction = 0;
 };
 
-double max_abs_diff(const std::vector<float>& engine, const torch::Tensor& reference) {
-  const float* r = reference.data_ptr<float>();
-  double m = 0;
-  for (std::size_t i = 0; i < engine.size(); ++i) {
-    const double d = std::fabs(double(engine[i]) - double(r[i]));
-    if (!(d <= m)) m = d;  // NaN propagates as the maximum
-  }
-  return m;
-}
-
 Check check(Setup& s, Engine& dense, Engine& gated, int threads) {
   const DenseNetConfig& c = s.weights.config;
-  const int classes = c.num_classes, layers = c.dense_layers(), k = c.growth;
+  const int layers = c.dense_layers(), k = c.growth;
   Check r;
-  std::vector<float> logits(static_cast<std::size_t>(s.n) * classes);
   if (s.dense_checked) {
-    dense.forward_batch(s.images.data(), s.n, logits.data(), nullptr, threads);
-    const auto reference = torch_logits(s, false, nullptr);
-    r.diff_dense = max_abs_diff(logits, reference);
-    r.max_abs_logit = reference.abs().max().item<double>();
+    const EngineComparison d = compare_engine_with_libtorch(dense, s.torch_dense, s.images.data(), s.n, nullptr, threads);
+    r.diff_dense = d.max_abs_diff;
+    r.max_abs_logit = d.max_abs_logit;
   }
   // What engine dense executes: the same for every input (these logits are not used).
   EngineStats dense_stats;
+  std::vector<float> logits(c.num_classes);
   dense.forward(s.images.data(), logits.data(), &dense_stats);
   r.macs_executed_dense = dense_stats.macs_executed;
-
-  std::vector<EngineStats> stats(s.n);
-  gated.forward_batch(s.images.data(), s.n, logits.data(), stats.data(), threads,
-                      s.masks.empty() ? nullptr : s.masks.data());
   r.macs_dense = GatedCost(c).dense_macs();
+  if (!s.torch_gated) {  // ungated model: the "gated" engine is the dense one
+    r.macs_gated = static_cast<double>(r.macs_dense);
+    r.macs_executed_gated = static_cast<double>(r.macs_executed_dense);
+    r.kept_fraction = 1.0;
+    r.diff_gated = *r.diff_dense;
+    return r;
+  }
+  const EngineComparison g = compare_engine_with_libtorch(gated, s.torch_gated, s.images.data(), s.n,
+                                                          s.masks.empty() ? nullptr : s.masks.data(), threads);
   double macs = 0, executed = 0, kept = 0;
-  for (const auto& st : stats) {
+  for (const auto& st : g.stats) {
     macs += static_cast<double>(st.macs);
     executed += static_cast<double>(st.macs_executed);
     for (int a : st.active) kept += double(a) / k;
   }
   r.macs_gated = macs / s.n;
   r.macs_executed_gated = executed / s.n;
-  r.kept_fraction = s.torch_gated ? kept / (double(s.n) * layers) : 1.0;
-  if (!s.torch_gated) {  // ungated model: the "gated" engine is the dense one
-    r.diff_gated = *r.diff_dense;
-    return r;
-  }
-  std::vector<torch::Tensor> masks;
-  const auto reference = torch_logits(s, true, &masks);
-  r.diff_gated = max_abs_diff(logits, reference);
-  r.max_abs_logit = std::max(r.max_abs_logit, reference.abs().max().item<double>());
-  const auto ref_pred = reference.argmax(1);
-  for (int i = 0; i < s.n; ++i) {
-    const float* e = logits.data() + static_cast<std::size_t>(i) * classes;
-    if (std::max_element(e, e + classes) - e != ref_pred[i].item<std::int64_t>()) ++r.prediction_mismatches;
-    bool same = true;
-    for (int l = 0; l < layers && same; ++l) {
-      const float* m = masks[l].data_ptr<float>() + static_cast<std::size_t>(i) * k;
-      for (int j = 0; j < k; ++j)
-        if ((m[j] > 0.5f) != (stats[i].masks[static_cast<std::size_t>(l) * k + j] != 0)) same = false;
-    }
-    if (!same) ++r.mask_mismatches;
-  }
+  r.kept_fraction = kept / (double(s.n) * layers);
+  r.diff_gated = g.max_abs_diff;
+  r.max_abs_logit = std::max(r.max_abs_logit, g.max_abs_logit);
+  r.prediction_mismatches = g.prediction_mismatches;
+  r.mask_mismatches = g.mask_mismatches;
   return r;
 }
 

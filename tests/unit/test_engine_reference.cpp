@@ -16,6 +16,7 @@
 #include "../e2e/synthetic_data.h"
 #include "common/error.h"
 #include "engine/engine.h"
+#include "train/engine_check.h"
 #include "train/export.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
@@ -49,96 +50,34 @@ torch::Tensor as_tensor(const DenseNetConfig& c, const std::vector<float>& image
                           torch::kFloat);
 }
 
-// Engine logits (n, classes) vs LibTorch (n, classes): every entry within kTol; names the
-// first entry that is not.
-void expect_logits_near(const std::vector<float>& engine, const torch::Tensor& reference, const std::string& what) {
-  const auto ref = reference.contiguous();
-  ASSERT_EQ(static_cast<std::int64_t>(engine.size()), ref.numel()) << what;
-  const int classes = static_cast<int>(ref.size(1));
-  const float* r = ref.data_ptr<float>();
-  double worst = 0;
-  for (std::size_t i = 0; i < engine.size(); ++i) {
-    const double d = std::fabs(double(engine[i]) - double(r[i]));
-    if (!(d <= kTol)) {
-      ADD_FAILURE() << what << ": first differing logit at example " << i / classes << ", class " << i % classes
-                    << ": engine " << engine[i] << ", LibTorch " << r[i] << " (|diff| " << d << ")";
-      return;
-    }
-    worst = std::max(worst, d);
-  }
-  EXPECT_LE(worst, kTol) << what;
+// Logits within kTol everywhere and the same masks (gated modes), naming where not.
+void expect_agree(const EngineComparison& r, const std::string& what) {
+  EXPECT_LE(r.max_abs_diff, kTol) << what << ": largest difference at " << r.worst;
+  EXPECT_EQ(r.mask_mismatches, 0) << what << ": first at " << r.first_mask_mismatch;
 }
 
-// Engine masks (n entries of (layers, k)) vs LibTorch's per-layer (n, k) masks.
-void expect_masks_equal(const std::vector<EngineStats>& stats, const std::vector<torch::Tensor>& masks,
-                        int k, const std::string& what) {
-  ASSERT_EQ(masks.size() * k, stats.at(0).masks.size()) << what;
-  for (std::size_t i = 0; i < stats.size(); ++i)
-    for (std::size_t l = 0; l < masks.size(); ++l)
-      for (int j = 0; j < k; ++j) {
-        const bool torch_on = masks[l][i][j].item<float>() > 0.5f;
-        const bool engine_on = stats[i].masks[l * k + j] != 0;
-        if (torch_on != engine_on) {
-          ADD_FAILURE() << what << ": first differing mask at example " << i << ", layer " << l << ", map " << j
-                        << ": engine " << engine_on << ", LibTorch " << torch_on;
-          return;
-        }
-      }
-}
-
-std::vector<float> engine_logits(Engine& engine, const std::vector<float>& images, int n,
-                                 std::vector<EngineStats>* stats = nullptr, const std::uint8_t* masks = nullptr) {
-  std::vector<float> logits(static_cast<std::size_t>(n) * engine.config().num_classes);
-  if (stats) stats->assign(n, {});
-  engine.forward_batch(images.data(), n, logits.data(), stats ? stats->data() : nullptr, 1, masks);
-  return logits;
-}
-
-// Random 0/1 masks (n, layers, k) and the same as LibTorch's per-layer (n, k) tensors.
-std::vector<std::uint8_t> random_masks(const DenseNetConfig& c, int n, double keep, std::uint32_t seed,
-                                       std::vector<torch::Tensor>* per_layer) {
-  std::mt19937 rng(seed);
-  std::bernoulli_distribution on(keep);
-  const int layers = c.dense_layers(), k = c.growth;
-  std::vector<std::uint8_t> m(static_cast<std::size_t>(n) * layers * k);
-  for (auto& x : m) x = on(rng);
-  const auto all = torch::from_blob(m.data(), {n, layers, k}, torch::kUInt8).to(torch::kFloat);
-  for (int l = 0; l < layers; ++l) per_layer->push_back(all.select(1, l).contiguous());
-  return m;
+// The engine in `mode` against the same model in LibTorch.
+EngineComparison compare_in_mode(Engine& engine, EngineMode mode, DenseNet& model, const std::vector<float>& images,
+                                 int n, const std::uint8_t* masks = nullptr) {
+  EngineOptions o = engine.options();
+  o.mode = mode;
+  engine.set_options(o);
+  return compare_engine_with_libtorch(engine, model, images.data(), n, masks);
 }
 
 // The engine and LibTorch on the same gated model: threshold mode (masks and logits) and
 // given random masks (logits).
 void compare_gated(Engine& engine, DenseNet& model, const std::vector<float>& images, int n, const std::string& what) {
-  torch::NoGradGuard no_grad;
-  const DenseNetConfig& c = engine.config();
-  const auto x = as_tensor(c, images, n);
-  {
-    EngineOptions o = engine.options();
-    o.mode = EngineMode::kGated;
-    engine.set_options(o);
-    GateControl control;
-    control.mode = GateMode::kThreshold;
-    const auto ref = model->forward_gated(x, control);
-    std::vector<EngineStats> stats;
-    const auto logits = engine_logits(engine, images, n, &stats);
-    expect_masks_equal(stats, ref.masks, c.growth, what + " threshold");
-    expect_logits_near(logits, ref.logits, what + " threshold");
-    expect_logits_near(logits, model->forward(x), what + " eval forward");
+  const EngineComparison threshold = compare_in_mode(engine, EngineMode::kGated, model, images, n);
+  expect_agree(threshold, what + " threshold");
+  {  // LibTorch's eval forward is its thresholded gated forward
+    torch::NoGradGuard no_grad;
+    const auto eval = model->forward(as_tensor(engine.config(), images, n));
+    const auto engine_logits = torch::from_blob(const_cast<float*>(threshold.logits.data()), eval.sizes());
+    EXPECT_LE((eval - engine_logits).abs().max().item<double>(), kTol) << what << " eval forward";
   }
-  {
-    EngineOptions o = engine.options();
-    o.mode = EngineMode::kGiven;
-    engine.set_options(o);
-    GateControl control;
-    control.mode = GateMode::kGiven;
-    const auto masks = random_masks(c, n, 0.5, 77, &control.masks);
-    const auto ref = model->forward_gated(x, control);
-    std::vector<EngineStats> stats;
-    const auto logits = engine_logits(engine, images, n, &stats, masks.data());
-    expect_masks_equal(stats, ref.masks, c.growth, what + " given masks");
-    expect_logits_near(logits, ref.logits, what + " given masks");
-  }
+  const auto masks = random_layer_masks(engine.config(), n, 0.5, 77);
+  expect_agree(compare_in_mode(engine, EngineMode::kGiven, model, images, n, masks.data()), what + " given masks");
 }
 
 void expect_same_weights(const Weights& a, const Weights& b) {
@@ -168,8 +107,7 @@ TEST_P(EngineReference, DenseRandomWeights) {
   Engine engine(exported, o);
   const int n = 5;
   const auto images = random_images(c, n, 3);
-  torch::NoGradGuard no_grad;
-  expect_logits_near(engine_logits(engine, images, n), model->forward(as_tensor(c, images, n)), "dense");
+  expect_agree(compare_engine_with_libtorch(engine, model, images.data(), n), "dense");
 }
 
 TEST_P(EngineReference, GatedRandomWeights) {
@@ -233,12 +171,35 @@ TEST(EngineReferenceTrained, ExportedCheckpointMatchesLibTorch) {
 
   // The dense network of the same weights: engine kDense vs LibTorch's plain DenseNet.
   DenseNet dense = densenet_from_weights(without_gates(written));
-  EngineOptions o;
-  o.mode = EngineMode::kDense;
-  engine.set_options(o);
-  torch::NoGradGuard no_grad;
-  expect_logits_near(engine_logits(engine, images, n), dense->forward(as_tensor(trained.config, images, n)),
-                     "trained dense");
+  expect_agree(compare_in_mode(engine, EngineMode::kDense, dense, images, n), "trained dense");
+}
+
+// The comparison has teeth: a logit off by one and a layer whose gates disagree are found
+// and named.
+TEST(EngineCheck, FindsAShiftedLogitAndDisagreeingMasks) {
+  const DenseNetConfig c = tiny(/*bc=*/false, /*gated=*/true);
+  Weights w = random_weights(c, 12, /*gate_bias=*/0.3);
+  auto& gate_bias = w.tensors.at("gates.0.fc.bias").data;
+  std::fill(gate_bias.begin(), gate_bias.end(), -100.f);  // LibTorch: layer 0 keeps nothing
+  DenseNet model = densenet_from_weights(w);
+  DenseNet plain = densenet_from_weights(without_gates(w));
+  const int n = 4;
+  const auto images = random_images(c, n, 9);
+  w.tensors.at("classifier.bias").data[2] += 1.f;  // the engine's class-2 logits, one higher
+  EngineOptions dense;
+  dense.mode = EngineMode::kDense;
+  Engine shifted(w, dense);
+  const EngineComparison logits = compare_engine_with_libtorch(shifted, plain, images.data(), n);
+  EXPECT_NEAR(logits.max_abs_diff, 1.0, 1e-4);
+  EXPECT_NE(logits.worst.find(", class 2: engine "), std::string::npos) << logits.worst;
+  EXPECT_EQ(logits.mask_mismatches, 0);
+  std::fill(gate_bias.begin(), gate_bias.end(), 100.f);  // the engine: layer 0 keeps everything
+  Engine gated(w);
+  const EngineComparison r = compare_engine_with_libtorch(gated, model, images.data(), n);
+  EXPECT_EQ(r.mask_mismatches, n);
+  EXPECT_NE(r.first_mask_mismatch.find("example 0, layer 0, map 0: engine on, LibTorch off"), std::string::npos)
+      << r.first_mask_mismatch;
+  EXPECT_GT(r.max_abs_diff, kTol);
 }
 
 TEST(EngineReferenceTrained, ExportOfMissingModelThrows) {
