@@ -1,0 +1,91 @@
+// Where a DenseNet training step spends its time, by LibTorch operator (issue 11, item 3:
+// is the concatenation's memory traffic material?). Runs SGD steps of a dense DenseNet
+// on random CIFAR-shaped batches under LibTorch's autograd profiler (legacy
+// RecordProfile, a Chrome trace), then sums the trace's events by name and prints each
+// operator's inclusive time as a share of the profiled steps' wall time. Inclusive: an
+// operator called inside another (aten::cat inside nothing here; aten::add inside the
+// autograd engine's gradient accumulation) counts in both. Used for docs/perf.md.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
+
+#include "common/allocator.h"
+#include "model/densenet.h"
+
+namespace {
+
+using namespace mapgate;
+
+void step(DenseNet& model, torch::optim::SGD& optimizer, const torch::Tensor& images, const torch::Tensor& labels) {
+  optimizer.zero_grad();
+  auto loss = torch::nn::functional::cross_entropy(model->forward(images), labels);
+  loss.backward();
+  optimizer.step();
+  loss.item<float>();
+}
+
+// Total duration (microseconds) of the trace's complete events, by name.
+std::map<std::string, double> totals_by_name(const std::string& trace) {
+  std::ifstream in(trace);
+  const auto events = nlohmann::json::parse(in);
+  std::map<std::string, double> totals;
+  for (const auto& e : events)
+    if (e.value("ph", "") == "X") totals[e.at("name").get<std::string>()] += e.at("dur").get<double>();
+  return totals;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  keep_freed_memory_for_reuse();  // as the mapgate binary
+  CLI::App app{"Per-operator time of DenseNet training steps (LibTorch's profiler)"};
+  int depth = 22, growth = 12, batch = 64, threads = 2, steps = 5, top = 25;
+  std::string trace = "concat_profile_trace.json";
+  app.add_option("--depth", depth, "DenseNet depth");
+  app.add_option("--growth", growth, "growth rate k");
+  app.add_option("--batch", batch, "mini-batch size");
+  app.add_option("--threads", threads, "LibTorch intra-op threads");
+  app.add_option("--steps", steps, "profiled steps (after 2 unprofiled warm-up steps)");
+  app.add_option("--top", top, "operators listed, longest first");
+  app.add_option("--trace", trace, "where the Chrome trace is written");
+  CLI11_PARSE(app, argc, argv);
+  torch::set_num_threads(threads);
+  DenseNetConfig c;
+  c.depth = depth;
+  c.growth = growth;
+  torch::manual_seed(0);
+  DenseNet model(c);
+  model->train();
+  torch::optim::SGD optimizer(model->parameters(),
+                              torch::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  const auto images = torch::randn({batch, 3, 32, 32});
+  const auto labels = torch::randint(0, 10, {batch}, torch::kInt64);
+  for (int s = 0; s < 2; ++s) step(model, optimizer, images, labels);
+  double wall_us = 0;
+  {
+    torch::autograd::profiler::RecordProfile profile(trace);
+    const auto start = std::chrono::steady_clock::now();
+    for (int s = 0; s < steps; ++s) step(model, optimizer, images, labels);
+    wall_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+  }
+  const auto totals = totals_by_name(trace);
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [name, us] : totals) rows.emplace_back(us, name);
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("DenseNet-%d k=%d, batch %d, %d thread(s): %d profiled steps, %.1f ms per step (wall, profiler on)\n",
+              depth, growth, batch, threads, steps, wall_us / 1e3 / steps);
+  std::printf("%-44s %12s %8s\n", "operator (inclusive)", "ms/step", "share");
+  for (int i = 0; i < std::min<int>(top, static_cast<int>(rows.size())); ++i)
+    std::printf("%-44s %12.2f %7.1f%%\n", rows[i].second.c_str(), rows[i].first / 1e3 / steps,
+                100.0 * rows[i].first / wall_us);
+  return 0;
+}
