@@ -54,8 +54,9 @@ const Network& network() {
   return *net;
 }
 
-// keep < 0: dense mode.
-void bm_network(benchmark::State& state, double keep) {
+// keep < 0: dense mode. One image per call on `threads` threads (more than one: they share
+// the image's pass, Engine::forward_batch).
+void bm_network(benchmark::State& state, double keep, int threads = 1) {
   const Network& net = network();
   const DenseNetConfig& c = net.config;
   EngineOptions o;
@@ -82,7 +83,8 @@ void bm_network(benchmark::State& state, double keep) {
   executed /= kPool;
   int i = 0;
   for (auto _ : state) {
-    engine.forward(net.images.data() + i * image_size, logits.data(), nullptr, masks.data() + i * mask_size);
+    engine.forward_batch(net.images.data() + i * image_size, 1, logits.data(), nullptr, threads,
+                         masks.data() + i * mask_size);
     benchmark::DoNotOptimize(logits.data());
     i = (i + 1) % kPool;
   }
@@ -99,6 +101,12 @@ void bm_network(benchmark::State& state, double keep) {
 void register_network_benchmarks() {
   benchmark::RegisterBenchmark("engine_network/dense", [](benchmark::State& s) { bm_network(s, -1); })
       ->Unit(benchmark::kMillisecond);
+  for (int threads : {1, 2}) {  // batch-1 latency, one image shared by the threads
+    const std::string name = "engine_network/dense/batch:1/threads:" + std::to_string(threads);
+    benchmark::RegisterBenchmark(name.c_str(), [threads](benchmark::State& s) { bm_network(s, -1, threads); })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
   for (double keep : kKeeps) {
     char name[64];
     std::snprintf(name, sizeof name, "engine_network/given/keep:%.2f", keep);

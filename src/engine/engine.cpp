@@ -202,6 +202,7 @@ std::unique_ptr<Engine::Workspace> make_workspace(const Engine::Model& m, const 
 
 void Engine::run(Workspace& ws, const float* image, float* logits, EngineStats* stats,
                  const std::uint8_t* given) const {
+  prepare_pass(*model_, config_, options_, ws, stats, given);
   forward_pass(*model_, config_, options_, ws, image, logits, stats, given);
 }
 
@@ -216,6 +217,7 @@ void Engine::forward_batch(const float* images, int n, float* logits, EngineStat
   const std::size_t image_size =
       static_cast<std::size_t>(config_.in_channels) * config_.image_size * config_.image_size;
   const std::size_t mask_size = static_cast<std::size_t>(layers()) * config_.growth;
+  if (threads > 1 && n < threads) return forward_shared(images, n, logits, stats, threads, masks);
   const int workers = std::max(1, std::min(threads, n));
   while (static_cast<int>(workspaces_.size()) < workers) workspaces_.push_back(make_workspace(*model_, config_));
   auto example = [&](Workspace& ws, int i) {
@@ -240,6 +242,29 @@ void Engine::forward_batch(const float* images, int n, float* logits, EngineStat
   if (!pool_) pool_ = std::make_unique<WorkerPool>();
   pool_->run(workers, work);
   if (error) std::rethrow_exception(error);
+}
+
+// Fewer examples than threads (batch 1): all threads share each example's pass, each
+// computing its share of every step's maps (team.h), one example after the other.
+void Engine::forward_shared(const float* images, int n, float* logits, EngineStats* stats, int threads,
+                            const std::uint8_t* masks) {
+  const std::size_t image_size =
+      static_cast<std::size_t>(config_.in_channels) * config_.image_size * config_.image_size;
+  const std::size_t mask_size = static_cast<std::size_t>(layers()) * config_.growth;
+  if (workspaces_.empty()) workspaces_.push_back(make_workspace(*model_, config_));
+  if (!pool_) pool_ = std::make_unique<WorkerPool>();
+  Workspace& ws = *workspaces_[0];
+  SpinBarrier barrier(threads);
+  for (int i = 0; i < n; ++i) {
+    const float* image = images + i * image_size;
+    float* out = logits + static_cast<std::size_t>(i) * config_.num_classes;
+    EngineStats* st = stats ? stats + i : nullptr;
+    const std::uint8_t* given = masks ? masks + i * mask_size : nullptr;
+    prepare_pass(*model_, config_, options_, ws, st, given);  // throws here, before the team starts
+    pool_->run(threads, [&](int t) {
+      forward_pass(*model_, config_, options_, ws, image, out, st, given, Team{t, threads, &barrier});
+    });
+  }
 }
 
 }  // namespace mapgate

@@ -70,8 +70,10 @@ class Engine {
   // Uses the engine's own workspace: one call at a time per Engine.
   void forward(const float* image, float* logits, EngineStats* stats = nullptr,
                const std::uint8_t* masks = nullptr);
-  // n examples, example-parallel on `threads` threads (the caller and threads - 1 pool
-  // threads kept between calls, each with its own workspace):
+  // n examples on `threads` threads (the caller and threads - 1 pool threads kept between
+  // calls): example-parallel, each thread with its own workspace, when n >= threads; else
+  // (batch 1) the threads share each example, splitting every step's maps between them.
+  // The results do not depend on `threads`.
   // images (n, C, S, S), logits (n, classes), stats n entries or null, masks (n, layers, k)
   // for kGiven.
   void forward_batch(const float* images, int n, float* logits, EngineStats* stats = nullptr,
@@ -83,6 +85,8 @@ class Engine {
 
  private:
   void run(Workspace& ws, const float* image, float* logits, EngineStats* stats, const std::uint8_t* masks) const;
+  void forward_shared(const float* images, int n, float* logits, EngineStats* stats, int threads,
+                      const std::uint8_t* masks);
 
   DenseNetConfig config_;
   std::vector<float> mean_, std_;

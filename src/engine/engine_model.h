@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/engine.h"
+#include "engine/team.h"
 
 namespace mapgate {
 // Own namespace: mapgate::Transition is also the LibTorch model's module (densenet.h).
@@ -61,9 +62,17 @@ struct Engine::Workspace {
 // Buffers sized for model m (zero, so the padded planes' borders are the padding).
 std::unique_ptr<Engine::Workspace> make_workspace(const Engine::Model& m, const DenseNetConfig& c);
 
-// One example through the model (Engine::forward's contract). given: kGiven's masks.
+// Before an example's pass, on one thread: checks kGiven has masks (Error), poisons the
+// workspace (the test hook) and resets the stats.
+void prepare_pass(const Engine::Model& m, const DenseNetConfig& c, const EngineOptions& options,
+                  Engine::Workspace& ws, EngineStats* stats, const std::uint8_t* given);
+
+// One example through the model (Engine::forward's contract), after prepare_pass; every
+// member of `team` calls it with the same arguments and its own rank (team.h). Results do
+// not depend on the team's size: each map is computed by one member, by the same code.
+// given: kGiven's masks.
 void forward_pass(const Engine::Model& m, const DenseNetConfig& c, const EngineOptions& options,
                   Engine::Workspace& ws, const float* image, float* logits, EngineStats* stats,
-                  const std::uint8_t* given);
+                  const std::uint8_t* given, const Team& team = {});
 
 }  // namespace mapgate

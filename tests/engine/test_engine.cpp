@@ -285,6 +285,46 @@ TEST(Engine, BatchThreadsEqualSingleExamples) {
   EXPECT_EQ(batch, single);
 }
 
+// Fewer examples than threads: the threads share each example's pass (team.h). Each map
+// is computed whole by one thread with the same kernel, so logits, masks, probabilities
+// and MACs equal the one-thread pass bit for bit, in every mode, plain and BC, with
+// poisoned buffers (a map read before the thread that writes it has finished would show).
+TEST(Engine, SharedPassEqualsOneThread) {
+  for (bool bc : {false, true})
+    for (EngineMode mode : {EngineMode::kGated, EngineMode::kDense, EngineMode::kGiven}) {
+      SCOPED_TRACE(std::string(bc ? "BC" : "plain") + " mode " + std::to_string(static_cast<int>(mode)));
+      const DenseNetConfig c = small(bc);
+      const Weights w = random_weights(c, /*seed=*/6, /*gate_bias=*/0.5);
+      const int n = 2;
+      const auto images = random_images(c, n, 4);
+      std::vector<std::uint8_t> masks;
+      for (int i = 0; i < n; ++i) {
+        const auto m = random_masks(c, 0.5, 30 + i);
+        masks.insert(masks.end(), m.begin(), m.end());
+      }
+      EngineOptions o;
+      o.mode = mode;
+      o.poison = true;
+      Engine engine(w, o);
+      const std::uint8_t* given = mode == EngineMode::kGiven ? masks.data() : nullptr;
+      std::vector<float> one(n * c.num_classes);
+      std::vector<EngineStats> one_stats(n);
+      engine.forward_batch(images.data(), n, one.data(), one_stats.data(), /*threads=*/1, given);
+      for (int threads : {3, 4}) {  // n < threads: shared; 4 splits 5 maps 1,1,1,2
+        std::vector<float> shared(n * c.num_classes, std::nanf(""));
+        std::vector<EngineStats> stats(n);
+        engine.forward_batch(images.data(), n, shared.data(), stats.data(), threads, given);
+        EXPECT_EQ(shared, one) << threads << " threads";
+        for (int i = 0; i < n; ++i) {
+          EXPECT_EQ(stats[i].masks, one_stats[i].masks);
+          EXPECT_EQ(stats[i].probs, one_stats[i].probs);
+          EXPECT_EQ(stats[i].macs, one_stats[i].macs);
+          EXPECT_EQ(stats[i].macs_executed, one_stats[i].macs_executed);
+        }
+      }
+    }
+}
+
 TEST(Engine, BatchPoolReusedAcrossCallsAndThreadCounts) {
   // The batch threads persist between calls: growing, shrinking and growing again must
   // give the single-example logits every time.
