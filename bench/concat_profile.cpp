@@ -1,5 +1,7 @@
 // Where a DenseNet training step spends its time, by LibTorch operator (issue 11, item 3:
-// is the concatenation's memory traffic material?). Runs SGD steps of a dense DenseNet
+// is the concatenation's memory traffic material? and what makes a gated step dearer
+// than a dense one?). Runs SGD steps of a dense DenseNet (--gated: REINFORCE steps with
+// the default method settings, reinforce_step)
 // on random CIFAR-shaped batches under LibTorch's autograd profiler (legacy
 // RecordProfile, a Chrome trace), then sums the trace's events by name and prints each
 // operator's inclusive time as a share of the profiled steps' wall time. Inclusive: an
@@ -20,18 +22,38 @@
 
 #include "common/allocator.h"
 #include "model/densenet.h"
+#include "model/gated_macs.h"
+#include "train/reinforce.h"
 
 namespace {
 
 using namespace mapgate;
 
-void step(DenseNet& model, torch::optim::SGD& optimizer, const torch::Tensor& images, const torch::Tensor& labels) {
-  optimizer.zero_grad();
-  auto loss = torch::nn::functional::cross_entropy(model->forward(images), labels);
-  loss.backward();
-  optimizer.step();
-  loss.item<float>();
-}
+// One training step: dense, or REINFORCE (gates by Adam, as mapgate train does).
+struct Stepper {
+  DenseNet& model;
+  torch::optim::SGD& optimizer;
+  torch::optim::Optimizer* gate_optimizer;  // gated only
+  const GatedCost* cost;                    // gated only
+  double mean_baseline = std::nan("");
+
+  void operator()(const torch::Tensor& images, const torch::Tensor& labels) {
+    optimizer.zero_grad();
+    if (gate_optimizer) gate_optimizer->zero_grad();
+    torch::Tensor loss;
+    if (cost) {
+      ReinforceSettings settings;
+      settings.penalty = 4;
+      loss = reinforce_step(model, images, labels, *cost, settings, mean_baseline).loss;
+    } else {
+      loss = torch::nn::functional::cross_entropy(model->forward(images), labels);
+    }
+    loss.backward();
+    optimizer.step();
+    if (gate_optimizer) gate_optimizer->step();
+    loss.item<float>();
+  }
+};
 
 // Total duration (microseconds) of the trace's complete events, by name.
 std::map<std::string, double> totals_by_name(const std::string& trace) {
@@ -50,6 +72,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Per-operator time of DenseNet training steps (LibTorch's profiler)"};
   int depth = 22, growth = 12, batch = 64, threads = 2, steps = 5, top = 25;
   std::string trace = "concat_profile_trace.json";
+  bool gated = false;
   app.add_option("--depth", depth, "DenseNet depth");
   app.add_option("--growth", growth, "growth rate k");
   app.add_option("--batch", batch, "mini-batch size");
@@ -57,32 +80,43 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "profiled steps (after 2 unprofiled warm-up steps)");
   app.add_option("--top", top, "operators listed, longest first");
   app.add_option("--trace", trace, "where the Chrome trace is written");
+  app.add_flag("--gated", gated, "REINFORCE-gated steps (lambda 4, default method settings)");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
   DenseNetConfig c;
   c.depth = depth;
   c.growth = growth;
+  c.gated = gated;
+  c.gate_standardize = gated;  // mapgate train's default gate input
   torch::manual_seed(0);
   DenseNet model(c);
   model->train();
-  torch::optim::SGD optimizer(model->parameters(),
-                              torch::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  model->set_masked_norm(MaskedNorm{gated});  // mapgate train's default --bn-stats masked
+  const auto [theta, phi] = split_parameters(*model);
+  torch::optim::SGD optimizer(theta, torch::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4));
+  std::unique_ptr<torch::optim::Optimizer> gate_optimizer;
+  std::unique_ptr<GatedCost> cost;
+  if (gated) {
+    gate_optimizer = make_gate_optimizer(GateOptimizer::kAdam, 0.01, phi);
+    cost = std::make_unique<GatedCost>(c);
+  }
+  Stepper step{model, optimizer, gate_optimizer.get(), cost.get()};
   const auto images = torch::randn({batch, 3, 32, 32});
   const auto labels = torch::randint(0, 10, {batch}, torch::kInt64);
-  for (int s = 0; s < 2; ++s) step(model, optimizer, images, labels);
+  for (int s = 0; s < 2; ++s) step(images, labels);
   double wall_us = 0;
   {
     torch::autograd::profiler::RecordProfile profile(trace);
     const auto start = std::chrono::steady_clock::now();
-    for (int s = 0; s < steps; ++s) step(model, optimizer, images, labels);
+    for (int s = 0; s < steps; ++s) step(images, labels);
     wall_us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
   }
   const auto totals = totals_by_name(trace);
   std::vector<std::pair<double, std::string>> rows;
   for (const auto& [name, us] : totals) rows.emplace_back(us, name);
   std::sort(rows.rbegin(), rows.rend());
-  std::printf("DenseNet-%d k=%d, batch %d, %d thread(s): %d profiled steps, %.1f ms per step (wall, profiler on)\n",
-              depth, growth, batch, threads, steps, wall_us / 1e3 / steps);
+  std::printf("DenseNet-%d k=%d%s, batch %d, %d thread(s): %d profiled steps, %.1f ms per step (wall, profiler on)\n",
+              depth, growth, gated ? " REINFORCE-gated" : "", batch, threads, steps, wall_us / 1e3 / steps);
   std::printf("%-44s %12s %8s\n", "operator (inclusive)", "ms/step", "share");
   for (int i = 0; i < std::min<int>(top, static_cast<int>(rows.size())); ++i)
     std::printf("%-44s %12.2f %7.1f%%\n", rows[i].second.c_str(), rows[i].first / 1e3 / steps,
