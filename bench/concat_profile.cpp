@@ -23,6 +23,7 @@
 #include "common/allocator.h"
 #include "model/densenet.h"
 #include "model/gated_macs.h"
+#include "model/masked_batch_norm.h"
 #include "train/reinforce.h"
 
 namespace {
@@ -65,6 +66,32 @@ std::map<std::string, double> totals_by_name(const std::string& trace) {
   return totals;
 }
 
+// Masked BatchNorm alone, forward and backward at one DenseNet-22 block-1 shape: the
+// closed-form backward (a mask without gradient) against autograd through elementary ops
+// (the same mask with requires_grad), alternating; median ms of each.
+void time_masked_bn(int batch, int channels, int size, int repeats) {
+  torch::manual_seed(0);
+  torch::nn::BatchNorm2d bn(channels);
+  bn->train();
+  const auto keep = torch::bernoulli(torch::full({batch, channels}, 0.5));
+  const auto x = (torch::randn({batch, channels, size, size}) * keep.view({batch, channels, 1, 1})).requires_grad_(true);
+  const auto dy = torch::randn_like(x);
+  std::vector<double> fused, autograd;
+  for (int r = 0; r < repeats; ++r)
+    for (bool grad_keep : {false, true}) {
+      const auto k = keep.clone().requires_grad_(grad_keep);
+      const auto start = std::chrono::steady_clock::now();
+      masked_batch_norm(*bn, x, k).backward(dy);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+      (grad_keep ? autograd : fused).push_back(ms);
+      x.grad().zero_();
+    }
+  std::sort(fused.begin(), fused.end());
+  std::sort(autograd.begin(), autograd.end());
+  std::printf("masked BN (%d, %d, %d, %d) forward + backward: closed form %.2f ms, autograd %.2f ms (medians of %d)\n",
+              batch, channels, size, size, fused[repeats / 2], autograd[repeats / 2], repeats);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,7 +99,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Per-operator time of DenseNet training steps (LibTorch's profiler)"};
   int depth = 22, growth = 12, batch = 64, threads = 2, steps = 5, top = 25;
   std::string trace = "concat_profile_trace.json";
-  bool gated = false;
+  bool gated = false, masked_bn = false;
   app.add_option("--depth", depth, "DenseNet depth");
   app.add_option("--growth", growth, "growth rate k");
   app.add_option("--batch", batch, "mini-batch size");
@@ -81,8 +108,14 @@ int main(int argc, char** argv) {
   app.add_option("--top", top, "operators listed, longest first");
   app.add_option("--trace", trace, "where the Chrome trace is written");
   app.add_flag("--gated", gated, "REINFORCE-gated steps (lambda 4, default method settings)");
+  app.add_flag("--masked-bn", masked_bn, "time the masked BatchNorm alone (closed form vs autograd) instead");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
+  if (masked_bn) {
+    for (const auto& [channels, size] : {std::pair{96, 32}, std::pair{240, 16}, std::pair{384, 8}})
+      time_masked_bn(batch, channels, size, 21);
+    return 0;
+  }
   DenseNetConfig c;
   c.depth = depth;
   c.growth = growth;

@@ -2,6 +2,7 @@
 // channel with LibTorch's batch_norm on the kept examples only.
 #include "model/masked_batch_norm.h"
 
+#include <torch/autograd.h>
 #include <torch/nn/functional/batchnorm.h>
 
 namespace mapgate {
@@ -51,28 +52,99 @@ void BatchStatSums::write_to(torch::nn::BatchNorm2dImpl& bn) const {
   bn.running_var.copy_(torch::where(seen, var.to(type), bn.running_var));
 }
 
-torch::Tensor masked_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& keep,
-                                BatchStatAccumulator* sums) {
-  if (!bn.is_training() || !keep.defined()) return bn.forward(x);
-  // Every map on (the dense warm-up, block inputs): LibTorch's own BN, bit for bit.
-  if (!sums && keep.min().item<float>() > 0) return bn.forward(x);
-  // x (N, C, H, W), keep (N, C): statistics over the N_c * H * W values of the kept examples.
+namespace {
+
+// Training-mode statistics of the kept values: count (values, pixels included), mean and
+// biased variance per channel (C), from per-(example, channel) moments; no gradient.
+struct KeptMoments {
+  torch::Tensor count, mean, var;
+};
+
+KeptMoments kept_moments(const torch::Tensor& x, const torch::Tensor& keep) {
+  torch::NoGradGuard no_grad;
+  const double pixels = static_cast<double>(x.size(2) * x.size(3));
+  // Per (example, channel): mean and E[x^2] - mean^2 (clamped at 0 against rounding);
+  // torch::var_mean does the same in one pass but about three times slower here.
+  const auto m = x.mean({2, 3});  // (N, C)
+  const auto v = ((x * x).mean({2, 3}) - m * m).clamp_min(0);
+  const auto k = keep.to(x.scalar_type());
+  const auto kept = k.sum(0);  // (C) examples
+  const auto safe = kept.clamp_min(1);
+  const auto mean = (m * k).sum(0) / safe;
+  const auto var = ((v + (m - mean).pow(2)) * k).sum(0) / safe;  // pooled: every example has `pixels` values
+  return {kept * pixels, mean, var};
+}
+
+// y = (x - mean) a + beta with a = gamma * invstd, for every example, the statistics from
+// the kept ones (passed in, computed without gradient). The backward pass is the closed
+// form: with G1 = sum dy and G2 = sum dy xhat over every example and pixel of a channel,
+// xhat = (x - mean) invstd, and K the channel's kept values,
+//   dx = a (dy - keep[n,c] / K (G1 + xhat G2)),   dgamma = G2,   dbeta = G1,
+// two reductions and two fused elementwise passes instead of autograd through about eight.
+class MaskedBatchNormFunction : public torch::autograd::Function<MaskedBatchNormFunction> {
+ public:
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& weight, const torch::Tensor& bias, const torch::Tensor& keep,
+                               const torch::Tensor& count, const torch::Tensor& mean, const torch::Tensor& invstd) {
+    ctx->save_for_backward({x, weight, keep, count, mean, invstd});
+    const auto a = weight * invstd;
+    return torch::addcmul(per_channel(bias - mean * a), x, per_channel(a));
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto &x = saved[0], &weight = saved[1], &keep = saved[2], &count = saved[3], &mean = saved[4],
+               &invstd = saved[5];
+    const auto& dy = grads[0];
+    const auto g1 = dy.sum({0, 2, 3});
+    const auto g2 = ((dy * x).sum({0, 2, 3}) - mean * g1) * invstd;
+    const auto a = weight * invstd;
+    // dx = a dy - c2 x + (c2 mean - c1), with c1 = a keep G1 / K and c2 = a keep G2 invstd / K.
+    const auto per_kept = keep.to(x.scalar_type()) * (a / count.clamp_min(1));  // (N, C)
+    const auto c1 = per_kept * g1, c2 = per_kept * (g2 * invstd);
+    const auto nc = std::vector<std::int64_t>{x.size(0), x.size(1), 1, 1};
+    auto dx = torch::addcmul((c2 * mean - c1).view(nc), x, (-c2).view(nc));
+    dx.addcmul_(dy, per_channel(a));
+    return {dx, g2, g1, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+// The same by autograd through elementary ops: for a keep with a gradient (Gumbel's
+// straight-through masks), whose statistics pass it on.
+torch::Tensor masked_batch_norm_autograd(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,
+                                         const torch::Tensor& keep) {
   const double pixels = static_cast<double>(x.size(2) * x.size(3));
   const auto count = keep.sum(0) * pixels;                             // (C)
   const auto safe = count.clamp_min(1);
   const auto mean = (x.sum({2, 3}) * keep).sum(0) / safe;              // (C)
   const auto centred = x - per_channel(mean);
   const auto var = (centred.pow(2).sum({2, 3}) * keep).sum(0) / safe; // biased, as BN normalises
-  if (sums) {
-    torch::NoGradGuard no_grad;
-    (*sums)[&bn].add(count, mean, var);
-  } else {
-    update_running(bn, count.detach(), mean.detach(), var.detach());
-  }
-  // A channel no example kept gets variance 1: its output is masked away anyway.
+  update_running(bn, count.detach(), mean.detach(), var.detach());
   const auto safe_var = torch::where(count.gt(0), var, torch::ones_like(var));
   const auto scale = bn.weight * torch::rsqrt(safe_var + bn.options.eps());
   return centred * per_channel(scale) + per_channel(bn.bias);
+}
+
+}  // namespace
+
+torch::Tensor masked_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& keep,
+                                BatchStatAccumulator* sums) {
+  if (!bn.is_training() || !keep.defined()) return bn.forward(x);
+  // Every map on (the dense warm-up, block inputs): LibTorch's own BN, bit for bit.
+  if (!sums && keep.min().item<float>() > 0) return bn.forward(x);
+  if (!sums && keep.requires_grad()) return masked_batch_norm_autograd(bn, x, keep);
+  // x (N, C, H, W), keep (N, C): statistics over the N_c * H * W values of the kept examples.
+  const KeptMoments s = kept_moments(x, keep);
+  if (sums) {
+    torch::NoGradGuard no_grad;
+    (*sums)[&bn].add(s.count, s.mean, s.var);
+  } else {
+    update_running(bn, s.count, s.mean, s.var);
+  }
+  // A channel no example kept gets variance 1: its output is masked away anyway.
+  const auto invstd = torch::rsqrt(torch::where(s.count.gt(0), s.var, torch::ones_like(s.var)) + bn.options.eps());
+  return MaskedBatchNormFunction::apply(x, bn.weight, bn.bias, keep.detach(), s.count, s.mean, invstd);
 }
 
 torch::Tensor masked_batch_norm_reference(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,

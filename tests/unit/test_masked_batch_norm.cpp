@@ -41,6 +41,49 @@ TEST(MaskedBatchNorm, MatchesPerChannelReferenceOnKeptExamples) {
   EXPECT_TRUE(torch::isfinite(masked_batch_norm(*bn, x, keep)).all().item<bool>());
 }
 
+// The closed-form backward (masks without a gradient, REINFORCE and the baselines) against
+// autograd through the elementary ops (the path a straight-through Gumbel mask takes), in
+// double: output, running statistics, and the gradients of x, gamma and beta for an
+// arbitrary upstream gradient (switched-off examples included), with channels kept by
+// nobody, by one example and by all but one.
+TEST(MaskedBatchNorm, ClosedFormBackwardMatchesAutograd) {
+  torch::manual_seed(5);
+  const auto opts = torch::TensorOptions().dtype(torch::kDouble);
+  auto keep = torch::bernoulli(torch::full({12, 6}, 0.6, opts));
+  keep.index_put_({torch::indexing::Slice(), 3}, 0);  // kept by no example
+  keep.index_put_({torch::indexing::Slice(), 4}, 0);
+  keep.index_put_({7, 4}, 1);                          // kept by one example
+  keep.index_put_({torch::indexing::Slice(), 5}, 1);
+  keep.index_put_({2, 5}, 0);                          // by all but one
+  const auto x0 = masked_input(torch::randn({12, 6, 3, 5}, opts) * 2 + 1, keep);
+  const auto dy = torch::randn({12, 6, 3, 5}, opts);
+  struct Result {
+    torch::Tensor y, dx, dgamma, dbeta, running_mean, running_var;
+  };
+  auto run = [&](bool keep_has_gradient) {
+    torch::manual_seed(6);
+    auto bn = make_bn(6);
+    bn->to(torch::kDouble);
+    auto x = x0.clone().requires_grad_(true);
+    auto k = keep.clone().requires_grad_(keep_has_gradient);
+    auto y = masked_batch_norm(*bn, x, k);
+    y.backward(dy);
+    return Result{y.detach(), x.grad(), bn->weight.grad(), bn->bias.grad(), bn->running_mean.clone(),
+                  bn->running_var.clone()};
+  };
+  const Result fused = run(false), autograd = run(true);
+  auto expect_near = [](const torch::Tensor& a, const torch::Tensor& b, const char* what) {
+    EXPECT_TRUE(torch::allclose(a, b, 1e-9, 1e-10)) << what << ": " << (a - b).abs().max().item<double>();
+  };
+  expect_near(fused.y, autograd.y, "output");
+  expect_near(fused.dx, autograd.dx, "dx");
+  expect_near(fused.dgamma, autograd.dgamma, "dgamma");
+  expect_near(fused.dbeta, autograd.dbeta, "dbeta");
+  expect_near(fused.running_mean, autograd.running_mean, "running_mean");
+  expect_near(fused.running_var, autograd.running_var, "running_var");
+  EXPECT_GT(fused.dx.abs().max().item<double>(), 0);
+}
+
 // A map on for one example of 64 gives that example the output it has with the map on
 // for all 64 (the batch is 64 copies of one input); counting the 63 zeros would not.
 TEST(MaskedBatchNorm, MapOnForOneExampleGetsTheAllOnOutput) {
