@@ -68,8 +68,10 @@ void prepare_pass(const Engine::Model& m, const DenseNetConfig& c, const EngineO
                   Engine::Workspace& ws, EngineStats* stats, const std::uint8_t* given);
 
 // One example through the model (Engine::forward's contract), after prepare_pass; every
-// member of `team` calls it with the same arguments and its own rank (team.h). Results do
-// not depend on the team's size: each map is computed by one member, by the same code.
+// member of `team` calls it with the same arguments and its own rank (team.h). Each map is
+// computed whole by one member; results equal the one-member pass to float rounding (a
+// member's share of outputs may form other kernel groups), masks and MACs exactly unless
+// a gate lies within that rounding of tau.
 // given: kGiven's masks.
 void forward_pass(const Engine::Model& m, const DenseNetConfig& c, const EngineOptions& options,
                   Engine::Workspace& ws, const float* image, float* logits, EngineStats* stats,
