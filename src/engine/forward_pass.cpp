@@ -117,7 +117,7 @@ class ForwardPass {
   void bottleneck_conv(int b, const Layer& layer, Planes in, Planes outputs, Out out);
   // The team's shares of a BN-ReLU and of a convolution's outputs, each followed by sync.
   void bn_relu(int size, Planes in, const Bn& norm, Out out, int pad);
-  void conv(void (*kernel)(const MaskedConvArgs&), int size, Planes in, const float* weight, int in_total,
+  void conv(void (*kernel)(const MaskedConvArgs&), int taps, int size, Planes in, const float* weight, int in_total,
             Planes outputs, Out out);
   void count(std::int64_t n) {
     if (team_.leader()) macs += n;
@@ -145,10 +145,21 @@ void ForwardPass::bn_relu(int size, Planes in, const Bn& norm, Out out, int pad)
   team_.sync();
 }
 
-void ForwardPass::conv(void (*kernel)(const MaskedConvArgs&), int size, Planes in, const float* weight,
+// Alone: one call. In a team: the one-call kernel's output groups (conv_group_rows) dealt
+// out whole, one call per group, so every output runs the same arithmetic as alone.
+void ForwardPass::conv(void (*kernel)(const MaskedConvArgs&), int taps, int size, Planes in, const float* weight,
                        int in_total, Planes outputs, Out out) {
-  const Planes mine = slice(outputs, team_);
-  if (mine.n > 0) kernel(conv_args(size, in, weight, in_total, mine, out));
+  if (team_.size == 1) {
+    if (outputs.n > 0) kernel(conv_args(size, in, weight, in_total, outputs, out));
+    return;
+  }
+  const int rows = conv_group_rows(taps), groups = (outputs.n + rows - 1) / rows;
+  const auto [mine, count] = team_.share(groups);
+  for (int g = 0, first = 0; g < mine + count; ++g) {
+    const int n = outputs.n / groups + (g < outputs.n % groups ? 1 : 0);
+    if (g >= mine) kernel(conv_args(size, in, weight, in_total, {nullptr, 0, outputs.active + first, n}, out));
+    first += n;
+  }
   team_.sync();
 }
 
@@ -162,7 +173,7 @@ void ForwardPass::stem(const float* image) {
         std::copy_n(image + ci * plane(0) + y * s, s,
                     ws_.padded[0].data() + ci * padded_plane(0) + (y + 1) * (s + 2) + 1);
   team_.sync();
-  conv(kern_.conv3x3, s, every(ws_.padded[0].data(), padded_plane(0), c_.in_channels), m_.stem.data(),
+  conv(kern_.conv3x3, 9, s, every(ws_.padded[0].data(), padded_plane(0), c_.in_channels), m_.stem.data(),
        c_.in_channels, every(nullptr, 0, m_.stem_out), {ws_.feat[0].data(), plane(0)});
   count(9LL * c_.in_channels * m_.stem_out * plane(0));
   if (team_.leader()) {
@@ -223,7 +234,7 @@ void ForwardPass::plain_conv(int b, const Layer& layer, Planes in, Planes output
   const int s = size(b);
   float* padded = ws_.padded[b].data();
   bn_relu(s, in, layer.norm1, {padded, padded_plane(b)}, /*pad=*/1);
-  conv(kern_.conv3x3, s, {padded, padded_plane(b), in.active, in.n}, layer.conv1.data(), layer.in, outputs, out);
+  conv(kern_.conv3x3, 9, s, {padded, padded_plane(b), in.active, in.n}, layer.conv1.data(), layer.in, outputs, out);
   count(9LL * in.n * outputs.n * plane(b));
 }
 
@@ -232,10 +243,10 @@ void ForwardPass::bottleneck_conv(int b, const Layer& layer, Planes in, Planes o
   const int s = size(b), k4 = 4 * c_.growth;
   float* padded = ws_.padded[b].data();
   bn_relu(s, in, layer.norm1, {ws_.flat.data(), plane(b)}, /*pad=*/0);
-  conv(kern_.conv1x1, s, {ws_.flat.data(), plane(b), in.active, in.n}, layer.conv1.data(), layer.in,
+  conv(kern_.conv1x1, 1, s, {ws_.flat.data(), plane(b), in.active, in.n}, layer.conv1.data(), layer.in,
        every(nullptr, 0, k4), {ws_.bottleneck.data(), plane(b)});
   bn_relu(s, every(ws_.bottleneck.data(), plane(b), k4), layer.norm2, {padded, padded_plane(b)}, /*pad=*/1);
-  conv(kern_.conv3x3, s, every(padded, padded_plane(b), k4), layer.conv2.data(), k4, outputs, out);
+  conv(kern_.conv3x3, 9, s, every(padded, padded_plane(b), k4), layer.conv2.data(), k4, outputs, out);
   count(static_cast<std::int64_t>(in.n) * k4 * plane(b) + 9LL * k4 * outputs.n * plane(b));
 }
 
@@ -252,7 +263,7 @@ void ForwardPass::transition(int b) {
   const Planes mine = slice(in, team_);
   if (mine.n > 0) kern_.avgpool(s, s, ws_.flat.data(), plane(b), mine.active, mine.n, ws_.trans_pooled.data(), plane(b + 1));
   team_.sync();
-  conv(kern_.conv1x1, ns, {ws_.trans_pooled.data(), plane(b + 1), in.active, in.n}, tr.conv.data(), tr.in,
+  conv(kern_.conv1x1, 1, ns, {ws_.trans_pooled.data(), plane(b + 1), in.active, in.n}, tr.conv.data(), tr.in,
        every(nullptr, 0, tr.out), {ws_.feat[b + 1].data(), plane(b + 1)});
   count(static_cast<std::int64_t>(in.n) * tr.out * plane(b));  // counted at s x s (§4), run at s/2 x s/2
   if (team_.leader()) {

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 
+#include "engine/kernels/masked_conv_args.h"
+
 #define MAPGATE_ALWAYS_INLINE inline __attribute__((always_inline))
 
 // A 32-byte vector type in always_inline helpers only; no call ever passes it by value
@@ -167,7 +169,7 @@ MAPGATE_ALWAYS_INLINE void conv_group(const ConvPlan& p, int first, int begin, i
 // computes one block before the next, while its inputs are still in cache.
 template <int TAPS>
 MAPGATE_ALWAYS_INLINE void conv_run(const ConvPlan& p) {
-  constexpr int kMaxRows = TAPS == 1 ? 4 : 6;
+  constexpr int kMaxRows = conv_group_rows(TAPS);
   constexpr int kBlock = TAPS == 1 ? 12 : 1 << 30;  // 12: a multiple of every tile width but 8
   const int n_groups = (p.n_out + kMaxRows - 1) / kMaxRows;
   for (int begin = 0; begin < p.n_segments || begin == 0; begin += kBlock) {

@@ -25,6 +25,13 @@ struct MaskedConvArgs {
   std::ptrdiff_t out_plane = 0;
 };
 
+// The fast convolutions compute a call's active outputs in balanced groups of at most this
+// many rows (conv_tile.h's conv_run): of n outputs in G = ceil(n / rows) groups, group g
+// holds n / G + (g < n % G ? 1 : 0). An output's float arithmetic depends on its group's
+// size, so a caller that splits one call's outputs between threads splits at these groups
+// and calls once per group to get the one-call result bit for bit.
+constexpr int conv_group_rows(int taps) { return taps == 1 ? 4 : 6; }
+
 // True when this CPU runs the *_avx2 kernel variants (AVX2 and FMA).
 bool cpu_has_avx2_fma();
 
