@@ -211,18 +211,35 @@ void Engine::forward(const float* image, float* logits, EngineStats* stats, cons
   run(*workspaces_[0], image, logits, stats, masks);
 }
 
+namespace {
+
+// Example i's pieces of forward_batch's arrays (stats and masks may be null).
+struct ExampleSlice {
+  const float* image;
+  float* logits;
+  EngineStats* stats;
+  const std::uint8_t* masks;
+};
+
+ExampleSlice example_slice(const DenseNetConfig& c, int i, const float* images, float* logits, EngineStats* stats,
+                           const std::uint8_t* masks) {
+  const std::size_t image_size = static_cast<std::size_t>(c.in_channels) * c.image_size * c.image_size;
+  const std::size_t mask_size = static_cast<std::size_t>(c.dense_layers()) * c.growth;
+  return {images + i * image_size, logits + static_cast<std::size_t>(i) * c.num_classes, stats ? stats + i : nullptr,
+          masks ? masks + i * mask_size : nullptr};
+}
+
+}  // namespace
+
 void Engine::forward_batch(const float* images, int n, float* logits, EngineStats* stats, int threads,
                            const std::uint8_t* masks) {
   if (n <= 0) return;
-  const std::size_t image_size =
-      static_cast<std::size_t>(config_.in_channels) * config_.image_size * config_.image_size;
-  const std::size_t mask_size = static_cast<std::size_t>(layers()) * config_.growth;
   if (threads > 1 && n < threads) return forward_shared(images, n, logits, stats, threads, masks);
   const int workers = std::max(1, std::min(threads, n));
   while (static_cast<int>(workspaces_.size()) < workers) workspaces_.push_back(make_workspace(*model_, config_));
   auto example = [&](Workspace& ws, int i) {
-    run(ws, images + i * image_size, logits + static_cast<std::size_t>(i) * config_.num_classes,
-        stats ? stats + i : nullptr, masks ? masks + i * mask_size : nullptr);
+    const ExampleSlice e = example_slice(config_, i, images, logits, stats, masks);
+    run(ws, e.image, e.logits, e.stats, e.masks);
   };
   if (workers == 1) {
     for (int i = 0; i < n; ++i) example(*workspaces_[0], i);
@@ -248,21 +265,15 @@ void Engine::forward_batch(const float* images, int n, float* logits, EngineStat
 // computing its share of every step's maps (team.h), one example after the other.
 void Engine::forward_shared(const float* images, int n, float* logits, EngineStats* stats, int threads,
                             const std::uint8_t* masks) {
-  const std::size_t image_size =
-      static_cast<std::size_t>(config_.in_channels) * config_.image_size * config_.image_size;
-  const std::size_t mask_size = static_cast<std::size_t>(layers()) * config_.growth;
   if (workspaces_.empty()) workspaces_.push_back(make_workspace(*model_, config_));
   if (!pool_) pool_ = std::make_unique<WorkerPool>();
   Workspace& ws = *workspaces_[0];
   SpinBarrier barrier(threads);
   for (int i = 0; i < n; ++i) {
-    const float* image = images + i * image_size;
-    float* out = logits + static_cast<std::size_t>(i) * config_.num_classes;
-    EngineStats* st = stats ? stats + i : nullptr;
-    const std::uint8_t* given = masks ? masks + i * mask_size : nullptr;
-    prepare_pass(*model_, config_, options_, ws, st, given);  // throws here, before the team starts
+    const ExampleSlice e = example_slice(config_, i, images, logits, stats, masks);
+    prepare_pass(*model_, config_, options_, ws, e.stats, e.masks);  // throws here, before the team starts
     pool_->run(threads, [&](int t) {
-      forward_pass(*model_, config_, options_, ws, image, out, st, given, Team{t, threads, &barrier});
+      forward_pass(*model_, config_, options_, ws, e.image, e.logits, e.stats, e.masks, Team{t, threads, &barrier});
     });
   }
 }

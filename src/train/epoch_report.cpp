@@ -21,8 +21,8 @@ void EpochTotals::add(const GatedStep& step, std::size_t correct_in_batch, std::
 
 StepStats EpochTotals::running(bool gated) const {
   StepStats s;
-  s.loss = mean(loss_sum);
-  s.accuracy = mean(static_cast<double>(correct));
+  s.loss = loss();
+  s.accuracy = accuracy();
   if (gated) {
     s.gated = true;
     s.kept = mean(kept_sum);
@@ -38,8 +38,8 @@ double EpochReport::images_per_s() const { return train.seen / std::max(train_se
 nlohmann::json EpochReport::to_json() const {
   nlohmann::json j = {{"epoch", epoch},
                       {"lr", lr},
-                      {"train_loss", train.mean(train.loss_sum)},
-                      {"train_accuracy", train.mean(static_cast<double>(train.correct))},
+                      {"train_loss", train.loss()},
+                      {"train_accuracy", train.accuracy()},
                       {"test_loss", test.loss},
                       {"test_accuracy", test.accuracy()},
                       {"test_examples", test.examples},
@@ -70,8 +70,8 @@ std::string EpochReport::summary(double epoch_seconds) const {
   std::snprintf(line, sizeof line,
                 "epoch %d/%d done in %s | train loss %.4f acc %.4f | test loss %.4f acc %.4f "
                 "| %.0f img/s, data wait %.1fs",
-                epoch, epochs, format_duration(epoch_seconds).c_str(), train.mean(train.loss_sum),
-                train.mean(static_cast<double>(train.correct)), test.loss, test.accuracy(), images_per_s(),
+                epoch, epochs, format_duration(epoch_seconds).c_str(), train.loss(),
+                train.accuracy(), test.loss, test.accuracy(), images_per_s(),
                 data_wait_seconds);
   std::string out = line;
   if (train.skipped > 0) out += " | skipped " + std::to_string(train.skipped) + " non-finite batch(es)";

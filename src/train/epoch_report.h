@@ -22,6 +22,8 @@ struct EpochTotals {
 
   void add(const GatedStep& step, std::size_t correct_in_batch, std::size_t batch_size);
   double mean(double sum) const { return sum / static_cast<double>(seen); }
+  double loss() const { return mean(loss_sum); }
+  double accuracy() const { return mean(static_cast<double>(correct)); }
   // The running means of the progress line; the caller adds position and timing.
   StepStats running(bool gated) const;
 };
