@@ -1,20 +1,43 @@
 // `mapgate train`: train a DenseNet on a dataset; see src/train/trainer.h.
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/choice_option.h"
 #include "cli/commands.h"
+#include "cli/launch_workers.h"
 #include "cli/model_flags.h"
 #include "data/data_dir.h"
+#include "train/data_parallel.h"
 #include "train/trainer.h"
 
 namespace mapgate {
 namespace {
 
-void run(TrainConfig config, const std::string& data_flag) {
+// One of several processes: without --threads, this machine's cores are shared among its
+// LOCAL_WORLD_SIZE processes (torchrun and --nproc set it).
+int threads_per_process(const WorldSettings& world) {
+  const char* local = std::getenv("LOCAL_WORLD_SIZE");
+  const int local_size = local ? std::max(1, std::atoi(local)) : 1;
+  return std::max(1, default_threads() / std::min(local_size, world.size));
+}
+
+void run(TrainConfig config, const std::string& data_flag, int nproc, bool threads_given) {
   check_dataset_flag(config.dataset);
   validate(config);
+  config.world = world_from_environment([](const char* name) { return std::getenv(name); });
+  if (nproc < 1 || nproc > kMaxThreads)
+    throw UsageError("--nproc " + std::to_string(nproc) + ": expected 1.." + std::to_string(kMaxThreads));
+  if (nproc > 1 && config.world.size > 1)
+    throw UsageError("--nproc " + std::to_string(nproc) + " and WORLD_SIZE=" + std::to_string(config.world.size) +
+                     " in the environment: use one (--nproc starts the processes itself)");
+  if ((nproc > 1 || config.world.size > 1) && !data_parallel_available())
+    throw UsageError("--nproc / WORLD_SIZE > 1: this mapgate was built without c10d's Gloo backend "
+                     "(libgloo-dev), so it trains in one process only (docs/scale.md)");
   config.data_dir = resolve_data_dir(data_flag, config.dataset,
                                      [](const std::string& line) { std::cerr << line << "\n"; });
+  if (nproc > 1) return launch_workers(nproc);  // the workers find the data resolved
+  if (config.world.size > 1 && !threads_given) config.threads = threads_per_process(config.world);
   const DatasetSplits data = load_dataset(config.dataset, config.data_dir);
   train(config, data, &std::cerr);
 }
@@ -24,6 +47,7 @@ void run(TrainConfig config, const std::string& data_flag) {
 void add_train_command(CLI::App& app, Action& action) {
   auto config = std::make_shared<TrainConfig>();
   auto data_flag = std::make_shared<std::string>();
+  auto nproc = std::make_shared<int>(1);
   config->threads = default_threads();
   auto* cmd = app.add_subcommand("train", "Train a DenseNet (checkpoints every epoch, --resume continues)");
   cmd->footer("Examples:\n  mapgate train --dataset cifar10 --out runs/dense --depth 22 --growth 12 --epochs 10\n  mapgate train --dataset cifar10 --out runs/gated --depth 22 --growth 12 --epochs 1 --lr 0.01 --schedule cosine \\\n"
@@ -38,7 +62,11 @@ void add_train_command(CLI::App& app, Action& action) {
   add_choice_option(cmd, config->schedule, "step (/10 at 50% and 75% of epochs) or cosine");
   cmd->add_option("--momentum", config->momentum, "Nesterov momentum");
   cmd->add_option("--weight-decay", config->weight_decay, "L2 weight decay");
-  cmd->add_option("--threads", config->threads, "LibTorch intra-op threads");
+  auto* threads = cmd->add_option("--threads", config->threads,
+                                  "LibTorch intra-op threads per process (default: the cores, shared among --nproc)");
+  cmd->add_option("--nproc", *nproc,
+                  "data-parallel processes on this machine, each on its share of every epoch's batches "
+                  "(--batch is per process; docs/scale.md). torchrun-style launchers set WORLD_SIZE etc. instead");
   cmd->add_option("--seed", config->seed, "seed of initialisation, data order and augmentation")
       ->check(non_negative());
   cmd->add_option("--train-limit", config->train_limit, "use only the first N training images (0: all)")
@@ -110,9 +138,10 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--distill-weight", config->distill_weight,
                   "alpha: the weights' loss is (1 - alpha) CE + alpha T^2 KL(teacher || student)");
   cmd->add_option("--distill-temperature", config->distill_temperature, "T: softmax temperature of both");
-  cmd->callback([config, data_flag, no_augment, &action] {
+  cmd->callback([config, data_flag, no_augment, nproc, threads, &action] {
     config->augment = !*no_augment;
-    action = [config, data_flag] { run(*config, *data_flag); };
+    const bool threads_given = threads->count() > 0;
+    action = [config, data_flag, nproc, threads_given] { run(*config, *data_flag, *nproc, threads_given); };
   });
 }
 

@@ -156,6 +156,23 @@ void prepare_image(const Dataset& data, std::size_t index, const Normalization& 
                     crop_dy, crop_dx, flip, out);
 }
 
+namespace {
+// Positions shard, shard + shards, ... of the first floor(n / shards) * shards.
+EpochPlan shard_of(const EpochPlan& full, int shard, int shards) {
+  const std::size_t w = static_cast<std::size_t>(shards);
+  const std::size_t per_shard = full.order.size() / w;
+  EpochPlan part;
+  part.order.reserve(per_shard);
+  part.augment.reserve(per_shard);
+  for (std::size_t i = 0; i < per_shard; ++i) {
+    const std::size_t p = i * w + static_cast<std::size_t>(shard);
+    part.order.push_back(full.order[p]);
+    part.augment.push_back(full.augment[p]);
+  }
+  return part;
+}
+}  // namespace
+
 EpochPlan plan_epoch(std::size_t n, const LoaderOptions& options, int epoch) {
   EpochPlan plan;
   plan.order.resize(n);
@@ -174,7 +191,7 @@ EpochPlan plan_epoch(std::size_t n, const LoaderOptions& options, int epoch) {
       a.flip = uniform_below(gen, 2) == 1;
     }
   }
-  return plan;
+  return options.shards > 1 ? shard_of(plan, options.shard, options.shards) : plan;
 }
 
 Loader::Loader(const Dataset& data, Normalization norm, LoaderOptions options)
@@ -182,6 +199,14 @@ Loader::Loader(const Dataset& data, Normalization norm, LoaderOptions options)
   if (options_.batch_size < 1) {
     throw Error("loader: batch size " + std::to_string(options_.batch_size) +
                 " must be at least 1");
+  }
+  if (options_.shards < 1 || options_.shard < 0 || options_.shard >= options_.shards) {
+    throw Error("loader: shard " + std::to_string(options_.shard) + " of " + std::to_string(options_.shards) +
+                " must satisfy 0 <= shard < shards");
+  }
+  if (data_.size() > 0 && data_.size() < static_cast<std::size_t>(options_.shards)) {
+    throw Error("dataset " + quoted(data_.name) + ": " + std::to_string(data_.size()) + " images cannot be split into " +
+                std::to_string(options_.shards) + " non-empty shards");
   }
   if (options_.prefetch < 1) {
     throw Error("loader: prefetch " + std::to_string(options_.prefetch) +
@@ -195,7 +220,8 @@ Loader::~Loader() { stop(); }
 
 std::size_t Loader::batches_per_epoch() const {
   const std::size_t b = static_cast<std::size_t>(options_.batch_size);
-  return (data_.size() + b - 1) / b;
+  const std::size_t n = data_.size() / static_cast<std::size_t>(options_.shards);
+  return (n + b - 1) / b;
 }
 
 void Loader::stop() {

@@ -36,6 +36,9 @@ struct LoaderOptions {
   bool augment = true;           // pad-4 random crop + horizontal flip
   std::uint64_t seed = 0;
   int prefetch = 4;              // batches prepared ahead
+  // Data-parallel training: this loader yields shard `shard` of `shards` (see plan_epoch).
+  int shard = 0;
+  int shards = 1;
 };
 
 // Writes one normalised (optionally augmented) image into `out` (C x H x W floats):
@@ -58,6 +61,10 @@ struct Augmentation {
 // One std::mt19937_64, seeded with splitmix64 of (seed, epoch), first shuffles (portable
 // Fisher-Yates, if options.shuffle), then draws dy, dx in [-4, 4] and flip (p = 0.5) for
 // each position in order (if options.augment; otherwise all zero).
+// With options.shards = W > 1 (data-parallel training, like PyTorch's DistributedSampler
+// with drop_last), the plan keeps positions shard, shard + W, shard + 2W, ... of the first
+// floor(n / W) * W positions of that one-process plan: the shards of an epoch are
+// disjoint, equally long, and each example keeps the augmentation it has in one process.
 struct EpochPlan {
   std::vector<std::int64_t> order;    // dataset index of the i-th example of the epoch
   std::vector<Augmentation> augment;  // augmentation of the i-th example

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
+#include "train/data_parallel.h"  // WorldSettings
 #include "train/choices.h"
 
 namespace mapgate {
@@ -35,6 +36,7 @@ struct TrainConfig {
   bool resume = false;
   int stop_after = 0;               // stop (resumably) once this many epochs are done; 0: never
   bool skip_nonfinite = false;      // skip (and count) a batch with a non-finite loss, advantage or gradient
+  WorldSettings world;              // this process among data-parallel ones (docs/scale.md); not saved
 
   // Gates (docs/design.md §3; the choices in choices.h). model.gated follows `gates`
   // (train() sets it); the gate threshold and p clamp live in `model` since the model carries them.

@@ -16,6 +16,7 @@
 #include "data/loader.h"
 #include "model/densenet.h"
 #include "train/checkpoint.h"
+#include "train/data_parallel.h"
 #include "train/epoch_report.h"
 #include "train/evaluate.h"
 #include "train/gate_setup.h"
@@ -28,6 +29,10 @@ namespace mapgate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How long a process waits for the others (rendezvous, a collective) before giving up:
+// rank 0's test pass and checkpoint make the others wait at their next collective.
+constexpr std::chrono::minutes kGroupTimeout{30};
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -74,12 +79,21 @@ class Trainer {
   void show_progress(const EpochReport& report, std::size_t step, Clock::time_point start, int last_epoch);
   // The metrics line, then the checkpoint (a checkpoint that fails takes its line back).
   void save(const EpochReport& report);
+  // Data-parallel steps (no-ops in one process): average the gradients (a fault on any
+  // rank becomes one on every rank), sum the epoch's totals, give every rank rank 0's
+  // weights and buffers.
+  void share_gradients(bool gated_phase, std::string& fault);
+  void share_totals(EpochTotals& totals);
+  void share_state_of_rank0(bool parameters, const std::string& what);
+  bool lead() const { return !dp_ || dp_->rank() == 0; }
+  std::string checkpoint_file() const { return run_ ? run_->checkpoint_file() : checkpoint_path(c_.out_dir); }
 
   TrainConfig c_;
-  std::ostream* log_;
+  std::unique_ptr<DataParallel> dp_;  // several processes
+  std::ostream* log_;                 // rank 0 only
   const TrainHooks* hooks_;
   ProgressLine progress_;
-  RunDir run_;
+  std::optional<RunDir> run_;         // rank 0 only
   Dataset train_set_, test_set_;
   Normalization norm_;
   std::optional<Teacher> teacher_;
@@ -96,10 +110,11 @@ class Trainer {
 
 Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* log, const TrainHooks* hooks)
     : c_(checked(std::move(config))),
-      log_(log),
+      dp_(c_.world.size > 1 ? std::make_unique<DataParallel>(c_.world, kGroupTimeout) : nullptr),
+      log_(lead() ? log : nullptr),
       hooks_(hooks),
-      progress_(log, log == &std::cerr && ::isatty(STDERR_FILENO)),
-      run_(c_.out_dir, c_.resume) {
+      progress_(log_, log_ == &std::cerr && ::isatty(STDERR_FILENO)) {
+  if (lead()) run_.emplace(c_.out_dir, c_.resume);
   torch::set_num_threads(c_.threads);
   train_set_ = full.train.head(c_.train_limit);
   test_set_ = full.test.head(c_.test_limit);
@@ -112,10 +127,13 @@ Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* lo
   if (!c_.distill.empty()) teacher_.emplace(c_.distill, c_.dataset, c_.model.num_classes, norm_);
   build_model();
   start_or_resume();
+  share_state_of_rank0(true, "broadcasting the starting weights");
   LoaderOptions loader_options;
   loader_options.batch_size = c_.batch;
   loader_options.augment = c_.augment;
   loader_options.seed = c_.seed;
+  loader_options.shard = c_.world.rank;
+  loader_options.shards = c_.world.size;
   loader_ = std::make_unique<Loader>(train_set_, norm_, loader_options);
 }
 
@@ -134,19 +152,19 @@ void Trainer::build_model() {
 
 void Trainer::start_or_resume() {
   if (c_.resume) {
-    Checkpoint checkpoint(run_.checkpoint_file());
-    if (checkpoint.state().contains("config"))
-      check_resume_settings(checkpoint.state().at("config"), to_json(c_), run_.checkpoint_file());
+    Checkpoint checkpoint(checkpoint_file());
+    if (lead() && checkpoint.state().contains("config"))
+      check_resume_settings(checkpoint.state().at("config"), to_json(c_), checkpoint_file());
     checkpoint.load_model(*model_);
     checkpoint.load_optimizer(*optimizer_);
     if (gate_optimizer_) checkpoint.load_optimizer(*gate_optimizer_, "gate_optimizer");
     start_epoch_ = checkpoint.epoch();
     if (checkpoint.state().contains("mean_baseline") && checkpoint.state()["mean_baseline"].is_number())
       mean_baseline_ = checkpoint.state()["mean_baseline"].get<double>();
-    run_.trim_metrics(start_epoch_);
-    if (log_) *log_ << "resuming " << run_.path() << " after epoch " << start_epoch_ << "\n";
+    if (run_) run_->trim_metrics(start_epoch_);
+    if (log_) *log_ << "resuming " << run_->path() << " after epoch " << start_epoch_ << "\n";
   } else {
-    if (!c_.init.empty()) {
+    if (!c_.init.empty() && lead()) {  // the other ranks get the weights by broadcast
       // Dense weights from another run; every non-gate tensor must be there and fit.
       // --gates frozen keeps the gates too.
       Checkpoint init(checkpoint_path(c_.init));
@@ -160,15 +178,16 @@ void Trainer::start_or_resume() {
       if (log_) *log_ << "initialised from " << init.path() << gates << "\n";
     }
     initialise_gates(model_, c_);
-    run_.clear_metrics();
+    if (run_) run_->clear_metrics();
   }
   const nlohmann::json config_json = to_json(c_);
-  run_.write_config(config_json);
+  if (run_) run_->write_config(config_json);
   state_ = {{"config", config_json},
             {"model", to_json(c_.model)},
             {"dataset", c_.dataset},
             {"class_names", train_set_.class_names},
-            {"normalization", normalization_json(norm_)}};
+            {"normalization", normalization_json(norm_)},
+            {"processes", c_.world.size}};
 }
 
 EpochReport Trainer::train_epoch(int epoch, int last_epoch) {
@@ -181,7 +200,7 @@ EpochReport Trainer::train_epoch(int epoch, int last_epoch) {
   report.gumbel = c_.gates == Gates::kGumbel;
   for (auto& group : optimizer_->param_groups())
     static_cast<torch::optim::SGDOptions&>(group.options()).lr(report.lr);
-  torch::manual_seed(epoch_seed(c_.seed, epoch));  // dropout stream
+  torch::manual_seed(epoch_seed(c_.seed, epoch) + static_cast<std::uint64_t>(c_.world.rank));  // dropout, gate samples
   model_->train();
   loader_->start_epoch(epoch);
   const auto start = Clock::now();
@@ -197,7 +216,7 @@ EpochReport Trainer::train_epoch(int epoch, int last_epoch) {
   if (report.train.seen == 0)
     throw Error("training: every batch of epoch " + std::to_string(epoch + 1) +
                 " had a non-finite loss, advantage or gradient and was skipped (lower --lr); "
-                "last good checkpoint: " + quoted(run_.checkpoint_file()));
+                "last good checkpoint: " + quoted(checkpoint_file()));
   return report;
 }
 
@@ -217,6 +236,9 @@ bool Trainer::train_batch(Batch& batch, int epoch, std::size_t step, EpochReport
   if (s.fault.empty()) {
     s.out.loss.backward();
     if (hooks_ && hooks_->after_backward) hooks_->after_backward(global_step_, *model_);
+  }
+  share_gradients(report.gated_phase, s.fault);
+  if (s.fault.empty()) {
     const std::string bad = first_nonfinite_gradient(*model_);
     if (!bad.empty()) s.fault = "gradient of " + bad;
   }
@@ -224,7 +246,7 @@ bool Trainer::train_batch(Batch& batch, int epoch, std::size_t step, EpochReport
     if (!c_.skip_nonfinite)
       throw Error("training: non-finite " + s.fault + " at epoch " + std::to_string(epoch + 1) + " step " +
                   std::to_string(step) + " (lower --lr, or --skip-nonfinite to skip such batches); last good checkpoint: " +
-                  quoted(run_.checkpoint_file()));
+                  quoted(checkpoint_file()));
     buffers->restore(*model_);
     ++report.train.skipped;
     return false;
@@ -244,7 +266,7 @@ void Trainer::show_progress(const EpochReport& report, std::size_t step, Clock::
   s.step = step;
   s.steps = steps;
   s.elapsed_s = seconds_since(start);
-  s.images_per_s = report.train.seen / std::max(s.elapsed_s, 1e-9);
+  s.images_per_s = report.train.seen * static_cast<double>(c_.world.size) / std::max(s.elapsed_s, 1e-9);
   s.data_wait_s = loader_->wait_seconds();
   const double epoch_time = s.elapsed_s / step * steps;
   s.eta_s = s.elapsed_s / step * (steps - step) + epoch_time * (last_epoch - report.epoch);
@@ -252,7 +274,7 @@ void Trainer::show_progress(const EpochReport& report, std::size_t step, Clock::
 }
 
 void Trainer::save(const EpochReport& report) {
-  run_.append_metrics(report.to_json());
+  run_->append_metrics(report.to_json());
   state_["epoch"] = report.epoch;
   if (c_.gated()) {
     if (std::isnan(mean_baseline_))
@@ -261,11 +283,64 @@ void Trainer::save(const EpochReport& report) {
       state_["mean_baseline"] = mean_baseline_;
   }
   try {
-    save_checkpoint(run_.checkpoint_file(), *model_, optimizer_.get(), state_, gate_optimizer_.get());
+    save_checkpoint(run_->checkpoint_file(), *model_, optimizer_.get(), state_, gate_optimizer_.get());
   } catch (const Error&) {
-    run_.trim_metrics(report.epoch - 1);  // this epoch has no checkpoint: forget its metrics line
+    run_->trim_metrics(report.epoch - 1);  // this epoch has no checkpoint: forget its metrics line
     throw;
   }
+}
+
+void Trainer::share_gradients(bool gated_phase, std::string& fault) {
+  if (!dp_) return;
+  std::vector<torch::Tensor> grads;
+  auto add = [&grads](const std::vector<torch::Tensor>& parameters) {
+    for (const torch::Tensor& p : parameters) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+  };
+  for (const auto& group : optimizer_->param_groups()) add(group.params());
+  if (gated_phase && gate_optimizer_)
+    for (const auto& group : gate_optimizer_->param_groups()) add(group.params());
+  const torch::Tensor faults = torch::full({1}, fault.empty() ? 0.0f : 1.0f);
+  grads.push_back(faults);
+  dp_->sum(grads, "averaging the gradients");
+  grads.pop_back();
+  for (torch::Tensor& g : grads) g.div_(dp_->size());
+  if (fault.empty() && faults.item<float>() > 0) fault = "loss or REINFORCE advantage on another process";
+}
+
+void Trainer::share_totals(EpochTotals& t) {
+  if (!dp_) return;
+  const torch::Tensor sums = torch::tensor({static_cast<double>(t.seen), static_cast<double>(t.correct), t.loss_sum,
+                                            t.kept_sum, t.macs_sum, t.reward_sum, t.entropy_sum, t.rate_loss_sum},
+                                           torch::kFloat64);
+  dp_->sum({sums}, "summing the epoch's training totals");
+  const auto v = sums.accessor<double, 1>();
+  t.seen = static_cast<std::size_t>(v[0]);
+  t.correct = static_cast<std::size_t>(v[1]);
+  t.loss_sum = v[2];
+  t.kept_sum = v[3];
+  t.macs_sum = v[4];
+  t.reward_sum = v[5];
+  t.entropy_sum = v[6];
+  t.rate_loss_sum = v[7];
+}
+
+// Parameters (at the start) and buffers (BN statistics, after every epoch) of rank 0, and
+// the running-mean baseline: every rank then holds what rank 0 checkpoints, so a resumed
+// run continues exactly, with any number of processes.
+void Trainer::share_state_of_rank0(bool parameters, const std::string& what) {
+  if (!dp_) return;
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> tensors;
+  if (parameters)
+    for (const torch::Tensor& p : model_->parameters()) tensors.push_back(p);
+  for (const torch::Tensor& b : model_->buffers()) tensors.push_back(b);
+  const torch::Tensor baseline = torch::full({1}, mean_baseline_, torch::kFloat64);
+  tensors.push_back(baseline);
+  dp_->broadcast(tensors, what);
+  mean_baseline_ = baseline.item<double>();
 }
 
 TrainSummary Trainer::run() {
@@ -277,8 +352,12 @@ TrainSummary Trainer::run() {
   for (int epoch = start_epoch_; epoch < last_epoch; ++epoch) {
     const auto epoch_start = Clock::now();
     EpochReport report = train_epoch(epoch, last_epoch);
+    share_totals(report.train);
     report.train_seconds = seconds_since(epoch_start);
-    if (report.gated_phase) recalibrate_batch_norm(model_, train_set_, norm_, c_.bn_recal_batches, c_.batch);
+    if (report.gated_phase && lead()) recalibrate_batch_norm(model_, train_set_, norm_, c_.bn_recal_batches, c_.batch);
+    share_state_of_rank0(false, "broadcasting rank 0's BatchNorm statistics");
+    summary.epochs_done = report.epoch;
+    if (!lead()) continue;  // rank 0 tests, reports and checkpoints
     report.test = evaluate(model_, test_set_, norm_);
     if (c_.gated()) report.shuffle_accuracy = mask_shuffle_accuracy(model_, test_set_, norm_, report.test);
     report.data_wait_seconds = loader_->wait_seconds();
@@ -286,7 +365,6 @@ TrainSummary Trainer::run() {
     save(report);
     progress_.finish(report.summary(seconds_since(epoch_start)));
     images_per_s_sum += report.images_per_s();
-    summary.epochs_done = report.epoch;
     summary.test_accuracy = report.test.accuracy();
     summary.test_loss = report.test.loss;
   }
@@ -294,7 +372,7 @@ TrainSummary Trainer::run() {
   if (ran > 0) summary.train_images_per_s = images_per_s_sum / ran;
   if (log_ && ran > 0)
     *log_ << "trained " << ran << " epoch(s) in " << format_duration(seconds_since(run_start)) << "; checkpoint "
-          << run_.checkpoint_file() << "\n";
+          << checkpoint_file() << "\n";
   return summary;
 }
 

@@ -3,13 +3,17 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "synthetic_data.h"
+
+extern char** environ;
 
 namespace mapgate::test {
 
@@ -49,6 +53,27 @@ inline CliResult run_mapgate(const ScratchDir& scratch, const std::string& args,
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+// Starts `mapgate ARGS` in the background with extra environment entries; output goes to `log`.
+inline pid_t spawn_mapgate(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                           const std::string& log) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
+  if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) ::_exit(126);
+  std::vector<char*> argv{const_cast<char*>(MAPGATE_BINARY)};
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  ::execve(MAPGATE_BINARY, argv.data(), environ);
+  ::_exit(127);
+}
+
+inline int wait_status(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+  }
+  return status;
 }
 
 }  // namespace mapgate::test

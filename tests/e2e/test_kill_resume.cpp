@@ -22,34 +22,13 @@
 #include "run_files.h"
 #include "train/checkpoint.h"
 
-extern char** environ;
-
 namespace mapgate {
 namespace {
 
 namespace fs = std::filesystem;
+using test::spawn_mapgate;
+using test::wait_status;
 using Clock = std::chrono::steady_clock;
-
-// Starts `mapgate ARGS` with extra environment entries; output goes to `log`.
-pid_t spawn_mapgate(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                    const std::string& log) {
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  for (const auto& e : env) ::putenv(const_cast<char*>(e.c_str()));
-  if (!freopen(log.c_str(), "a", stdout) || !freopen(log.c_str(), "a", stderr)) ::_exit(126);
-  std::vector<char*> argv{const_cast<char*>(MAPGATE_BINARY)};
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  ::execve(MAPGATE_BINARY, argv.data(), environ);
-  ::_exit(127);
-}
-
-int wait_status(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0) {
-  }
-  return status;
-}
 
 bool killed_by_sigkill(int status) { return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL; }
 

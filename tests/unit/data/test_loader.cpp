@@ -263,6 +263,49 @@ TEST(LoaderPlan, DependsOnlyOnSeedAndEpoch) {
   EXPECT_NE(plan_epoch(200, o, 3).order, a.order);
 }
 
+// Data-parallel shards: disjoint, equally long, covering floor(n / W) * W examples,
+// each example with the augmentation it has in the one-process plan.
+TEST(LoaderPlan, ShardsSplitTheOneProcessPlan) {
+  LoaderOptions o;
+  o.seed = 7;
+  const std::size_t n = 203;
+  const EpochPlan whole = plan_epoch(n, o, 2);
+  o.shards = 3;
+  std::vector<int> seen(n, 0);
+  for (int r = 0; r < 3; ++r) {
+    o.shard = r;
+    const EpochPlan part = plan_epoch(n, o, 2);
+    ASSERT_EQ(part.order.size(), n / 3) << "shard " << r;
+    for (std::size_t i = 0; i < part.order.size(); ++i) {
+      const std::size_t p = i * 3 + static_cast<std::size_t>(r);
+      EXPECT_EQ(part.order[i], whole.order[p]);
+      EXPECT_EQ(part.augment[i].dy, whole.augment[p].dy);
+      EXPECT_EQ(part.augment[i].flip, whole.augment[p].flip);
+      ++seen[static_cast<std::size_t>(part.order[i])];
+    }
+  }
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), static_cast<long>(n / 3 * 3));
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 0), static_cast<long>(n % 3));
+}
+
+TEST(Loader, ShardedLoaderYieldsItsShard) {
+  const Dataset d = make_dataset(21, 1, 4, 4);
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.seed = 5;
+  o.shards = 2;
+  o.shard = 1;
+  Loader loader(d, some_norm(1), o);
+  EXPECT_EQ(loader.batches_per_epoch(), 3u);  // 10 examples: 4 + 4 + 2
+  loader.start_epoch(0);
+  std::vector<std::int64_t> got;
+  Batch b;
+  while (loader.next(b)) got.insert(got.end(), b.indices.begin(), b.indices.end());
+  EXPECT_EQ(got, plan_epoch(d.size(), o, 0).order);
+  o.shard = 2;
+  EXPECT_THROW(Loader(d, some_norm(1), o), Error);
+}
+
 TEST(LoaderPlan, AugmentationCoversTheRangeAndLeavesOrderAlone) {
   LoaderOptions o;
   o.seed = 9;

@@ -1,0 +1,61 @@
+// Data-parallel training over several processes (docs/scale.md): who this process is
+// (torchrun's environment variables) and the collectives the trainer needs, on
+// LibTorch's own c10d (a TCPStore for the rendezvous, ProcessGroupGloo for the CPU).
+// The c10d headers stay in data_parallel.cpp.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace at {
+class Tensor;
+}  // namespace at
+
+namespace mapgate {
+
+// torchrun's convention: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT.
+struct WorldSettings {
+  int rank = 0, size = 1, local_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+};
+
+// The process's place from the environment (`lookup` is getenv in the program; tests
+// pass their own). WORLD_SIZE unset or 1: one process, nothing else is read. Otherwise
+// RANK is required; a value that is not a whole number in range (WORLD_SIZE >= 1,
+// 0 <= RANK < WORLD_SIZE, 1 <= MASTER_PORT <= 65535) is a UsageError naming the variable.
+WorldSettings world_from_environment(const std::function<const char*(const char*)>& lookup);
+
+// Whether this build can run several processes (LibTorch's c10d with Gloo was found).
+bool data_parallel_available();
+
+// One process of a data-parallel group. Every collective is called by every rank in the
+// same order; a failed one (another process exited, or none answered within `timeout`)
+// throws Error "rank R of W: WHAT failed: ...".
+class DataParallel {
+ public:
+  // Rank 0 serves the rendezvous at MASTER_ADDR:MASTER_PORT; every rank waits up to
+  // `timeout` for all of them.
+  DataParallel(const WorldSettings& world, std::chrono::milliseconds timeout);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  // In place: rank 0's values to every rank.
+  void broadcast(const std::vector<at::Tensor>& tensors, const std::string& what);
+  // In place: the sum over the ranks.
+  void sum(const std::vector<at::Tensor>& tensors, const std::string& what);
+  void barrier(const std::string& what);
+
+ private:
+  struct Group;
+  std::unique_ptr<Group> group_;
+  int rank_ = 0, size_ = 1;
+};
+
+}  // namespace mapgate
