@@ -10,6 +10,7 @@
 #include "cli/eval_json.h"
 #include "common/error.h"
 #include "data/data_dir.h"
+#include "train/device.h"
 #include "train/evaluate.h"
 #include "train/trained_model.h"
 
@@ -27,6 +28,7 @@ struct EvalArgs {
   bool threshold_given = false;
   std::string thresholds;    // "0.3,0.4,...": one evaluation per tau
   bool libtorch = false;     // forward passes on LibTorch, not the engine (a cross-check)
+  std::string device = "cpu";  // LibTorch's device; the engine runs on the CPU only
   bool per_example = false;  // --json: also every example's label, prediction, MACs, mask
 };
 
@@ -74,9 +76,11 @@ void run(const EvalArgs& args) {
   if (args.threshold_given) check_threshold_flag("--threshold", args.threshold);
   if (args.per_example && (!args.json || !args.thresholds.empty()))
     throw UsageError("--per-example: only with --json and without --thresholds");
+  check_device_flag("--device", args.device);
   torch::set_num_threads(args.threads);
   const std::vector<double> taus = args.thresholds.empty() ? std::vector<double>{} : parse_thresholds(args.thresholds);
   TrainedModel trained = load_trained_model(args.model);
+  trained.model->to(open_device("--device", args.device));  // not cpu: LibTorch evaluates (evaluate.h)
   if (args.threshold_given || !args.thresholds.empty()) {
     if (!trained.config.gated)
       throw UsageError(std::string(args.threshold_given ? "--threshold" : "--thresholds") + ": " +
@@ -160,6 +164,8 @@ void add_eval_command(CLI::App& app, Action& action) {
                 "tools/plot_gallery.py and tools/plot_layers.py --by-class");
   cmd->add_flag("--libtorch", args->libtorch,
                 "run the forward passes on LibTorch instead of the engine (a cross-check; slower)");
+  cmd->add_option("--device", args->device,
+                  "LibTorch's device: cpu, cuda or cuda:N (not cpu: LibTorch evaluates, the engine is CPU-only)");
   auto* threshold =
       cmd->add_option("--threshold", args->threshold, "gated models: tau for p > tau (default: the model's)");
   cmd->add_option("--thresholds", args->thresholds,

@@ -64,6 +64,8 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--weight-decay", config->weight_decay, "L2 weight decay");
   auto* threads = cmd->add_option("--threads", config->threads,
                                   "LibTorch intra-op threads per process (default: the cores, shared among --nproc)");
+  cmd->add_option("--device", config->device,
+                  "where LibTorch trains: cpu, cuda or cuda:N (the engine is CPU-only; docs/scale.md)");
   cmd->add_option("--nproc", *nproc,
                   "data-parallel processes on this machine, each on its share of every epoch's batches "
                   "(--batch is per process; docs/scale.md). torchrun-style launchers set WORLD_SIZE etc. instead");

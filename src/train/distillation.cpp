@@ -19,7 +19,7 @@ torch::Tensor distillation_loss(const torch::Tensor& student, const torch::Tenso
 }
 
 Teacher::Teacher(const std::string& run_or_file, const std::string& dataset, int classes,
-                 const Normalization& student)
+                 const Normalization& student, torch::Device device)
     : model_(load_trained_model(run_or_file)) {
   const std::string who = "--distill: checkpoint " + quoted(model_.path) + ": ";
   if (model_.dataset != dataset) throw Error(who + "trained on " + model_.dataset + ", this run trains on " + dataset);
@@ -30,9 +30,10 @@ Teacher::Teacher(const std::string& run_or_file, const std::string& dataset, int
                 std::to_string(student.mean.size()));
   // x_teacher = (x * std_s + mean_s - mean_t) / std_t, per channel.
   const auto c = static_cast<std::int64_t>(student.mean.size());
-  auto vec = [c](const std::vector<float>& v) { return torch::tensor(v).view({1, c, 1, 1}); };
+  auto vec = [c, device](const std::vector<float>& v) { return torch::tensor(v).view({1, c, 1, 1}).to(device); };
   scale_ = vec(student.std) / vec(model_.normalization.std);
   shift_ = (vec(student.mean) - vec(model_.normalization.mean)) / vec(model_.normalization.std);
+  model_.model->to(device);
   model_.model->eval();
   for (auto& p : model_.model->parameters()) p.set_requires_grad(false);
 }

@@ -29,7 +29,7 @@ class Teacher {
   // Throws Error naming the teacher's checkpoint when it was trained on another dataset
   // or class count.
   Teacher(const std::string& run_or_file, const std::string& dataset, int classes,
-          const Normalization& student_normalization);
+          const Normalization& student_normalization, torch::Device device = torch::kCPU);
   // Logits for `images` normalised as the student's (no gradient).
   torch::Tensor logits(const torch::Tensor& images);
   const std::string& path() const { return model_.path; }

@@ -6,6 +6,7 @@
 
 #include "engine/engine.h"
 #include "model/gated_macs.h"
+#include "train/device.h"
 #include "train/export.h"
 
 namespace mapgate {
@@ -129,17 +130,18 @@ void evaluate_on_libtorch(DenseNet& model, Loader& loader, const Dataset& data, 
   // A model that samples its masks at inference (--gates random) is measured on one
   // fixed draw, so that eval of its checkpoint reproduces metrics.jsonl.
   if (model->config().sampled_inference) torch::manual_seed(kSampledInferenceSeed);
+  const torch::Device device = device_of(*model);
   Batch batch;
   while (loader.next(batch)) {
-    auto images = torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
+    const auto images = images_on(batch, data, device);
     if (!r.gated) {
-      const auto logits = model->forward(images).contiguous();
+      const auto logits = model->forward(images).to(torch::kCPU).contiguous();
       add_batch(r, batch, logits.data_ptr<float>(), nullptr, nullptr);
       continue;
     }
     const GatedOutput out = model->forward_gated(images, GateControl{});
-    const auto logits = out.logits.contiguous();
-    const auto masks = torch::cat(out.masks, 1).to(torch::kUInt8).contiguous();  // (N, gated maps)
+    const auto logits = out.logits.to(torch::kCPU).contiguous();
+    const auto masks = torch::cat(out.masks, 1).to(torch::kCPU, torch::kUInt8).contiguous();  // (N, gated maps)
     const auto macs = example_macs(*cost, out.masks);
     add_batch(r, batch, logits.data_ptr<float>(), masks.data_ptr<std::uint8_t>(), macs.data());
   }
@@ -170,7 +172,9 @@ void evaluate_on_engine(DenseNet& model, const Normalization& norm, Loader& load
 
 }  // namespace
 
-bool engine_evaluates(const DenseNet& model) { return !model->config().sampled_inference; }
+bool engine_evaluates(const DenseNet& model) {
+  return !model->config().sampled_inference && device_of(*model).is_cpu();
+}
 
 EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& norm, int batch_size,
                     EvalBackend backend) {
@@ -206,6 +210,7 @@ double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normali
     engine = std::make_unique<Engine>(export_weights(model, model->config(), norm), options);
   }
   const int classes = data.num_classes;
+  const torch::Device device = device_of(*model);
   std::vector<float> logits;
   std::vector<std::uint8_t> masks;
   std::size_t first = 0, correct = 0;
@@ -224,8 +229,8 @@ double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normali
       GateControl given;
       given.mode = GateMode::kGiven;
       given.masks = masks_of_rows(gated.masks, rows, model->config().dense_layers());
-      auto images = torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
-      const auto out = model->forward_gated(images, given).logits.contiguous();
+      for (auto& m : given.masks) m = m.to(device);
+      const auto out = model->forward_gated(images_on(batch, data, device), given).logits.to(torch::kCPU).contiguous();
       logits.assign(out.data_ptr<float>(), out.data_ptr<float>() + out.numel());
     }
     for (int i = 0; i < batch.size; ++i)
@@ -284,7 +289,7 @@ void recalibrate_dense(DenseNet& model, Loader& loader, const Dataset& data, int
   const auto norms = start_cumulative<torch::nn::BatchNorm2dImpl>(model);
   Batch batch;
   for (int b = 0; b < batches && loader.next(batch); ++b)
-    model->forward(torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width}));
+    model->forward(images_on(batch, data, device_of(*model)));
   for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
 }
 
@@ -299,7 +304,7 @@ void recalibrate_gated(DenseNet& model, Loader& loader, const Dataset& data, int
   model->set_masked_norm(accumulate);
   Batch batch;
   for (int b = 0; b < batches && loader.next(batch); ++b)
-    model->forward_gated(torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width}),
+    model->forward_gated(images_on(batch, data, device_of(*model)),
                          GateControl{});
   model->set_masked_norm(saved);
   for (auto& [bn, momentum] : gate_norms) bn->options.momentum(momentum);

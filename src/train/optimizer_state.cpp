@@ -68,7 +68,7 @@ torch::Tensor moment(const Fields& fields, std::size_t i, const char* field, con
   }
   if (it->second.scalar_type() != torch::kFloat || !it->second.sizes().equals(param.sizes()))
     throw Error(name + " does not match its parameter (float32 of the parameter's shape expected)");
-  return it->second;
+  return it->second.to(param.device());
 }
 
 }  // namespace

@@ -32,10 +32,10 @@ torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost
   TORCH_CHECK(!masks.empty(), "mask_cost: no masks");
   if (kind == GateCost::kMaps) return all_maps(masks).detach().mean(1);
   const auto macs = example_macs(cost, masks);
-  auto out = torch::empty({static_cast<std::int64_t>(macs.size())}, masks[0].options());
+  auto out = torch::empty({static_cast<std::int64_t>(macs.size())}, torch::kDouble);
   for (std::size_t i = 0; i < macs.size(); ++i)
     out[i] = static_cast<double>(macs[i]) / static_cast<double>(cost.dense_macs());
-  return out;
+  return out.to(masks[0].options());
 }
 
 torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost, GateCost kind) {

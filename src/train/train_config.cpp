@@ -1,6 +1,8 @@
 // TrainConfig: checks, learning-rate schedule and JSON form.
 #include "train/train_config.h"
 
+#include "train/device.h"
+
 #include <cmath>
 
 #include "common/error.h"
@@ -114,6 +116,7 @@ void validate(const TrainConfig& c) {
   if (c.threads < 0 || c.threads > kMaxThreads)
     throw UsageError("--threads " + std::to_string(c.threads) + ": expected 1.." + std::to_string(kMaxThreads) +
                      " (0: every core)");
+  check_device_flag("--device", c.device);
   if (c.stop_after < 0) throw UsageError("--stop-after " + std::to_string(c.stop_after) + ": expected >= 0");
   if (c.out_dir.empty()) throw UsageError("--out: required (the run directory)");
 }
@@ -131,6 +134,7 @@ nlohmann::json to_json(const TrainConfig& c) {
           {"nesterov", true},
           {"weight_decay", c.weight_decay},
           {"threads", c.threads},
+          {"device", c.device},
           {"seed", c.seed},
           {"train_limit", c.train_limit},
           {"test_limit", c.test_limit},

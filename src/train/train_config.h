@@ -29,6 +29,7 @@ struct TrainConfig {
   double momentum = 0.9;            // Nesterov
   double weight_decay = 1e-4;
   int threads = 0;                  // 0: all cores
+  std::string device = "cpu";       // --device: cpu, cuda or cuda:N (train/device.h)
   std::uint64_t seed = 0;
   std::size_t train_limit = 0;      // 0: whole split
   std::size_t test_limit = 0;

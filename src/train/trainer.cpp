@@ -17,6 +17,7 @@
 #include "model/densenet.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
+#include "train/device.h"
 #include "train/epoch_report.h"
 #include "train/evaluate.h"
 #include "train/gate_setup.h"
@@ -47,7 +48,7 @@ nlohmann::json normalization_json(const Normalization& n) {
 // and so may --threads, --test-limit and the data location.
 void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& now,
                            const std::string& checkpoint_file) {
-  static const char* const kFree[] = {"data_dir", "out_dir", "epochs", "threads", "test_limit",
+  static const char* const kFree[] = {"data_dir", "out_dir", "epochs", "threads", "device", "test_limit",
                                       "revision", "init", "skip_nonfinite"};
   for (const auto& [key, value] : now.items()) {
     if (std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree)) continue;
@@ -89,6 +90,7 @@ class Trainer {
   std::string checkpoint_file() const { return run_ ? run_->checkpoint_file() : checkpoint_path(c_.out_dir); }
 
   TrainConfig c_;
+  torch::Device device_;               // --device
   std::unique_ptr<DataParallel> dp_;  // several processes
   std::ostream* log_;                 // rank 0 only
   const TrainHooks* hooks_;
@@ -110,6 +112,7 @@ class Trainer {
 
 Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* log, const TrainHooks* hooks)
     : c_(checked(std::move(config))),
+      device_(open_device("--device", c_.device)),
       dp_(c_.world.size > 1 ? std::make_unique<DataParallel>(c_.world, kGroupTimeout) : nullptr),
       log_(lead() ? log : nullptr),
       hooks_(hooks),
@@ -124,7 +127,7 @@ Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* lo
   c_.model.image_size = train_set_.height;
   apply_gate_flags(c_);
   norm_ = compute_normalization(train_set_);
-  if (!c_.distill.empty()) teacher_.emplace(c_.distill, c_.dataset, c_.model.num_classes, norm_);
+  if (!c_.distill.empty()) teacher_.emplace(c_.distill, c_.dataset, c_.model.num_classes, norm_, device_);
   build_model();
   start_or_resume();
   share_state_of_rank0(true, "broadcasting the starting weights");
@@ -141,6 +144,7 @@ Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* lo
 void Trainer::build_model() {
   torch::manual_seed(c_.seed);
   model_ = DenseNet(c_.model);
+  model_->to(device_);  // before the optimizers see the parameters; checkpoints load into them there
   model_->set_masked_norm(MaskedNorm{c_.bn_stats == BnStats::kMasked});
   optimizer_ = std::make_unique<torch::optim::SGD>(
       split_parameters(*model_).first,
@@ -224,9 +228,8 @@ EpochReport Trainer::train_epoch(int epoch, int last_epoch) {
 // stops naming it (the last checkpoint stays as it was), or with --skip-nonfinite the
 // batch leaves no trace (BN statistics restored) and is counted.
 bool Trainer::train_batch(Batch& batch, int epoch, std::size_t step, EpochReport& report) {
-  const auto images = torch::from_blob(batch.images.data(),
-                                       {batch.size, train_set_.channels, train_set_.height, train_set_.width});
-  const auto labels = torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64);
+  const auto images = images_on(batch, train_set_, device_);
+  const auto labels = labels_on(batch, device_);
   optimizer_->zero_grad();
   if (gate_optimizer_) gate_optimizer_->zero_grad();
   std::optional<BufferSnapshot> buffers;
@@ -302,7 +305,7 @@ void Trainer::share_gradients(bool gated_phase, std::string& fault) {
   for (const auto& group : optimizer_->param_groups()) add(group.params());
   if (gated_phase && gate_optimizer_)
     for (const auto& group : gate_optimizer_->param_groups()) add(group.params());
-  const torch::Tensor faults = torch::full({1}, fault.empty() ? 0.0f : 1.0f);
+  const torch::Tensor faults = torch::full({1}, fault.empty() ? 0.0f : 1.0f, grads.front().options());
   grads.push_back(faults);
   dp_->sum(grads, "averaging the gradients");
   grads.pop_back();

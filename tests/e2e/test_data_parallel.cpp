@@ -19,6 +19,7 @@
 #include "cli_runner.h"
 #include "data/loader.h"
 #include "run_files.h"
+#include "text_checks.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "train/reinforce.h"  // split_parameters
@@ -149,7 +150,7 @@ TEST_F(DataParallelRun, KilledRankMakesTheOtherExitNamingIt) {
   const std::string log = test::slurp(dir_ / "rank0.txt");
   ASSERT_TRUE(WIFEXITED(status)) << log;
   EXPECT_EQ(WEXITSTATUS(status), 1) << log;
-  const std::string last = log.substr(log.rfind('\n', log.size() - 2) + 1);
+  const std::string last = test::last_line(log);
   EXPECT_NE(last.find("rank 0 of 2: "), std::string::npos) << log;
   EXPECT_NE(last.find(" failed (another process exited"), std::string::npos) << log;
 }

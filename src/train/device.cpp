@@ -1,0 +1,62 @@
+// --device and host-to-device batches; see device.h.
+#include "train/device.h"
+
+#include <torch/cuda.h>
+#include <torch/nn/module.h>
+
+#include <cstdlib>
+
+#include "common/error.h"
+
+namespace mapgate {
+namespace {
+
+// N of "cuda:N", -1 for "cuda"; -2 when `value` is not a CUDA device name.
+int cuda_index(const std::string& value) {
+  if (value == "cuda") return -1;
+  if (value.rfind("cuda:", 0) != 0 || value.size() == 5 || value.size() > 9) return -2;
+  for (std::size_t i = 5; i < value.size(); ++i)
+    if (value[i] < '0' || value[i] > '9') return -2;
+  return std::atoi(value.c_str() + 5);
+}
+
+torch::Tensor onto(const torch::Tensor& host, torch::Device device) {
+  if (device.is_cpu()) return host;
+  return host.pin_memory().to(device, /*non_blocking=*/true);
+}
+
+}  // namespace
+
+void check_device_flag(const char* flag, const std::string& value) {
+  if (value != "cpu" && cuda_index(value) < -1)
+    throw UsageError(std::string(flag) + " " + quoted(value) + ": expected cpu, cuda or cuda:N");
+}
+
+torch::Device open_device(const char* flag, const std::string& value) {
+  check_device_flag(flag, value);
+  if (value == "cpu") return torch::kCPU;
+  const int index = cuda_index(value);
+  const auto count = static_cast<int>(torch::cuda::device_count());
+  if (count == 0)
+    throw Error(std::string(flag) + " " + value +
+                ": no CUDA device here (this LibTorch has no CUDA, or it sees no GPU); use --device cpu");
+  if (index >= count)
+    throw Error(std::string(flag) + " " + value + ": this machine has " + std::to_string(count) +
+                " CUDA device(s), cuda:0 to cuda:" + std::to_string(count - 1));
+  return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index < 0 ? 0 : index));
+}
+
+torch::Device device_of(const torch::nn::Module& module) {
+  const auto parameters = module.parameters();
+  return parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
+}
+
+torch::Tensor images_on(Batch& batch, const Dataset& data, torch::Device device) {
+  return onto(torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width}), device);
+}
+
+torch::Tensor labels_on(Batch& batch, torch::Device device) {
+  return onto(torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64), device);
+}
+
+}  // namespace mapgate

@@ -1,0 +1,31 @@
+// Where LibTorch computes (--device cpu|cuda|cuda:N, docs/scale.md): the flag, and the
+// loader's host batches onto the device. The engine (src/engine) is CPU-only and never
+// sees this.
+#pragma once
+
+#include <string>
+
+#include <torch/types.h>
+
+#include "data/loader.h"
+
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+
+namespace mapgate {
+
+// Checks the form only: "cpu", "cuda" or "cuda:N"; UsageError naming `flag` otherwise.
+void check_device_flag(const char* flag, const std::string& value);
+// The device `value` names, after check_device_flag. Error (exit 1) when it is a CUDA
+// device this LibTorch or machine does not have: one line naming the flag and the count.
+torch::Device open_device(const char* flag, const std::string& value);
+// The device of a module's first parameter (CPU for a module without parameters).
+torch::Device device_of(const torch::nn::Module& module);
+
+// A batch's images (N, C, H, W) and labels (N) on `device`. On the CPU they are views of
+// the batch's own memory; on a GPU they are copied through pinned memory without blocking.
+torch::Tensor images_on(Batch& batch, const Dataset& data, torch::Device device);
+torch::Tensor labels_on(Batch& batch, torch::Device device);
+
+}  // namespace mapgate

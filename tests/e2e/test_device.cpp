@@ -1,0 +1,69 @@
+// --device (docs/scale.md): a CUDA request where there is none is one line and exit 1,
+// a malformed one a usage error; where LibTorch has a GPU, a run there matches the CPU's.
+#include <gtest/gtest.h>
+
+#include <torch/cuda.h>
+
+#include <string>
+
+#include "cli_runner.h"
+#include "run_files.h"
+#include "text_checks.h"
+#include "train/device.h"
+
+namespace mapgate {
+namespace {
+
+class DeviceFlag : public ::testing::Test {
+ protected:
+  void SetUp() override { test::write_cifar_fixture(data_, /*per_batch=*/16, /*test=*/24); }
+  std::string train_args(const std::string& run, const std::string& device) const {
+    return "train --data " + data_ + " --out " + run + " --depth 7 --growth 4 --batch 16 --threads 1 --seed 2 "
+           "--epochs 1 --no-augment --device " + device;
+  }
+  test::ScratchDir dir_;
+  const std::string data_ = dir_ / "cifar";
+};
+
+TEST_F(DeviceFlag, MalformedIsUsageError) {
+  for (const std::string bad : {"gpu", "cuda:", "cuda:x", "CPU", "cuda:0:1"}) {
+    const test::CliResult r = test::run_mapgate(dir_, train_args(dir_ / "run", bad));
+    EXPECT_EQ(r.exit_code, 2) << bad << "\n" << r.describe();
+    EXPECT_NE(r.err.find("--device"), std::string::npos) << r.err;
+  }
+  EXPECT_THROW(check_device_flag("--device", "cuda:-1"), UsageError);
+  EXPECT_NO_THROW(check_device_flag("--device", "cuda:12"));
+  EXPECT_TRUE(open_device("--device", "cpu").is_cpu());
+}
+
+TEST_F(DeviceFlag, CudaWithoutGpuIsOneLineAndExit1) {
+  if (torch::cuda::device_count() > 0) GTEST_SKIP() << "this machine has a GPU";
+  const test::CliResult r = test::run_mapgate(dir_, train_args(dir_ / "run", "cuda"));
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(test::one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("--device cuda: no CUDA device here"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "run")) << "nothing is written before the device is checked";
+  ASSERT_EQ(test::run_mapgate(dir_, train_args(dir_ / "cpu", "cpu")).exit_code, 0);
+  const test::CliResult e = test::run_mapgate(dir_, "eval --data " + data_ + " --model " + (dir_ / "cpu") +
+                                                        " --device cuda:1");
+  EXPECT_EQ(e.exit_code, 1) << e.describe();
+  EXPECT_TRUE(test::one_line(e.err)) << e.err;
+}
+
+// On a machine with a GPU (e.g. the lent device machine): one epoch on cuda gives the
+// CPU run's weights to float tolerance, and eval there the CPU's accuracy.
+TEST_F(DeviceFlag, CudaRunMatchesCpuRun) {
+  if (torch::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  ASSERT_EQ(test::run_mapgate(dir_, train_args(dir_ / "cpu", "cpu")).exit_code, 0);
+  const test::CliResult r = test::run_mapgate(dir_, train_args(dir_ / "gpu", "cuda"));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  const TrainedModel a = load_trained_model(dir_ / "cpu"), b = load_trained_model(dir_ / "gpu");
+  const auto pb = b.model->named_parameters();
+  for (const auto& p : a.model->named_parameters())
+    EXPECT_TRUE(torch::allclose(p.value(), pb[p.key()], 1e-3, 1e-4)) << p.key();
+  const auto ma = test::read_metrics(dir_ / "cpu"), mb = test::read_metrics(dir_ / "gpu");
+  EXPECT_NEAR(ma.at(0).at("test_loss").get<double>(), mb.at(0).at("test_loss").get<double>(), 1e-3);
+}
+
+}  // namespace
+}  // namespace mapgate
