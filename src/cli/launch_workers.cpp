@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -27,6 +29,26 @@ void pass_signal_on(int sig) {
   for (const pid_t pid : g_workers)
     if (pid > 0) ::kill(pid, sig);
 }
+
+// SIGINT and SIGTERM go on to the workers while it lives.
+class ForwardSignals {
+ public:
+  ForwardSignals() {
+    struct sigaction forward{};
+    forward.sa_handler = pass_signal_on;
+    ::sigaction(SIGINT, &forward, &old_int_);
+    ::sigaction(SIGTERM, &forward, &old_term_);
+  }
+  ~ForwardSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  ForwardSignals(const ForwardSignals&) = delete;
+  ForwardSignals& operator=(const ForwardSignals&) = delete;
+
+ private:
+  struct sigaction old_int_{}, old_term_{};
+};
 
 // This process's command line without --nproc N / --nproc=N.
 std::vector<std::string> own_arguments_without_nproc() {
@@ -93,43 +115,67 @@ std::string describe(int status) {
   return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
+struct Failure {
+  int rank = -1;  // -1: every worker succeeded
+  int status = 0;
+};
+
+// Waits for every worker. After the first failure the others get kGrace to exit by
+// themselves (a rank that fails usually takes the others down at once, and its own exit
+// status is the one worth reporting), then SIGTERM. Reported: the first worker to exit
+// with a usage error (status 2: the cause, not an echo of it), else the first to fail.
+Failure wait_for_workers(int nproc) {
+  constexpr auto kGrace = std::chrono::seconds(3);
+  Failure first, usage;
+  std::chrono::steady_clock::time_point stop_others_at{};
+  bool stopped = false;
+  for (int running = nproc; running > 0;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid < 0 && errno != EINTR) break;
+    if (pid <= 0) {
+      if (first.rank >= 0 && !stopped && std::chrono::steady_clock::now() >= stop_others_at) {
+        pass_signal_on(SIGTERM);  // the others cannot finish without the failed one
+        stopped = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      continue;
+    }
+    for (int rank = 0; rank < nproc; ++rank) {
+      if (g_workers[static_cast<std::size_t>(rank)] != pid) continue;
+      g_workers[static_cast<std::size_t>(rank)] = 0;
+      --running;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) continue;
+      if (first.rank < 0) {
+        first = {rank, status};
+        stop_others_at = std::chrono::steady_clock::now() + kGrace;
+      }
+      if (usage.rank < 0 && WIFEXITED(status) && WEXITSTATUS(status) == 2) usage = {rank, status};
+    }
+  }
+  return usage.rank >= 0 ? usage : first;
+}
+
 }  // namespace
 
 void launch_workers(int nproc) {
   const std::vector<std::string> args = own_arguments_without_nproc();
   const int port = free_local_port();
   g_workers.assign(static_cast<std::size_t>(nproc), 0);
-  struct sigaction forward{}, old_int{}, old_term{};
-  forward.sa_handler = pass_signal_on;
-  ::sigaction(SIGINT, &forward, &old_int);
-  ::sigaction(SIGTERM, &forward, &old_term);
-  for (int rank = 0; rank < nproc; ++rank) g_workers[static_cast<std::size_t>(rank)] = start_worker(args, rank, nproc, port);
-  int running = nproc, failed_rank = -1, failed_status = 0;
-  while (running > 0) {
-    int status = 0;
-    const pid_t pid = ::waitpid(-1, &status, 0);
-    if (pid < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int rank = 0; rank < nproc; ++rank) {
-      if (g_workers[static_cast<std::size_t>(rank)] != pid) continue;
-      g_workers[static_cast<std::size_t>(rank)] = 0;
-      --running;
-      const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-      if (!ok && failed_rank < 0) {
-        failed_rank = rank;
-        failed_status = status;
-        pass_signal_on(SIGTERM);  // the others cannot finish without it
-      }
-    }
+  const ForwardSignals forwarding;
+  try {
+    for (int rank = 0; rank < nproc; ++rank) g_workers[static_cast<std::size_t>(rank)] = start_worker(args, rank, nproc, port);
+  } catch (const Error&) {  // fork failed: the workers already started cannot finish alone
+    pass_signal_on(SIGTERM);
+    for (const pid_t pid : g_workers)
+      if (pid > 0) ::waitpid(pid, nullptr, 0);
+    throw;
   }
-  ::sigaction(SIGINT, &old_int, nullptr);
-  ::sigaction(SIGTERM, &old_term, nullptr);
-  if (failed_rank < 0) return;
-  const std::string message = "--nproc " + std::to_string(nproc) + ": rank " + std::to_string(failed_rank) + " " +
-                              describe(failed_status) + "; the other ranks were stopped";
-  if (WIFEXITED(failed_status) && WEXITSTATUS(failed_status) == 2) throw UsageError(message);
+  const Failure failure = wait_for_workers(nproc);
+  if (failure.rank < 0) return;
+  const std::string message = "--nproc " + std::to_string(nproc) + ": rank " + std::to_string(failure.rank) + " " +
+                              describe(failure.status) + "; the other ranks were stopped";
+  if (WIFEXITED(failure.status) && WEXITSTATUS(failure.status) == 2) throw UsageError(message);
   throw Error(message);
 }
 

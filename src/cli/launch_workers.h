@@ -6,10 +6,10 @@
 
 namespace mapgate {
 
-// Runs the workers to the end. The first one to fail (non-zero exit or a signal) stops
-// the others (SIGTERM) and is named in the Error thrown: UsageError if it exited with a
-// usage error (status 2), Error otherwise. SIGINT and SIGTERM sent to this process are
-// passed on to the workers.
+// Runs the workers to the end. When one fails (non-zero exit or a signal), the others
+// get 3 s to exit by themselves, then SIGTERM. The Error thrown names the worker that
+// exited first with a usage error (status 2; then it is a UsageError), else the first
+// that failed. SIGINT and SIGTERM sent to this process are passed on to the workers.
 void launch_workers(int nproc);
 
 }  // namespace mapgate

@@ -155,6 +155,19 @@ TEST_F(DataParallelRun, KilledRankMakesTheOtherExitNamingIt) {
   EXPECT_NE(last.find(" failed (another process exited"), std::string::npos) << log;
 }
 
+// --nproc names the worker that failed and keeps its exit status: rank 0 refuses an
+// existing run directory without --resume (a usage error), the other rank is stopped.
+TEST_F(DataParallelRun, LauncherNamesTheFailedRank) {
+  const std::string run = dir_ / "run";
+  ASSERT_EQ(test::run_mapgate(dir_, train_args(run, "--epochs 1 --nproc 2")).exit_code, 0);
+  const test::CliResult r = test::run_mapgate(dir_, train_args(run, "--epochs 1 --nproc 2"));
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+  EXPECT_NE(test::last_line(r.err).find("--nproc 2: rank 0 exited with status 2; the other ranks were stopped"),
+            std::string::npos)
+      << r.err;
+}
+
 // The torchrun variables are checked before anything runs: exit 2, the variable named.
 TEST_F(DataParallelRun, BadWorldVariablesAreUsageErrors) {
   const std::map<std::string, std::string> cases = {
