@@ -287,9 +287,9 @@ std::vector<std::pair<BN*, c10::optional<double>>> start_cumulative(DenseNet& mo
 // Ungated model: LibTorch's cumulative average over the batches.
 void recalibrate_dense(DenseNet& model, Loader& loader, const Dataset& data, int batches) {
   const auto norms = start_cumulative<torch::nn::BatchNorm2dImpl>(model);
+  const torch::Device device = device_of(*model);
   Batch batch;
-  for (int b = 0; b < batches && loader.next(batch); ++b)
-    model->forward(images_on(batch, data, device_of(*model)));
+  for (int b = 0; b < batches && loader.next(batch); ++b) model->forward(images_on(batch, data, device));
   for (auto& [bn, momentum] : norms) bn->options.momentum(momentum);
 }
 
@@ -302,9 +302,10 @@ void recalibrate_gated(DenseNet& model, Loader& loader, const Dataset& data, int
   MaskedNorm accumulate = saved;
   accumulate.sums = &sums;
   model->set_masked_norm(accumulate);
+  const torch::Device device = device_of(*model);
   Batch batch;
   for (int b = 0; b < batches && loader.next(batch); ++b)
-    model->forward_gated(images_on(batch, data, device_of(*model)),
+    model->forward_gated(images_on(batch, data, device),
                          GateControl{});
   model->set_masked_norm(saved);
   for (auto& [bn, momentum] : gate_norms) bn->options.momentum(momentum);
