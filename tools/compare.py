@@ -7,7 +7,8 @@ Usage:
 
 Runs, one training process at a time, every arm the config asks for (docs/design.md §4):
   dense      the reference run itself (evaluated, not trained)
-  gated-pL   REINFORCE gates at penalty L, fine-tuned from the reference (--init)
+  gated-pL   REINFORCE gates at penalty L, fine-tuned from the reference (--init), or, with
+             gated.warmup_epochs, trained from scratch: W dense epochs, then gated
   static-pL  the same with the gate weights frozen (input-independent masks), same budget
   random-pL  random masks at the per-layer kept rates of gated-pL (at random.tau), same budget
   fixed-pL   one fixed mask (--gates fixed --fixed-maps BITS) at gated-pL's MACs, same budget:
@@ -44,16 +45,20 @@ example: tools/compare-cifar10-smoke.json):
   name        str   title of the comparison (results.json, plots)
   dataset     str   --dataset of every run
   out         str   output directory, relative to the current directory
-  reference   str   a dense run: the dense arm, and --init of the gated-family arms
+  reference   str   a dense run: the dense arm, and --init of the gated-family arms (unless
+                    gated.warmup_epochs makes them train from scratch)
   taus        [num] thresholds of the accuracy/MACs curves of gated and static arms
   common      {depth, threads, seed; optional: growth (12), train_limit, test_limit, batch,
                flags}: given to every train command (test_limit and threads also to eval)
-  gated       {epochs, penalties; optional: lr, schedule, bn_recal, flags}
+  gated       {epochs, penalties; optional: lr, schedule, bn_recal, warmup_epochs, flags}:
+               the budget of every gated-family arm (gated, static, random, fixed). With
+               warmup_epochs W they start from random weights instead of --init reference:
+               --warmup-epochs W, epochs in all (W dense, then epochs - W under their masks)
   static      optional {penalties; optional: flags}: gated budget, --gate-weights frozen
   random      optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   fixed       optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   thin        optional {growths; optional: epochs (default: the reference's epochs plus
-               gated.epochs), lr, schedule, train_limit (replaces common.train_limit, 0: all
+               gated.epochs, or gated.epochs alone with gated.warmup_epochs), lr, schedule, train_limit (replaces common.train_limit, 0: all
                images: a reference trained on every image gives the thin arm its budget), flags}
   "flags" objects add mapgate flags: {"gate-lr": 0.01, "no-augment": true}; flags the
   tool sets itself (--out, --penalty, --gates, ...) are refused there.
@@ -73,7 +78,7 @@ import sys
 _RESERVED = {
     "dataset", "out", "depth", "growth", "epochs", "threads", "seed", "lr", "schedule",
     "batch", "train-limit", "test-limit", "init", "resume", "bn-recal", "gates", "penalty",
-    "gate-weights", "random-keep", "fixed-maps",
+    "gate-weights", "random-keep", "fixed-maps", "warmup-epochs",
 }
 # Flags a resumed mapgate run may change (trainer.cpp, check_resume_settings).
 _FREE_ON_RESUME = {"--epochs", "--threads", "--test-limit"}
@@ -246,9 +251,14 @@ def load_config(path):
         "schedule": gated.get("schedule", "str", required=False),
         "bn_recal": gated.get("bn_recal", "int", required=False, check=_non_negative, rule=">= 0"),
         "penalties": gated.get("penalties", "numbers", check=_non_negative, rule=">= 0"),
+        "warmup_epochs": gated.get("warmup_epochs", "int", required=False, check=_non_negative, rule=">= 0"),
         "flags": gated.flags(),
     }
     gated.done()
+    warmup = cfg["gated"]["warmup_epochs"]
+    if warmup is not None and warmup >= cfg["gated"]["epochs"]:
+        raise ConfigError('%s: "gated.warmup_epochs" is %d: expected fewer than gated.epochs (%d), '
+                          'or no epoch is gated' % (path, warmup, cfg["gated"]["epochs"]))
 
     static = top.section("static", required=False)
     if static is not None:
@@ -284,6 +294,8 @@ def load_config(path):
             "flags": thin.flags(),
         }
         thin.done()
+        if cfg["thin"]["epochs"] is None and warmup is not None:
+            cfg["thin"]["epochs"] = cfg["gated"]["epochs"]  # both from scratch: the same epochs
         if cfg["thin"]["epochs"] is None:
             # The same budget as a gated arm: the reference's epochs plus the gated ones.
             ref_config = os.path.join(cfg["reference"], "config.json")
@@ -341,10 +353,14 @@ def _common_train_args(cfg, out, growth, epochs, lr, schedule, train_limit=None)
 
 
 def _finetune_args(cfg, out):
-    """The budget every gated-family arm shares: gated epochs, lr, schedule, BN recal, --init."""
+    """The budget every gated-family arm shares: gated epochs, lr, schedule, BN recal, and
+    --init reference, or --warmup-epochs W from scratch."""
     g = cfg["gated"]
     args = _common_train_args(cfg, out, cfg["common"]["growth"], g["epochs"], g["lr"], g["schedule"])
-    args += ["--init", cfg["reference"]]
+    if g["warmup_epochs"] is None:
+        args += ["--init", cfg["reference"]]
+    else:
+        args += ["--warmup-epochs", str(g["warmup_epochs"])]
     if g["bn_recal"] is not None:
         args += ["--bn-recal", str(g["bn_recal"])]
     return args

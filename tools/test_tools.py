@@ -175,6 +175,19 @@ class ConfigErrorsTest(TempDirTest):
         cfg["reference"] = self.path("nowhere")
         self.assert_config_error(cfg, '"thin.epochs" is not given', "set thin.epochs")
 
+    def test_warmup_epochs_must_leave_gated_epochs(self):
+        cfg = base_config()
+        cfg["gated"]["warmup_epochs"] = 2
+        self.assert_config_error(cfg, '"gated.warmup_epochs" is 2', "fewer than gated.epochs (2)")
+        cfg["gated"]["warmup_epochs"] = -1
+        self.assert_config_error(cfg, "gated.warmup_epochs", ">= 0")
+
+    def test_thin_epochs_default_from_scratch_is_the_gated_epochs(self):
+        cfg = base_config(reference=self.path("nowhere"))  # no reference config needed
+        cfg["gated"]["warmup_epochs"] = 1
+        del cfg["thin"]["epochs"]
+        self.assertEqual(compare.load_config(self.write_config(cfg))["thin"]["epochs"], 2)
+
 
 class CommandLinesTest(TempDirTest):
     def arms(self, cfg=None):
@@ -201,6 +214,19 @@ class CommandLinesTest(TempDirTest):
                          ["--gates", "reinforce", "--penalty", "4", "--gate-lr", "0.01"])
         self.assertEqual(arms["gated-p0.5"].train_args[-5:], ["reinforce", "--penalty", "0.5", "--gate-lr", "0.01"])
         self.assertEqual(arms["gated-p4"].epochs, 2)
+
+    def test_from_scratch_arms_warm_up_instead_of_init(self):
+        cfg = base_config()
+        cfg["gated"]["warmup_epochs"] = 1
+        _, arms = self.arms(cfg)
+        scratch = [a for a in self.expect_finetune("gated-p4") if a not in ("--init", "ref")]
+        scratch[scratch.index("--bn-recal"):scratch.index("--bn-recal")] = ["--warmup-epochs", "1"]
+        self.assertEqual(arms["gated-p4"].train_args, scratch +
+                         ["--gates", "reinforce", "--penalty", "4", "--gate-lr", "0.01"])
+        for name in ("static-p4", "random-p4", "fixed-p4"):
+            self.assertNotIn("--init", arms[name].train_args)
+            self.assertIn("--warmup-epochs", arms[name].train_args)
+        self.assertEqual(arms["dense"].model, "ref")  # the dense arm is still the reference
 
     def test_static(self):
         _, arms = self.arms()
