@@ -23,6 +23,7 @@
 #include "model/gated_macs.h"
 #include "train/engine_check.h"
 #include "train/export.h"
+#include "train/device.h"
 #include "train/trained_model.h"
 
 namespace mapgate {
@@ -53,7 +54,8 @@ const char* kBenchHelp =
     "network; gated network under the same masks; a trained gated model is checked gated only\n"
     "and max_abs_diff_dense is null);\n"
     "max_abs_logit, the largest LibTorch logit compared (the scale of max_abs_diff);\n"
-    "mask_mismatches and prediction_mismatches (examples) of the gated comparison.";
+    "mask_mismatches and prediction_mismatches (examples) of the gated comparison;\n"
+    "libtorch_device: where LibTorch ran (--device; the comparison always runs on the CPU).";
 
 struct BenchArgs {
   std::string model, data;
@@ -66,6 +68,7 @@ struct BenchArgs {
   int images = 64;
   std::uint64_t seed = 1;
   bool json = false;
+  std::string device = "cpu";  // where the LibTorch side runs; the engine is CPU-only
 };
 
 // Everything the timing loop needs, built once.
@@ -197,7 +200,9 @@ struct Run {
   double torch_ms, dense_ms, gated_ms;
 };
 
-Run time_config(Setup& s, Engine& dense, Engine& gated, int batch, int threads, int repeats) {
+// LibTorch's time on a GPU (--device) includes the copies of the images there and of the
+// logits back: what a caller of either implementation gets is host logits.
+Run time_config(Setup& s, Engine& dense, Engine& gated, int batch, int threads, int repeats, torch::Device device) {
   torch::set_num_threads(threads);
   const DenseNetConfig& c = s.weights.config;
   const int layers = c.dense_layers(), k = c.growth;
@@ -208,7 +213,7 @@ Run time_config(Setup& s, Engine& dense, Engine& gated, int batch, int threads, 
       const float* x = s.images.data() + at * image_floats(c);
       if (method == 0) {
         torch::NoGradGuard no_grad;
-        auto y = s.torch_dense->forward(as_tensor(c, x, b));
+        auto y = s.torch_dense->forward(as_tensor(c, x, b).to(device)).to(torch::kCPU);
         (void)y;
       } else if (method == 1) {
         dense.forward_batch(x, b, logits.data(), nullptr, threads);
@@ -242,6 +247,7 @@ void run(BenchArgs args) {
       throw UsageError("--batch " + std::to_string(b) + ": expected 1.." + std::to_string(kMaxBenchImages));
   for (int t : args.threads) check_threads_flag(t);
   torch::set_num_threads(args.threads[0]);
+  const torch::Device device = open_device("--device", args.device);
 
   Setup s = args.random_weights ? setup_random(args) : setup_model(args);
   EngineOptions dense_options;
@@ -250,10 +256,11 @@ void run(BenchArgs args) {
   gated_options.mode = s.gated_mode;
   Engine dense(s.weights, dense_options), gated(s.weights, gated_options);
 
-  const Check ch = check(s, dense, gated, args.threads[0]);
+  const Check ch = check(s, dense, gated, args.threads[0]);  // on the CPU, before the model moves
+  s.torch_dense->to(device);
   std::vector<Run> runs;
   for (int b : args.batches)
-    for (int t : args.threads) runs.push_back(time_config(s, dense, gated, b, t, args.repeats));
+    for (int t : args.threads) runs.push_back(time_config(s, dense, gated, b, t, args.repeats, device));
 
   const double ratio = ch.macs_dense / std::max(ch.macs_gated, 1.0);
   const double diff = std::max(ch.diff_dense.value_or(0.0), ch.diff_gated);
@@ -276,6 +283,7 @@ void run(BenchArgs args) {
     out["architecture"] = to_json(s.weights.config);
     out["images"] = s.n;
     out["repeats"] = args.repeats;
+    out["libtorch_device"] = device.str();
     out["macs_dense"] = ch.macs_dense;
     out["macs_gated_mean"] = ch.macs_gated;
     out["macs_ratio"] = ratio;
@@ -293,7 +301,8 @@ void run(BenchArgs args) {
     std::cout << out.dump(2) << "\n";
     return;
   }
-  std::printf("%s\n%d images, median of %d repeats, per image\n", s.description.c_str(), s.n, args.repeats);
+  std::printf("%s\n%d images, median of %d repeats, per image; LibTorch on %s\n", s.description.c_str(), s.n,
+              args.repeats, device.str().c_str());
   std::printf("MACs: dense %lld, gated mean %.0f, macs_ratio %.3f, kept fraction %.4f\n",
               static_cast<long long>(ch.macs_dense), ch.macs_gated, ratio, ch.kept_fraction);
   const std::string dense_diff =
@@ -337,6 +346,10 @@ void add_bench_command(CLI::App& app, Action& action) {
   cmd->add_option("--batch", args->batches, "batch sizes, comma-separated (default 1,64)")->delimiter(',');
   cmd->add_option("--threads", args->threads, "thread counts, comma-separated (default 1,2)")->delimiter(',');
   cmd->add_option("--repeats", args->repeats, "timed passes over the images per method and configuration");
+  cmd->add_option("--device", args->device,
+                  "where LibTorch runs: cpu, cuda or cuda:N (its time then includes the copies to the GPU and "
+                  "back; the engine is CPU-only)")
+      ->capture_default_str();
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->callback([args, &action] { action = [args] { run(*args); }; });
 }

@@ -277,6 +277,7 @@ void Loader::produce(int epoch) {
           spare_.pop_back();
         }
       }
+      batch.staged.reset();
       const std::size_t size = std::min(bs, n - begin);
       batch.size = static_cast<int>(size);
       batch.images.resize(size * image_floats);
@@ -291,6 +292,7 @@ void Loader::produce(int epoch) {
                           data_.height, data_.width, lut_.data(), a.dy, a.dx, a.flip,
                           batch.images.data() + j * image_floats);
       }
+      if (options_.stage) options_.stage(batch);
       {
         std::lock_guard<std::mutex> lock(mutex_);
         if (stopping_) return;

@@ -5,9 +5,11 @@
 #pragma once
 
 #include <condition_variable>
+#include <any>
 #include <cstdint>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -28,6 +30,10 @@ struct Batch {
   std::vector<float> images;     // size x C x H x W, normalised
   std::vector<std::int64_t> labels;
   std::vector<std::int64_t> indices;  // dataset index of each example
+  // What LoaderOptions::stage made of this batch on the loader thread (the loader does not
+  // look inside; src/train/device.cpp keeps page-locked copies here for a GPU). Empty
+  // without a stage.
+  std::any staged;
 };
 
 struct LoaderOptions {
@@ -39,6 +45,10 @@ struct LoaderOptions {
   // Data-parallel training: this loader yields shard `shard` of `shards` (see plan_epoch).
   int shard = 0;
   int shards = 1;
+  // Runs on the loader thread on every prepared batch, before next() can hand it out
+  // (e.g. copies it into page-locked memory for a GPU: make_batch_stage, train/device.h).
+  // An exception it throws stops the epoch like any error of preparing it.
+  std::function<void(Batch&)> stage;
 };
 
 // Writes one normalised (optionally augmented) image into `out` (C x H x W floats):

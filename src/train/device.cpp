@@ -20,9 +20,23 @@ int cuda_index(const std::string& value) {
   return std::atoi(value.c_str() + 5);
 }
 
+// What make_batch_stage keeps in Batch::staged.
+struct PinnedBatch {
+  torch::Tensor images, labels;
+};
+
+torch::Tensor host_images(Batch& batch, const Dataset& data) {
+  return torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width});
+}
+
+torch::Tensor host_labels(Batch& batch) { return torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64); }
+
+const PinnedBatch* pinned_of(const Batch& batch) { return std::any_cast<PinnedBatch>(&batch.staged); }
+
 torch::Tensor onto(const torch::Tensor& host, torch::Device device) {
   if (device.is_cpu()) return host;
-  return host.pin_memory().to(device, /*non_blocking=*/true);
+  const torch::Tensor pinned = host.is_pinned() ? host : host.pin_memory();
+  return pinned.to(device, /*non_blocking=*/true);
 }
 
 }  // namespace
@@ -51,12 +65,21 @@ torch::Device device_of(const torch::nn::Module& module) {
   return parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
 }
 
+std::function<void(Batch&)> make_batch_stage(const Dataset& data, torch::Device device) {
+  if (device.is_cpu()) return {};
+  return [&data](Batch& batch) {
+    batch.staged = PinnedBatch{host_images(batch, data).pin_memory(), host_labels(batch).pin_memory()};
+  };
+}
+
 torch::Tensor images_on(Batch& batch, const Dataset& data, torch::Device device) {
-  return onto(torch::from_blob(batch.images.data(), {batch.size, data.channels, data.height, data.width}), device);
+  const PinnedBatch* pinned = device.is_cpu() ? nullptr : pinned_of(batch);
+  return onto(pinned ? pinned->images : host_images(batch, data), device);
 }
 
 torch::Tensor labels_on(Batch& batch, torch::Device device) {
-  return onto(torch::from_blob(batch.labels.data(), {batch.size}, torch::kInt64), device);
+  const PinnedBatch* pinned = device.is_cpu() ? nullptr : pinned_of(batch);
+  return onto(pinned ? pinned->labels : host_labels(batch), device);
 }
 
 }  // namespace mapgate

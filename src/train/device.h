@@ -3,6 +3,7 @@
 // sees this.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <torch/types.h>
@@ -23,8 +24,14 @@ torch::Device open_device(const char* flag, const std::string& value);
 // The device of a module's first parameter (CPU for a module without parameters).
 torch::Device device_of(const torch::nn::Module& module);
 
+// The loader's stage (LoaderOptions::stage) for training on `device`: on a GPU it copies
+// every batch into page-locked (pinned) memory on the loader thread, so that images_on and
+// labels_on only start an asynchronous copy; on the CPU it is empty (no stage).
+std::function<void(Batch&)> make_batch_stage(const Dataset& data, torch::Device device);
+
 // A batch's images (N, C, H, W) and labels (N) on `device`. On the CPU they are views of
-// the batch's own memory; on a GPU they are copied through pinned memory without blocking.
+// the batch's own memory; on a GPU they are copied without blocking from the pinned copies
+// of make_batch_stage, or from pinned copies made here for a batch of an unstaged loader.
 torch::Tensor images_on(Batch& batch, const Dataset& data, torch::Device device);
 torch::Tensor labels_on(Batch& batch, torch::Device device);
 

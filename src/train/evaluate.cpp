@@ -12,11 +12,13 @@
 namespace mapgate {
 namespace {
 
-Loader plain_loader(const Dataset& data, const Normalization& norm, int batch_size) {
+// In order, unaugmented; batches pinned on the loader thread when `model` is on a GPU.
+Loader plain_loader(const Dataset& data, const Normalization& norm, int batch_size, const DenseNet& model) {
   LoaderOptions options;
   options.batch_size = batch_size;
   options.shuffle = false;
   options.augment = false;
+  options.stage = make_batch_stage(data, device_of(*model));
   return Loader(data, norm, options);
 }
 
@@ -181,7 +183,7 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  Loader loader = plain_loader(data, norm, batch_size);
+  Loader loader = plain_loader(data, norm, batch_size, model);
   loader.start_epoch(0);
   EvalResult r = empty_result(model, data.num_classes);
   r.on_engine = backend == EvalBackend::kAuto && engine_evaluates(model);
@@ -201,7 +203,7 @@ double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normali
   const bool was_training = model->is_training();
   model->eval();
   const auto perm = shuffle_permutation(gated.masks.examples, seed);
-  Loader loader = plain_loader(data, norm, batch_size);
+  Loader loader = plain_loader(data, norm, batch_size, model);
   loader.start_epoch(0);
   std::unique_ptr<Engine> engine;
   if (gated.on_engine) {
@@ -324,7 +326,7 @@ void recalibrate_batch_norm(DenseNet& model, const Dataset& data, const Normaliz
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->train();
-  Loader loader = plain_loader(data, norm, batch_size);
+  Loader loader = plain_loader(data, norm, batch_size, model);
   loader.start_epoch(0);
   if (model->config().gated)
     recalibrate_gated(model, loader, data, batches);

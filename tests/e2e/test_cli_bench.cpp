@@ -43,6 +43,7 @@ TEST(CliBench, RandomWeightsJson) {
   ASSERT_EQ(j["runs"].size(), 1u) << r.out;
   EXPECT_EQ(j["runs"][0]["batch"], 1);
   EXPECT_EQ(j["runs"][0]["threads"], 1);
+  EXPECT_EQ(j["libtorch_device"], "cpu");
 }
 
 TEST(CliBench, UsageErrors) {

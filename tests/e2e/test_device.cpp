@@ -50,6 +50,40 @@ TEST_F(DeviceFlag, CudaWithoutGpuIsOneLineAndExit1) {
   EXPECT_TRUE(test::one_line(e.err)) << e.err;
 }
 
+TEST_F(DeviceFlag, BenchCudaWithoutGpuIsOneLineAndExit1) {
+  const std::string bench = "bench --random-weights --depth 7 --growth 4 --batch 1 --threads 1 --repeats 1 "
+                            "--images 2 --json --device ";
+  EXPECT_EQ(test::run_mapgate(dir_, bench + "gpu").exit_code, 2);
+  if (torch::cuda::device_count() > 0) GTEST_SKIP() << "this machine has a GPU";
+  const test::CliResult r = test::run_mapgate(dir_, bench + "cuda");
+  EXPECT_EQ(r.exit_code, 1) << r.describe();
+  EXPECT_TRUE(test::one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("--device cuda: no CUDA device here"), std::string::npos) << r.err;
+}
+
+// Batches for a GPU are pinned on the loader thread (make_batch_stage); on the CPU there is
+// no stage, and images_on is a view of the batch.
+TEST(BatchStage, PinsForAGpuOnly) {
+  Dataset d;
+  d.channels = 1;
+  d.height = d.width = 2;
+  Batch batch;
+  batch.size = 2;
+  batch.images = {1, 2, 3, 4, 5, 6, 7, 8};
+  batch.labels = {3, 1};
+  EXPECT_FALSE(make_batch_stage(d, torch::kCPU));
+  const torch::Tensor view = images_on(batch, d, torch::kCPU);
+  EXPECT_EQ(view.data_ptr<float>(), batch.images.data());
+  if (torch::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const torch::Device gpu(torch::kCUDA, 0);
+  make_batch_stage(d, gpu)(batch);
+  ASSERT_TRUE(batch.staged.has_value());
+  batch.images.assign(8, 0.0f);  // the copy to the GPU must come from the pinned copy
+  const torch::Tensor on_gpu = images_on(batch, d, gpu).cpu();
+  EXPECT_EQ(on_gpu.sum().item<float>(), 36.0f);
+  EXPECT_EQ(labels_on(batch, gpu).cpu()[0].item<std::int64_t>(), 3);
+}
+
 // On a machine with a GPU (e.g. the lent device machine): one epoch on cuda gives the
 // CPU run's weights to float tolerance, and eval there the CPU's accuracy.
 TEST_F(DeviceFlag, CudaRunMatchesCpuRun) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <any>
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,6 +13,7 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/error.h"
@@ -541,6 +543,41 @@ TEST(Loader, ProducerErrorIsRethrownFromNext) {
   d = make_dataset(10, 3, 4, 4);
   loader.start_epoch(0);
   EXPECT_TRUE(loader.next(b));
+}
+
+// The stage hook (what pins batches for a GPU) runs on the loader thread, once per batch,
+// after the batch is complete; what it stores travels with the batch; its error stops the
+// epoch and is rethrown from next().
+TEST(Loader, StageRunsOnTheLoaderThreadOnEveryFinishedBatch) {
+  const Dataset d = make_dataset(10, 3, 4, 4);
+  LoaderOptions o;
+  o.batch_size = 4;
+  const std::thread::id consumer = std::this_thread::get_id();
+  o.stage = [consumer](Batch& b) {
+    if (std::this_thread::get_id() == consumer) throw Error("stage ran on the consumer thread");
+    b.staged = std::vector<std::int64_t>(b.labels);  // a copy made from the finished batch
+  };
+  Loader loader(d, compute_normalization(d), o);
+  for (int epoch = 0; epoch < 2; ++epoch) {  // the second epoch reuses the first one's buffers
+    const std::vector<Batch> batches = whole_epoch(loader, epoch);
+    ASSERT_EQ(batches.size(), 3u);
+    for (const Batch& b : batches) {
+      const auto* copy = std::any_cast<std::vector<std::int64_t>>(&b.staged);
+      ASSERT_NE(copy, nullptr);
+      EXPECT_EQ(*copy, b.labels);
+    }
+  }
+  o.stage = [](Batch&) { throw Error("stage failed"); };
+  Loader failing(d, compute_normalization(d), o);
+  failing.start_epoch(0);
+  Batch b;
+  EXPECT_THROW(failing.next(b), Error);
+}
+
+TEST(Loader, WithoutStageBatchesCarryNothingStaged) {
+  const Dataset d = make_dataset(6, 1, 2, 2);
+  Loader loader(d, compute_normalization(d), LoaderOptions{});
+  for (const Batch& b : whole_epoch(loader, 0)) EXPECT_FALSE(b.staged.has_value());
 }
 
 TEST(Loader, RejectsBadOptionsAndNormalization) {
