@@ -1,7 +1,8 @@
 // Training throughput: mapgate's train() (loader thread, augmentation, progress and
 // metrics bookkeeping) against a bare LibTorch loop over the same network, optimizer
 // and batch size, or (--gated) mapgate's dense training against its REINFORCE-gated
-// training; alternating A and B in one process and reporting medians.
+// training, or (--amp) float32 training against --amp bf16 (both dense, or both gated with
+// --gated too); alternating A and B in one process and reporting medians.
 // Used for docs/perf.md; see that file for the command and the figures.
 #include <algorithm>
 #include <chrono>
@@ -60,11 +61,12 @@ double bare_libtorch(const DenseNetConfig& c, int batch, int steps) {
 // Images per second of mapgate's training loop (train_seconds in metrics.jsonl);
 // gates kReinforce: REINFORCE-gated training at lambda 4 with the default method flags.
 double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int batch, int threads,
-                     const std::string& dir, Gates gates = Gates::kOff) {
+                     const std::string& dir, Gates gates = Gates::kOff, Amp amp = Amp::kOff) {
   std::filesystem::remove_all(dir);
   TrainConfig t;
   t.model = c;
   t.gates = gates;
+  t.amp = amp;
   t.penalty = 4;
   t.out_dir = dir;
   t.epochs = 1;
@@ -98,6 +100,9 @@ int main(int argc, char** argv) {
   app.add_flag("--gated", gated,
                "compare mapgate's dense training (A) with its REINFORCE-gated training, lambda 4 (B), "
                "instead of a bare LibTorch loop (A) with mapgate's dense training (B)");
+  bool amp = false;
+  app.add_flag("--amp", amp,
+               "compare float32 training (A) with --amp bf16 (B): mapgate dense, or mapgate gated with --gated");
   CLI11_PARSE(app, argc, argv);
 
   torch::set_num_threads(threads);
@@ -105,12 +110,16 @@ int main(int argc, char** argv) {
   data.train = random_cifar_like(static_cast<std::size_t>(batch) * steps, 1);
   data.test = random_cifar_like(batch, 2);
   bare_libtorch(c, batch, 2);  // warm-up: allocator, thread pool
-  const char* name_a = gated ? "mapgate dense" : "bare LibTorch";
-  const char* name_b = gated ? "mapgate gated" : "mapgate train";
+  const char* name_a = amp ? "float32" : gated ? "mapgate dense" : "bare LibTorch";
+  const char* name_b = amp ? "bf16" : gated ? "mapgate gated" : "mapgate train";
+  const Gates gates = gated ? Gates::kReinforce : Gates::kOff;
   std::vector<double> a, b;
   for (int r = 0; r < repeats; ++r) {
-    a.push_back(gated ? mapgate_train(c, data, batch, threads, dir) : bare_libtorch(c, batch, steps));
-    b.push_back(mapgate_train(c, data, batch, threads, dir, gated ? Gates::kReinforce : Gates::kOff));
+    if (amp)
+      a.push_back(mapgate_train(c, data, batch, threads, dir, gates));
+    else
+      a.push_back(gated ? mapgate_train(c, data, batch, threads, dir) : bare_libtorch(c, batch, steps));
+    b.push_back(mapgate_train(c, data, batch, threads, dir, gates, amp ? Amp::kBf16 : Amp::kOff));
     std::printf("repeat %d: %s %.1f img/s, %s %.1f img/s\n", r + 1, name_a, a.back(), name_b, b.back());
     std::fflush(stdout);
   }

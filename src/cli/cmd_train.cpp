@@ -116,6 +116,10 @@ void add_train_command(CLI::App& app, Action& action) {
   add_choice_option(cmd, config->theta_masks,
                   "sampled (weights train under the REINFORCE sample) or greedy (under the thresholded "
                   "masks inference uses; the sample only trains the gates)");
+  add_choice_option(cmd, config->amp,
+                  "off, or bf16: the training forwards under bfloat16 autocast (convolutions and linear layers in "
+                  "bfloat16; weights, gradients, BatchNorm, gate probabilities and the loss in float32); "
+                  "evaluation stays float32 (docs/scale.md)");
   add_choice_option(cmd, config->gate_unit,
                   "map (one decision per feature map, the paper's gates) or layer (one per dense layer, "
                   "shared by its k maps: a layer is computed whole or skipped, as in ConvNet-AIG)");

@@ -19,9 +19,12 @@ torch::nn::Conv2d make_conv(int in, int out, int kernel) {
   return conv;
 }
 
-// BN-ReLU of x (N, C, H, W), then zero the switched-off channels of keep (N, C).
-torch::Tensor bn_relu(torch::nn::BatchNorm2d& bn, const torch::Tensor& x, const torch::Tensor& keep,
+// BN-ReLU of x (N, C, H, W), then zero the switched-off channels of keep (N, C). BN reads
+// float32 (a no-op but under --amp bf16, whose convolutions give bfloat16 maps), so its
+// statistics and running buffers stay float32.
+torch::Tensor bn_relu(torch::nn::BatchNorm2d& bn, const torch::Tensor& low, const torch::Tensor& keep,
                       const MaskedNorm& norm) {
+  const torch::Tensor x = low.to(torch::kFloat);
   if (!keep.defined()) return torch::relu(bn->forward(x));
   torch::Tensor stats_keep = norm.masked_stats ? keep : torch::Tensor();
   if (norm.sums && !stats_keep.defined()) stats_keep = torch::ones_like(keep);
@@ -123,9 +126,9 @@ torch::Tensor DenseNetImpl::forward(const torch::Tensor& x) {
     h = torch::cat(maps, 1);
     if (b < 2) h = transitions_[b]->forward(h);
   }
-  h = torch::relu(norm_->forward(h));
+  h = torch::relu(norm_->forward(h.to(torch::kFloat)));
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
-  return classifier_->forward(h);
+  return classifier_->forward(h).to(torch::kFloat);  // float32 logits under --amp bf16 too
 }
 
 GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateControl& control) {
@@ -193,7 +196,7 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
   }
   h = bn_relu(norm_, h, keep, masked_norm_);
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
-  out.logits = classifier_->forward(h);
+  out.logits = classifier_->forward(h).to(torch::kFloat);  // float32 logits under --amp bf16 too
   out.log_prob = log_prob;
   return out;
 }

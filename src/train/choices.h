@@ -23,6 +23,7 @@ enum class GateInput { kStandardized, kRaw };
 enum class GateWeights { kLearned, kFrozen }; // frozen: W = 0, a static mask learned by its biases
 enum class BnStats { kMasked, kAll };         // masked: BN counts the examples that keep a map
 enum class GateUnit { kMap, kLayer };         // what one gate decision switches
+enum class Amp { kOff, kBf16 };               // bf16: training forwards under bfloat16 autocast
 
 template <>
 struct ChoiceNames<Gates> {
@@ -53,6 +54,11 @@ struct ChoiceNames<CostGradient> {
   static constexpr const char* kFlag = "--cost-gradient";
   static constexpr std::pair<CostGradient, const char*> kNames[] = {{CostGradient::kAnalytic, "analytic"},
                                                                     {CostGradient::kReinforce, "reinforce"}};
+};
+template <>
+struct ChoiceNames<Amp> {
+  static constexpr const char* kFlag = "--amp";
+  static constexpr std::pair<Amp, const char*> kNames[] = {{Amp::kOff, "off"}, {Amp::kBf16, "bf16"}};
 };
 template <>
 struct ChoiceNames<ThetaMasks> {

@@ -168,6 +168,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   if (c.gates == Gates::kRandom) j["random_keep"] = c.random_keep;
   if (c.gates == Gates::kFixed) j["fixed_maps"] = c.fixed_maps;
   if (!c.init_mask.empty()) j["init_mask"] = c.init_mask;
+  if (c.amp != Amp::kOff) j["amp"] = choice_name(c.amp);  // only when set: older runs still --resume
   if (c.gate_unit != GateUnit::kMap) j["gate_unit"] = choice_name(c.gate_unit);  // only when set: older runs still --resume
   // Only when set, so that runs from before the flag still --resume.
   if (c.logit_variance != 0) j["logit_variance"] = c.logit_variance;

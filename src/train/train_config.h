@@ -57,6 +57,7 @@ struct TrainConfig {
   double gate_variance = 0;         // gamma: Bengio et al.'s batch-variance bonus
   double logit_variance = 0;        // delta: penalty on the batch variance of the gates' log-odds
   ThetaMasks theta_masks = ThetaMasks::kSampled;
+  Amp amp = Amp::kOff;  // --amp: bf16 runs the training forwards under autocast
   GateUnit gate_unit = GateUnit::kMap;  // model.gate_per_layer follows
   std::vector<double> random_keep;  // --gates random: kept rate of each gated layer
   std::vector<int> fixed_maps;      // --gates fixed: 0/1 per gated map, layer after layer

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "data/loader.h"
 #include "model/densenet.h"
+#include "train/autocast_scope.h"
 #include "train/checkpoint.h"
 #include "train/data_parallel.h"
 #include "train/device.h"
@@ -57,6 +58,13 @@ void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& no
                      (saved.contains(key) ? saved.at(key).dump() : std::string("absent")) +
                      " in " + quoted(checkpoint_file) + "; a resumed run keeps its settings");
   }
+  // Settings config.json holds only when set (older runs lack them): the checkpoint's must
+  // be given again, or a resume would drop them silently.
+  static const char* const kOnlyWhenSet[] = {"amp", "gate_unit", "logit_variance", "distill"};
+  for (const char* key : kOnlyWhenSet)
+    if (saved.contains(key) && !now.contains(key))
+      throw UsageError("--resume: setting \"" + std::string(key) + "\" is " + saved.at(key).dump() + " in " +
+                       quoted(checkpoint_file) + " but not given now; a resumed run keeps its settings");
 }
 
 // --threads 0 means every core; the flags are checked before RUN/ is touched.
@@ -137,6 +145,7 @@ Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* lo
   loader_options.seed = c_.seed;
   loader_options.shard = c_.world.rank;
   loader_options.shards = c_.world.size;
+  loader_options.stage = make_batch_stage(train_set_, device_);
   loader_ = std::make_unique<Loader>(train_set_, norm_, loader_options);
 }
 
@@ -235,7 +244,10 @@ bool Trainer::train_batch(Batch& batch, int epoch, std::size_t step, EpochReport
   std::optional<BufferSnapshot> buffers;
   if (c_.skip_nonfinite) buffers.emplace(*model_);
   const StepContext context{c_, gated_cost_.get(), teacher_ ? &*teacher_ : nullptr, &mean_baseline_};
-  TrainStep s = train_step(model_, images, labels, report.gated_phase, report.penalty, context);
+  TrainStep s = [&] {  // the forwards (and losses) under --amp; backward outside, as in PyTorch
+    AutocastScope amp(device_, c_.amp == Amp::kBf16);
+    return train_step(model_, images, labels, report.gated_phase, report.penalty, context);
+  }();
   if (s.fault.empty()) {
     s.out.loss.backward();
     if (hooks_ && hooks_->after_backward) hooks_->after_backward(global_step_, *model_);
