@@ -17,7 +17,8 @@ their tau curve with the tau = 0.5 point marked (their own eval point when the c
 no 0.5); static, random, fixed, thin and dense arms are single points with their own
 markers; every point is labelled with its arm. A dashed vertical line marks dense MACs / 3 ("x3").
 The title is the config name (names joined when several files are given; their arm labels
-are then prefixed with it). Writes a 900x600 PNG (matplotlib, Agg backend: no display).
+are then prefixed with it, or with the short names of --names A,B,..). A dense arm already
+drawn from an earlier file (same MACs and accuracy) is not drawn again. Writes a 900x600 PNG (matplotlib, Agg backend: no display).
 """
 import argparse
 import os
@@ -150,15 +151,22 @@ def _draw_single(ax, arm, label, legend_kinds):
     return mx, my, label
 
 
-def plot(files, output, title=None):
+def plot(files, output, title=None, short_names=None):
+    """Draws and writes the plot; returns the point labels drawn, in order."""
     fig, ax = figure(*_SIZE)
-    names, x3_lines, legend_kinds = [], set(), set()
+    names, x3_lines, legend_kinds, labels = [], set(), set(), []
+    dense_points = set()
     gated_index = 0
-    for path in files:
+    for i, path in enumerate(files):
         name, arms = load_results(path)
         names.append(name)
-        prefix = name + ": " if len(files) > 1 else ""
+        prefix = (short_names[i] if short_names else name) + ": " if len(files) > 1 else ""
         for arm in arms:
+            if arm["kind"] == "dense":
+                point = (arm["macs_mean"], arm["accuracy"])
+                if point in dense_points:
+                    continue
+                dense_points.add(point)
             if arm["kind"] == "gated":
                 color = _GATED_COLORS[gated_index % len(_GATED_COLORS)]
                 gated_index += 1
@@ -166,6 +174,7 @@ def plot(files, output, title=None):
             else:
                 mx, my, text = _draw_single(ax, arm, prefix + arm["name"], legend_kinds)
             ax.annotate(text, (mx / 1e6, my), textcoords="offset points", xytext=(6, 4), fontsize=8)
+            labels.append(text)
         dense = _dense_macs(arms)
         if dense:
             x3_lines.add(round(dense / 3))
@@ -181,6 +190,17 @@ def plot(files, output, title=None):
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     save(fig, output)
+    return labels
+
+
+def _plot_args(a, parser):
+    names = None
+    if a.names is not None:
+        names = a.names.split(",")
+        if len(names) != len(a.results):
+            parser.error("--names: %d names for %d inputs; give one per input, in order"
+                         % (len(names), len(a.results)))
+    return plot(a.results, a.output, a.title, names)
 
 
 def main(argv=None):
@@ -195,7 +215,9 @@ def main(argv=None):
                              "output, or a gated run directory")
     parser.add_argument("-o", "--output", required=True, help="PNG file to write (900 x 600)")
     parser.add_argument("--title", help="plot title (default: the config names)")
-    return plot_main("plot_tradeoff", parser, lambda a: plot(a.results, a.output, a.title), argv)
+    parser.add_argument("--names", help="comma-separated short label prefixes, one per input "
+                                        "(default: each input's config name)")
+    return plot_main("plot_tradeoff", parser, lambda a: _plot_args(a, parser), argv)
 
 
 if __name__ == "__main__":

@@ -690,6 +690,25 @@ class PlotTest(TempDirTest):
         width, height = struct.unpack(">II", head[16:24])
         self.assertEqual((width, height), (900, 600))
 
+    @unittest.skipUnless(_has_matplotlib(), "matplotlib is not importable by %s" % sys.executable)
+    def test_short_names_prefix_labels_and_a_repeated_dense_arm_is_drawn_once(self):
+        import plot_tradeoff
+        arms = [{"name": "dense", "kind": "dense", "macs_mean": 72906000, "accuracy": 0.848, "curve": None},
+                {"name": "thin-k6", "kind": "thin", "macs_mean": 2.32e7, "accuracy": 0.76}]
+        files = []
+        for name in ("long-config-one", "long-config-two"):
+            files.append(self.path(name + ".json"))
+            with open(files[-1], "w", encoding="utf-8") as f:
+                json.dump({"name": name, "arms": arms}, f)
+        labels = plot_tradeoff.plot(files, self.path("p.png"), short_names=["ft", "scratch"])
+        self.assertEqual(labels, ["ft: dense", "ft: thin-k6", "scratch: thin-k6"])
+        labels = plot_tradeoff.plot(files, self.path("p.png"))
+        self.assertEqual(labels[0], "long-config-one: dense")
+        done = subprocess.run([sys.executable, PLOT] + files + ["--names", "one", "-o", self.path("q.png")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("--names: 1 names for 2 inputs", done.stderr)
+
     def test_bad_results_file(self):
         bad = self.path("bad.json")
         with open(bad, "w", encoding="utf-8") as f:
