@@ -112,14 +112,12 @@ int main(int argc, char** argv) {
   bare_libtorch(c, batch, 2);  // warm-up: allocator, thread pool
   const char* name_a = amp ? "float32" : gated ? "mapgate dense" : "bare LibTorch";
   const char* name_b = amp ? "bf16" : gated ? "mapgate gated" : "mapgate train";
-  const Gates gates = gated ? Gates::kReinforce : Gates::kOff;
+  const Gates gates_b = gated ? Gates::kReinforce : Gates::kOff;
+  const Gates gates_a = amp ? gates_b : Gates::kOff;  // --amp: the same training, float32
   std::vector<double> a, b;
   for (int r = 0; r < repeats; ++r) {
-    if (amp)
-      a.push_back(mapgate_train(c, data, batch, threads, dir, gates));
-    else
-      a.push_back(gated ? mapgate_train(c, data, batch, threads, dir) : bare_libtorch(c, batch, steps));
-    b.push_back(mapgate_train(c, data, batch, threads, dir, gates, amp ? Amp::kBf16 : Amp::kOff));
+    a.push_back(amp || gated ? mapgate_train(c, data, batch, threads, dir, gates_a) : bare_libtorch(c, batch, steps));
+    b.push_back(mapgate_train(c, data, batch, threads, dir, gates_b, amp ? Amp::kBf16 : Amp::kOff));
     std::printf("repeat %d: %s %.1f img/s, %s %.1f img/s\n", r + 1, name_a, a.back(), name_b, b.back());
     std::fflush(stdout);
   }

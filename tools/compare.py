@@ -58,8 +58,8 @@ example: tools/compare-cifar10-smoke.json):
   random      optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   fixed       optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   thin        optional {growths; optional: epochs (default: the reference's epochs plus
-               gated.epochs, or gated.epochs alone with gated.warmup_epochs), lr, schedule, train_limit (replaces common.train_limit, 0: all
-               images: a reference trained on every image gives the thin arm its budget), flags}
+               gated.epochs, or gated.epochs alone with gated.warmup_epochs), lr, schedule,
+               train_limit (replaces common.train_limit, 0: all images: a reference trained on every image gives the thin arm its budget), flags}
   "flags" objects add mapgate flags: {"gate-lr": 0.01, "no-augment": true}; flags the
   tool sets itself (--out, --penalty, --gates, ...) are refused there.
 
@@ -296,7 +296,7 @@ def load_config(path):
         thin.done()
         if cfg["thin"]["epochs"] is None and warmup is not None:
             cfg["thin"]["epochs"] = cfg["gated"]["epochs"]  # both from scratch: the same epochs
-        if cfg["thin"]["epochs"] is None:
+        elif cfg["thin"]["epochs"] is None:
             # The same budget as a gated arm: the reference's epochs plus the gated ones.
             ref_config = os.path.join(cfg["reference"], "config.json")
             try:

@@ -18,7 +18,8 @@ no 0.5); static, random, fixed, thin and dense arms are single points with their
 markers; every point is labelled with its arm. A dashed vertical line marks dense MACs / 3 ("x3").
 The title is the config name (names joined when several files are given; their arm labels
 are then prefixed with it, or with the short names of --names A,B,..). A dense arm already
-drawn from an earlier file (same MACs and accuracy) is not drawn again. Writes a 900x600 PNG (matplotlib, Agg backend: no display).
+drawn from an earlier file (same MACs and accuracy) is not drawn again. Writes a 900x600
+PNG (matplotlib, Agg backend: no display).
 """
 import argparse
 import os

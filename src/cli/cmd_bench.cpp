@@ -21,9 +21,9 @@
 #include "data/data_dir.h"
 #include "engine/engine.h"
 #include "model/gated_macs.h"
+#include "train/device.h"
 #include "train/engine_check.h"
 #include "train/export.h"
-#include "train/device.h"
 #include "train/trained_model.h"
 
 namespace mapgate {

@@ -4,8 +4,8 @@
 // Order and augmentation depend only on (seed, epoch): a resumed run sees the same data.
 #pragma once
 
-#include <condition_variable>
 #include <any>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <exception>

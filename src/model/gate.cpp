@@ -19,12 +19,12 @@ GateImpl::GateImpl(int in_channels, int maps, bool standardize) {
 torch::Tensor GateImpl::forward(const torch::Tensor& pooled) {
   // float32 in and out (no-ops but under --amp bf16): the policy's log-probabilities and
   // the gates' BN statistics need more than bfloat16's 8 bits of mantissa.
-  const torch::Tensor s = pooled.to(torch::kFloat);
-  if (!norm_) return fc_->forward(s).to(torch::kFloat);
-  // A single example has no batch statistics: it is standardised by the running ones.
-  if (is_training() && s.size(0) > 1) return fc_->forward(norm_->forward(s)).to(torch::kFloat);
-  const auto standardized = (s - norm_->running_mean) * torch::rsqrt(norm_->running_var + norm_->options.eps());
-  return fc_->forward(standardized).to(torch::kFloat);
+  torch::Tensor s = pooled.to(torch::kFloat);
+  if (norm_ && is_training() && s.size(0) > 1)
+    s = norm_->forward(s);
+  else if (norm_)  // a single example has no batch statistics: standardised by the running ones
+    s = (s - norm_->running_mean) * torch::rsqrt(norm_->running_var + norm_->options.eps());
+  return fc_->forward(s).to(torch::kFloat);
 }
 
 std::pair<torch::Tensor, torch::Tensor> GateImpl::folded() const {

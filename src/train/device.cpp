@@ -73,12 +73,12 @@ std::function<void(Batch&)> make_batch_stage(const Dataset& data, torch::Device 
 }
 
 torch::Tensor images_on(Batch& batch, const Dataset& data, torch::Device device) {
-  const PinnedBatch* pinned = device.is_cpu() ? nullptr : pinned_of(batch);
+  const PinnedBatch* pinned = pinned_of(batch);  // only a GPU's loader stages batches
   return onto(pinned ? pinned->images : host_images(batch, data), device);
 }
 
 torch::Tensor labels_on(Batch& batch, torch::Device device) {
-  const PinnedBatch* pinned = device.is_cpu() ? nullptr : pinned_of(batch);
+  const PinnedBatch* pinned = pinned_of(batch);
   return onto(pinned ? pinned->labels : host_labels(batch), device);
 }
 

@@ -46,25 +46,25 @@ nlohmann::json normalization_json(const Normalization& n) {
 
 // A resumed run keeps the settings it started with: a flag that would change what it
 // computes must match the checkpoint's record. --epochs may change (to extend a run),
-// and so may --threads, --test-limit and the data location.
+// and so may --threads, --test-limit and the data location. Keys of either side count:
+// config.json holds some settings only when they are set (--amp, --gate-unit, ...), and
+// leaving out such a setting on --resume would otherwise drop it silently.
 void check_resume_settings(const nlohmann::json& saved, const nlohmann::json& now,
                            const std::string& checkpoint_file) {
   static const char* const kFree[] = {"data_dir", "out_dir", "epochs", "threads", "device", "test_limit",
                                       "revision", "init", "skip_nonfinite"};
-  for (const auto& [key, value] : now.items()) {
-    if (std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree)) continue;
-    if (saved.contains(key) && saved.at(key) == value) continue;
-    throw UsageError("--resume: setting \"" + key + "\" is " + value.dump() + " now but " +
-                     (saved.contains(key) ? saved.at(key).dump() : std::string("absent")) +
+  auto shown = [](const nlohmann::json& side, const std::string& key) {
+    return side.contains(key) ? side.at(key).dump() : std::string("absent");
+  };
+  auto check = [&](const std::string& key) {
+    if (std::find(std::begin(kFree), std::end(kFree), key) != std::end(kFree)) return;
+    if (saved.contains(key) && now.contains(key) && saved.at(key) == now.at(key)) return;
+    throw UsageError("--resume: setting \"" + key + "\" is " + shown(now, key) + " now but " + shown(saved, key) +
                      " in " + quoted(checkpoint_file) + "; a resumed run keeps its settings");
-  }
-  // Settings config.json holds only when set (older runs lack them): the checkpoint's must
-  // be given again, or a resume would drop them silently.
-  static const char* const kOnlyWhenSet[] = {"amp", "gate_unit", "logit_variance", "distill"};
-  for (const char* key : kOnlyWhenSet)
-    if (saved.contains(key) && !now.contains(key))
-      throw UsageError("--resume: setting \"" + std::string(key) + "\" is " + saved.at(key).dump() + " in " +
-                       quoted(checkpoint_file) + " but not given now; a resumed run keeps its settings");
+  };
+  for (const auto& item : now.items()) check(item.key());
+  for (const auto& item : saved.items())
+    if (!now.contains(item.key())) check(item.key());
 }
 
 // --threads 0 means every core; the flags are checked before RUN/ is touched.
