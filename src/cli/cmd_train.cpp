@@ -108,6 +108,9 @@ void add_train_command(CLI::App& app, Action& action) {
                   "masked (BN statistics over the examples that keep each map) or all (switched-off zeros counted)");
   add_choice_option(cmd, config->cost_gradient,
                   "analytic (lambda * E[cost] differentiated through p) or reinforce (cost inside the reward)");
+  cmd->add_option("--cost-target", config->cost_target,
+                  "T: the penalty acts only while the batch's mean expected cost is above T, a fraction as "
+                  "--cost counts it (e.g. 0.33 with --cost macs: about x3 fewer MACs); 0: always");
   cmd->add_option("--gate-variance", config->gate_variance,
                   "gamma: bonus for the batch variance of each gate's p (Bengio et al. 2015)");
   cmd->add_option("--logit-variance", config->logit_variance,

@@ -73,7 +73,7 @@ torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::
                         const ReinforceSettings& s) {
   auto loss = reinforce_loss(log_prob, reward, baseline);
   if (s.cost_gradient == CostGradient::kAnalytic && s.penalty != 0)
-    loss = loss + s.penalty * expected_mask_cost(probs, cost, s.cost).mean();
+    loss = loss + s.penalty * torch::relu(expected_mask_cost(probs, cost, s.cost).mean() - s.cost_target);
   if (s.entropy == 0 && s.variance == 0 && s.logit_variance == 0) return loss;
   const auto p = all_maps(probs);  // once for the three terms below
   if (s.entropy != 0) loss = loss - s.entropy * bernoulli_entropy(p).mean();

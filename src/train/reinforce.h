@@ -61,6 +61,11 @@ struct ReinforceSettings {
   double penalty = 0;              // lambda in effect for this step (after any ramp)
   GateCost cost = GateCost::kMaps;
   CostGradient cost_gradient = CostGradient::kAnalytic;  // lambda E[cost] through p | cost in R
+  // T: the analytic cost term is lambda * max(0, mean E[cost] - T) over the batch, so the
+  // penalty stops pulling once the batch's expected cost is at the target (0: lambda * mean
+  // E[cost], the same since a cost is never negative). Per batch, not per example: an
+  // image may cost more than T when others cost less.
+  double cost_target = 0;
   double variance = 0;             // gamma: the policy loss subtracts gamma * batch_variance(p)
   double logit_variance = 0;       // delta: the policy loss adds delta * batch_logit_variance(p)
   Baseline baseline = Baseline::kGreedy;
@@ -85,7 +90,7 @@ struct GatedStep {
 };
 
 // The gates' loss for one batch: REINFORCE on `reward` (N) against `baseline` (N or
-// scalar), plus lambda * mean E[cost | x] when the cost gradient is analytic, minus the
+// scalar), plus lambda * max(0, mean E[cost | x] - T) when the cost gradient is analytic, minus the
 // entropy and batch-variance bonuses, plus the log-odds variance penalty. reward holds -CE, and also -lambda * cost(m) when
 // s.cost_gradient is kReinforce (gate_reward with that lambda).
 torch::Tensor gate_loss(const torch::Tensor& log_prob, const std::vector<torch::Tensor>& probs,

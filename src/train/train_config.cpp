@@ -66,6 +66,10 @@ void validate(const TrainConfig& c) {
       throw UsageError("--gate-variance " + std::to_string(c.gate_variance) + ": expected a finite value >= 0");
     if (!(c.logit_variance >= 0) || !std::isfinite(c.logit_variance))
       throw UsageError("--logit-variance " + std::to_string(c.logit_variance) + ": expected a finite value >= 0");
+    if (!(c.cost_target >= 0 && c.cost_target < 1))
+      throw UsageError("--cost-target " + std::to_string(c.cost_target) + ": expected 0 <= T < 1 (a fraction of --cost)");
+    if (c.cost_target != 0 && (c.gates != Gates::kReinforce || c.cost_gradient != CostGradient::kAnalytic))
+      throw UsageError("--cost-target: only with --gates reinforce and --cost-gradient analytic");
   }
   if (c.gates == Gates::kRandom) {
     const int layers = c.model.dense_layers();
@@ -172,6 +176,7 @@ nlohmann::json to_json(const TrainConfig& c) {
   if (c.gate_unit != GateUnit::kMap) j["gate_unit"] = choice_name(c.gate_unit);  // only when set: older runs still --resume
   // Only when set, so that runs from before the flag still --resume.
   if (c.logit_variance != 0) j["logit_variance"] = c.logit_variance;
+  if (c.cost_target != 0) j["cost_target"] = c.cost_target;
   if (c.gates == Gates::kGumbel) {  // a REINFORCE run's config.json keeps its keys
     j["gumbel_temperature"] = c.gumbel_temperature;
     j["target_rate"] = c.target_rate;

@@ -54,6 +54,7 @@ struct TrainConfig {
   GateWeights gate_weights = GateWeights::kLearned;
   BnStats bn_stats = BnStats::kMasked;
   CostGradient cost_gradient = CostGradient::kAnalytic;
+  double cost_target = 0;           // T: the penalty acts only above this batch-mean expected cost
   double gate_variance = 0;         // gamma: Bengio et al.'s batch-variance bonus
   double logit_variance = 0;        // delta: penalty on the batch variance of the gates' log-odds
   ThetaMasks theta_masks = ThetaMasks::kSampled;

@@ -48,6 +48,7 @@ GatedStep gated_step(DenseNet& model, const torch::Tensor& images, const torch::
   rs.baseline = c.baseline;
   rs.entropy = c.entropy;
   rs.cost_gradient = c.cost_gradient;
+  rs.cost_target = c.cost_target;
   rs.variance = c.gate_variance;
   rs.logit_variance = c.logit_variance;
   rs.theta_masks = c.theta_masks;

@@ -166,6 +166,14 @@ TEST(GatedTraining, MethodAndBaselineFlagsAreChecked) {
     }
   };
   expect_usage([](TrainConfig& c) { c.gate_variance = -1; }, "--gate-variance");
+  expect_usage([](TrainConfig& c) { c.cost_target = 1; }, "--cost-target");
+  expect_usage([](TrainConfig& c) { c.cost_target = -0.1; }, "--cost-target");
+  expect_usage(
+      [](TrainConfig& c) {
+        c.cost_target = 0.3;
+        c.cost_gradient = CostGradient::kReinforce;
+      },
+      "--cost-target");
   expect_usage([](TrainConfig& c) { c.gates = Gates::kRandom; c.random_keep = {0.5}; }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.gates = Gates::kRandom; c.random_keep.assign(6, 1.0); }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.random_keep.assign(6, 0.5); }, "--random-keep: only with --gates random");

@@ -202,6 +202,30 @@ TEST(Reinforce, RewardAndCost) {
   EXPECT_NEAR(r[1].item<double>(), -std::log(4.0) - 0.2, 1e-6);
 }
 
+// --cost-target T: the analytic cost term pulls on p only while the batch's mean expected
+// cost is above T, and then exactly as without a target (a zero reward isolates it).
+TEST(Reinforce, CostTargetStopsThePullBelowTheTarget) {
+  DenseNetConfig c;
+  c.depth = 7;
+  c.growth = 2;
+  c.gated = true;
+  const GatedCost cost(c);
+  const auto penalty_gradient = [&](double target) {
+    auto logits = torch::tensor({{0.0, 1.0}, {2.0, -1.0}}, torch::kDouble).requires_grad_();
+    const std::vector<torch::Tensor> probs(3, torch::sigmoid(logits));  // mean p = 0.59
+    ReinforceSettings s;
+    s.penalty = 2.0;
+    s.cost_target = target;
+    const auto zero = torch::zeros({2}, torch::kDouble);
+    const auto loss = gate_loss(zero, probs, zero, zero, cost, s);
+    return torch::autograd::grad({loss}, {logits})[0];
+  };
+  const auto plain = penalty_gradient(0);
+  EXPECT_GT(plain.abs().min().item<double>(), 0.01);
+  EXPECT_TRUE(torch::allclose(penalty_gradient(0.5), plain));  // above the target: the same pull
+  EXPECT_EQ(penalty_gradient(0.7).abs().max().item<double>(), 0);  // below it: none
+}
+
 // A gated DenseNet-7 on 3-class 8x8 images: small enough for a whole step in milliseconds.
 DenseNetConfig tiny_gated_config(int growth) {
   DenseNetConfig c;
