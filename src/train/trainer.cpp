@@ -88,6 +88,7 @@ class Trainer {
   void show_progress(const EpochReport& report, std::size_t step, Clock::time_point start, int last_epoch);
   // The metrics line, then the checkpoint (a checkpoint that fails takes its line back).
   void save(const EpochReport& report);
+  void test_epoch(EpochReport& report);
   // Data-parallel steps (no-ops in one process): average the gradients (a fault on any
   // rank becomes one on every rank), sum the epoch's totals, give every rank rank 0's
   // weights and buffers.
@@ -358,6 +359,17 @@ void Trainer::share_state_of_rank0(bool parameters, const std::string& what) {
   mean_baseline_ = baseline.item<double>();
 }
 
+// The epoch's test pass. A warm-up epoch trained the dense network, every gate on: it is
+// tested so (tau 0 keeps every map, since p >= eps > 0), not under the untrained gates.
+void Trainer::test_epoch(EpochReport& report) {
+  const double tau = model_->config().threshold;
+  const bool all_on = c_.gated() && !report.gated_phase;
+  if (all_on) model_->set_threshold(0);
+  report.test = evaluate(model_, test_set_, norm_);
+  if (c_.gated()) report.shuffle_accuracy = mask_shuffle_accuracy(model_, test_set_, norm_, report.test);
+  if (all_on) model_->set_threshold(tau);
+}
+
 TrainSummary Trainer::run() {
   TrainSummary summary;
   summary.epochs_done = start_epoch_;
@@ -373,8 +385,7 @@ TrainSummary Trainer::run() {
     share_state_of_rank0(false, "broadcasting rank 0's BatchNorm statistics");
     summary.epochs_done = report.epoch;
     if (!lead()) continue;  // rank 0 tests, reports and checkpoints
-    report.test = evaluate(model_, test_set_, norm_);
-    if (c_.gated()) report.shuffle_accuracy = mask_shuffle_accuracy(model_, test_set_, norm_, report.test);
+    test_epoch(report);
     report.data_wait_seconds = loader_->wait_seconds();
     report.eval_seconds = seconds_since(epoch_start) - report.train_seconds;
     save(report);

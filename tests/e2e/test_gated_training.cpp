@@ -123,6 +123,17 @@ TEST(GatedTraining, InitFromDenseRunAndWarmup) {
   EXPECT_FALSE(m[0]["gated_phase"].get<bool>());
   EXPECT_DOUBLE_EQ(m[0]["train_kept_fraction"].get<double>(), 1.0);
   EXPECT_TRUE(m[1]["gated_phase"].get<bool>());
+  // The warm-up epoch is tested as it trained, all on, even where its gates start off.
+  TrainConfig half = gated_config(dir / "half", 1.0);
+  half.epochs = 2;
+  half.warmup_epochs = 1;
+  const int maps = half.model.dense_layers() * half.model.growth;
+  for (int j = 0; j < maps; ++j) half.init_mask.push_back(j % 2);
+  train(half, blobs(), nullptr);
+  const auto h = read_metrics(dir / "half");
+  ASSERT_EQ(h.size(), 2u);
+  EXPECT_DOUBLE_EQ(h[0]["test_active_fraction"].get<double>(), 1.0);
+  EXPECT_LT(h[1]["test_active_fraction"].get<double>(), 0.9);
   // A different architecture cannot initialise it.
   TrainConfig wrong = gated_config(dir / "wrong", 1.0);
   wrong.model.growth = 6;
