@@ -4,7 +4,8 @@
 # clang + libclang-rt-14-dev are only for the fuzz targets (libFuzzer; gcc has none),
 # llvm-14 for llvm-symbolizer, so that sanitizer reports name functions and lines.
 # libgloo-dev: c10d's Gloo backend, for training on several processes (docs/scale.md).
-# python3-onnx for tools/export_onnx.py and its test; pkg-config for the installed-library test.
+# python3-onnx for tools/export_onnx.py and its test; pkg-config for the installed-library test;
+# python3-torch for bench/pytorch_train.py, the PyTorch reference loop (docs/perf.md), and its test.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -13,4 +14,4 @@ apt-get install -y -qq --no-install-recommends \
   libtorch-dev libopenblas0-pthread libgloo-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev \
   zlib1g-dev libpng-dev libssl-dev libcurl4-openssl-dev \
-  dataset-fashion-mnist python3-matplotlib python3-onnx pkg-config >/dev/null
+  dataset-fashion-mnist python3-matplotlib python3-onnx python3-torch pkg-config >/dev/null
