@@ -181,12 +181,17 @@ TEST(Reinforce, BatchVarianceTermsOnHandMadeProbabilities) {
   EXPECT_EQ(batch_logit_variance({still}).item<double>(), 0);
 }
 
-TEST(Reinforce, RewardAndCost) {
+// The architecture of a gated DenseNet of this depth and growth (a cost reads nothing else).
+DenseNetConfig gated_architecture(int depth, int growth) {
   DenseNetConfig c;
-  c.depth = 10;
-  c.growth = 2;
+  c.depth = depth;
+  c.growth = growth;
   c.gated = true;
-  const GatedCost cost(c);
+  return c;
+}
+
+TEST(Reinforce, RewardAndCost) {
+  const GatedCost cost(gated_architecture(10, 2));
   std::vector<torch::Tensor> masks(6, torch::tensor({{1.0f, 0.0f}, {1.0f, 1.0f}}));
   const auto maps = mask_cost(masks, cost, GateCost::kMaps);
   EXPECT_FLOAT_EQ(maps[0].item<float>(), 0.5f);
@@ -205,11 +210,7 @@ TEST(Reinforce, RewardAndCost) {
 // --cost-target T: the analytic cost term pulls on p only while the batch's mean expected
 // cost is above T, and then exactly as without a target (a zero reward isolates it).
 TEST(Reinforce, CostTargetStopsThePullBelowTheTarget) {
-  DenseNetConfig c;
-  c.depth = 7;
-  c.growth = 2;
-  c.gated = true;
-  const GatedCost cost(c);
+  const GatedCost cost(gated_architecture(7, 2));
   const auto penalty_gradient = [&](double target) {
     auto logits = torch::tensor({{0.0, 1.0}, {2.0, -1.0}}, torch::kDouble).requires_grad_();
     const std::vector<torch::Tensor> probs(3, torch::sigmoid(logits));  // mean p = 0.59
