@@ -3,7 +3,8 @@
 // and batch size, or (--gated) mapgate's dense training against its REINFORCE-gated
 // training, or (--amp) float32 training against --amp bf16 (both dense, or both gated with
 // --gated too); alternating A and B in one process and reporting medians.
-// Used for docs/perf.md; see that file for the command and the figures.
+// --device cuda runs both arms on a GPU (docs/scale.md). Used for docs/perf.md; see that
+// file for the command and the figures.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "common/allocator.h"
 #include "common/median.h"
 #include "model/densenet.h"
+#include "train/device.h"
 #include "train/trainer.h"
 
 namespace {
@@ -38,14 +40,15 @@ Dataset random_cifar_like(std::size_t n, std::uint64_t seed) {
 }
 
 // Images per second of `steps` SGD steps on fixed random batches, nothing else.
-double bare_libtorch(const DenseNetConfig& c, int batch, int steps) {
+double bare_libtorch(const DenseNetConfig& c, int batch, int steps, torch::Device device) {
   torch::manual_seed(0);
   DenseNet model(c);
+  model->to(device);
   model->train();
   torch::optim::SGD optimizer(model->parameters(),
                               torch::optim::SGDOptions(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4));
-  auto images = torch::randn({batch, 3, 32, 32});
-  auto labels = torch::randint(0, 10, {batch}, torch::kInt64);
+  auto images = torch::randn({batch, 3, 32, 32}).to(device);
+  auto labels = torch::randint(0, 10, {batch}, torch::kInt64).to(device);
   const auto start = std::chrono::steady_clock::now();
   for (int s = 0; s < steps; ++s) {
     optimizer.zero_grad();
@@ -61,7 +64,8 @@ double bare_libtorch(const DenseNetConfig& c, int batch, int steps) {
 // Images per second of mapgate's training loop (train_seconds in metrics.jsonl);
 // gates kReinforce: REINFORCE-gated training at lambda 4 with the default method flags.
 double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int batch, int threads,
-                     const std::string& dir, Gates gates = Gates::kOff, Amp amp = Amp::kOff) {
+                     const std::string& dir, const std::string& device, Gates gates = Gates::kOff,
+                     Amp amp = Amp::kOff) {
   std::filesystem::remove_all(dir);
   TrainConfig t;
   t.model = c;
@@ -72,6 +76,7 @@ double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int bat
   t.epochs = 1;
   t.batch = batch;
   t.threads = threads;
+  t.device = device;
   train(t, data, nullptr);
   std::ifstream metrics(std::filesystem::path(dir) / kMetricsFile);
   std::string line;
@@ -89,6 +94,7 @@ int main(int argc, char** argv) {
   DenseNetConfig c;
   int batch = 64, threads = 2, steps = 10, repeats = 5;
   std::string dir = "/tmp/mapgate-train-bench";
+  std::string device_name = "cpu";
   app.add_option("--depth", c.depth, "DenseNet depth");
   app.add_option("--growth", c.growth, "growth rate");
   app.add_option("--batch", batch, "batch size");
@@ -96,6 +102,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps, "training steps per measurement");
   app.add_option("--repeats", repeats, "measurements of each (alternating)");
   app.add_option("--dir", dir, "scratch run directory");
+  app.add_option("--device", device_name, "where LibTorch trains: cpu, cuda or cuda:N (both arms)");
   bool gated = false;
   app.add_flag("--gated", gated,
                "compare mapgate's dense training (A) with its REINFORCE-gated training, lambda 4 (B), "
@@ -105,26 +112,34 @@ int main(int argc, char** argv) {
                "compare float32 training (A) with --amp bf16 (B): mapgate dense, or mapgate gated with --gated");
   CLI11_PARSE(app, argc, argv);
 
+  torch::Device device = torch::kCPU;
+  try {
+    device = open_device("--device", device_name);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "mapgate_train_bench: %s\n", e.what());
+    return 1;
+  }
   torch::set_num_threads(threads);
   DatasetSplits data;
   data.train = random_cifar_like(static_cast<std::size_t>(batch) * steps, 1);
   data.test = random_cifar_like(batch, 2);
-  bare_libtorch(c, batch, 2);  // warm-up: allocator, thread pool
+  bare_libtorch(c, batch, 2, device);  // warm-up: allocator, thread pool, kernels
   const char* name_a = amp ? "float32" : gated ? "mapgate dense" : "bare LibTorch";
   const char* name_b = amp ? "bf16" : gated ? "mapgate gated" : "mapgate train";
   const Gates gates_b = gated ? Gates::kReinforce : Gates::kOff;
   const Gates gates_a = amp ? gates_b : Gates::kOff;  // --amp: the same training, float32
   std::vector<double> a, b;
   for (int r = 0; r < repeats; ++r) {
-    a.push_back(amp || gated ? mapgate_train(c, data, batch, threads, dir, gates_a) : bare_libtorch(c, batch, steps));
-    b.push_back(mapgate_train(c, data, batch, threads, dir, gates_b, amp ? Amp::kBf16 : Amp::kOff));
+    a.push_back(amp || gated ? mapgate_train(c, data, batch, threads, dir, device_name, gates_a)
+                             : bare_libtorch(c, batch, steps, device));
+    b.push_back(mapgate_train(c, data, batch, threads, dir, device_name, gates_b, amp ? Amp::kBf16 : Amp::kOff));
     std::printf("repeat %d: %s %.1f img/s, %s %.1f img/s\n", r + 1, name_a, a.back(), name_b, b.back());
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);
   const double ma = median(a), mb = median(b);
-  std::printf("DenseNet-%d k=%d batch %d, %d thread(s), %d steps x %d repeats\n", c.depth, c.growth,
-              batch, threads, steps, repeats);
+  std::printf("DenseNet-%d k=%d batch %d, %d thread(s), %s, %d steps x %d repeats\n", c.depth, c.growth,
+              batch, threads, device.str().c_str(), steps, repeats);
   std::printf("median: %s %.1f img/s, %s %.1f img/s, B/A %.3f\n", name_a, ma, name_b, mb, mb / ma);
   std::printf("implied CIFAR-10 epoch (50000 images): %s %.1f min, %s %.1f min\n", name_a, 50000 / ma / 60,
               name_b, 50000 / mb / 60);
