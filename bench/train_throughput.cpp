@@ -130,9 +130,9 @@ int main(int argc, char** argv) {
   const Gates gates_a = amp ? gates_b : Gates::kOff;  // --amp: the same training, float32
   std::vector<double> a, b;
   for (int r = 0; r < repeats; ++r) {
-    a.push_back(amp || gated ? mapgate_train(c, data, batch, threads, dir, device_name, gates_a)
+    a.push_back(amp || gated ? mapgate_train(c, data, batch, threads, dir, device.str(), gates_a)
                              : bare_libtorch(c, batch, steps, device));
-    b.push_back(mapgate_train(c, data, batch, threads, dir, device_name, gates_b, amp ? Amp::kBf16 : Amp::kOff));
+    b.push_back(mapgate_train(c, data, batch, threads, dir, device.str(), gates_b, amp ? Amp::kBf16 : Amp::kOff));
     std::printf("repeat %d: %s %.1f img/s, %s %.1f img/s\n", r + 1, name_a, a.back(), name_b, b.back());
     std::fflush(stdout);
   }

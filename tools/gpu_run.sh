@@ -124,25 +124,20 @@ train() {
   common=(--dataset cifar10 --data "$STASH" --device "$DEVICE" --depth 40 --growth 12 --threads 8 --seed 1
           ${EXTRA_TRAIN_FLAGS:-})
   say "dense: ${DENSE_EPOCHS:-15} epochs, at most ${DENSE_SECONDS:-200} s"
-  timeout "${DENSE_SECONDS:-200}" env LD_LIBRARY_PATH="$LIBS" LD_PRELOAD="$(preload)" \
-      "$BUILD/mapgate" train "${common[@]}" --out "$runs/dense" --epochs "${DENSE_EPOCHS:-15}" --lr 0.1 \
-      --schedule cosine 2>&1 | grep "done in" || say "dense training stopped (timeout or error; exit ${PIPESTATUS[0]})"
+  run timeout "${DENSE_SECONDS:-200}" "$BUILD/mapgate" train "${common[@]}" --out "$runs/dense" \
+      --epochs "${DENSE_EPOCHS:-15}" --lr 0.1 --schedule cosine 2>&1 | grep "done in" || say "dense training stopped (timeout or error; exit ${PIPESTATUS[0]})"
   say "gated from it: ${GATED_EPOCHS:-5} epochs, at most ${GATED_SECONDS:-100} s"
-  timeout "${GATED_SECONDS:-100}" env LD_LIBRARY_PATH="$LIBS" LD_PRELOAD="$(preload)" \
-      "$BUILD/mapgate" train "${common[@]}" --out "$runs/gated" --init "$runs/dense" \
+  run timeout "${GATED_SECONDS:-100}" "$BUILD/mapgate" train "${common[@]}" --out "$runs/gated" --init "$runs/dense" \
       --epochs "${GATED_EPOCHS:-5}" --lr 0.01 --schedule cosine --gates reinforce --penalty "${PENALTY:-4}" \
       --cost macs --cost-target "${COST_TARGET:-0.333}" --theta-masks greedy --bn-recal 20 2>&1 \
       | grep "done in" || say "gated training stopped (timeout or error; exit ${PIPESTATUS[0]})"
-  for r in dense gated; do
+  for r in dense gated; do  # one file each: the device tool returns files of at most 16 MiB
+    [ -d "$runs/$r" ] || continue
     if [ -f "$runs/$r/checkpoint.pt" ]; then
       run "$BUILD/mapgate" eval --model "$runs/$r" --data "$STASH" --json > "$runs/$r/eval.json" || true
     fi
-  done
-  for r in dense gated; do  # one file each: the device tool returns files of at most 16 MiB
-    if [ -d "$runs/$r" ]; then
-      tar -C "$runs" -czf "$OUT/$r.tgz" "$r"
-      say "$r.tgz: $(du -h "$OUT/$r.tgz" | cut -f1)"
-    fi
+    tar -C "$runs" -czf "$OUT/$r.tgz" "$r"
+    say "$r.tgz: $(du -h "$OUT/$r.tgz" | cut -f1)"
   done
 }
 

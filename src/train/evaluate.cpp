@@ -199,6 +199,9 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
 double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normalization& norm,
                              const EvalResult& gated, int batch_size, std::uint64_t seed) {
   if (gated.masks.examples == 0) return 0;
+  // One mask for every example (a static mask, or a warm-up epoch tested all on): another
+  // image's mask is the same mask, so the pass would recompute gated's own accuracy.
+  if (gated.dependence.distinct_masks == 1) return gated.accuracy();
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();

@@ -53,7 +53,8 @@ EvalResult evaluate(DenseNet& model, const Dataset& data, const Normalization& n
 // The mask-shuffle ablation (docs/method.md §4): accuracy when example i runs under the
 // masks `gated` recorded for example perm[i] (shuffle_permutation, no fixed point): the
 // same per-map rates and MACs distribution, no link to the image. gated.accuracy() minus
-// this is what input dependence is worth. Runs where `gated` ran (engine or LibTorch).
+// this is what input dependence is worth. Runs where `gated` ran (engine or LibTorch);
+// where every example has the same mask it is gated.accuracy() without a pass.
 double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normalization& norm,
                              const EvalResult& gated, int batch_size = 64, std::uint64_t seed = 1);
 
