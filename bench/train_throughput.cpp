@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/choice_option.h"
 #include "common/allocator.h"
 #include "common/median.h"
 #include "model/densenet.h"
@@ -62,15 +63,17 @@ double bare_libtorch(const DenseNetConfig& c, int batch, int steps, torch::Devic
 }
 
 // Images per second of mapgate's training loop (train_seconds in metrics.jsonl);
-// gates kReinforce: REINFORCE-gated training at lambda 4 with the default method flags.
+// gates kReinforce: REINFORCE-gated training at lambda 4 with the default method flags
+// and the given REINFORCE baseline.
 double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int batch, int threads,
                      const std::string& dir, const std::string& device, Gates gates = Gates::kOff,
-                     Amp amp = Amp::kOff) {
+                     Amp amp = Amp::kOff, Baseline baseline = Baseline::kGreedy) {
   std::filesystem::remove_all(dir);
   TrainConfig t;
   t.model = c;
   t.gates = gates;
   t.amp = amp;
+  t.baseline = baseline;
   t.penalty = 4;
   t.out_dir = dir;
   t.epochs = 1;
@@ -110,7 +113,13 @@ int main(int argc, char** argv) {
   bool amp = false;
   app.add_flag("--amp", amp,
                "compare float32 training (A) with --amp bf16 (B): mapgate dense, or mapgate gated with --gated");
+  Baseline baseline = Baseline::kGreedy;
+  add_choice_option(&app, baseline, "REINFORCE baseline of the gated arm (--gated): as mapgate train --baseline");
   CLI11_PARSE(app, argc, argv);
+  if (baseline != Baseline::kGreedy && !gated) {
+    std::fprintf(stderr, "mapgate_train_bench: --baseline: only with --gated\n");
+    return 2;
+  }
 
   torch::Device device = torch::kCPU;
   try {
@@ -132,14 +141,16 @@ int main(int argc, char** argv) {
   for (int r = 0; r < repeats; ++r) {
     a.push_back(amp || gated ? mapgate_train(c, data, batch, threads, dir, device.str(), gates_a)
                              : bare_libtorch(c, batch, steps, device));
-    b.push_back(mapgate_train(c, data, batch, threads, dir, device.str(), gates_b, amp ? Amp::kBf16 : Amp::kOff));
+    b.push_back(mapgate_train(c, data, batch, threads, dir, device.str(), gates_b, amp ? Amp::kBf16 : Amp::kOff,
+                              baseline));
     std::printf("repeat %d: %s %.1f img/s, %s %.1f img/s\n", r + 1, name_a, a.back(), name_b, b.back());
     std::fflush(stdout);
   }
   std::filesystem::remove_all(dir);
   const double ma = median(a), mb = median(b);
-  std::printf("DenseNet-%d k=%d batch %d, %d thread(s), %s, %d steps x %d repeats\n", c.depth, c.growth,
-              batch, threads, device.str().c_str(), steps, repeats);
+  std::printf("DenseNet-%d k=%d batch %d, %d thread(s), %s, %d steps x %d repeats%s%s\n", c.depth, c.growth,
+              batch, threads, device.str().c_str(), steps, repeats, gated ? ", gated baseline " : "",
+              gated ? choice_name(baseline) : "");
   std::printf("median: %s %.1f img/s, %s %.1f img/s, B/A %.3f\n", name_a, ma, name_b, mb, mb / ma);
   std::printf("implied CIFAR-10 epoch (50000 images): %s %.1f min, %s %.1f min\n", name_a, 50000 / ma / 60,
               name_b, 50000 / mb / 60);

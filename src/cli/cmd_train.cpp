@@ -91,7 +91,9 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--penalty", config->penalty,
                   "lambda: reward R = -CE - lambda * cost (gumbel: weight of the target-rate loss)");
   add_choice_option(cmd, config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
-  add_choice_option(cmd, config->baseline, "REINFORCE baseline: greedy (self-critical) or mean");
+  add_choice_option(cmd, config->baseline, "REINFORCE baseline: greedy (self-critical: the thresholded masks' reward, a LibTorch "
+                  "training-mode pass), engine (the same on the inference engine in eval mode, CPU only, "
+                  "cheaper) or mean (moving average)");
   cmd->add_option("--threshold", config->model.threshold, "tau: inference keeps a map when p > tau");
   cmd->add_option("--p-clamp", config->model.p_clamp, "eps: gate probabilities stay in [eps, 1-eps]");
   cmd->add_option("--entropy", config->entropy, "entropy bonus beta for the gate policy");

@@ -6,6 +6,7 @@
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 
+#include "train/engine_baseline.h"
 #include "train/numeric_guard.h"
 
 namespace mapgate {
@@ -139,6 +140,11 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   sample.mode = GateMode::kSample;
   GatedOutput out;     // the REINFORCE sample
   GatedOutput greedy;  // the thresholded masks, when theta trains on them or they are the baseline
+  torch::Tensor baseline;
+  // Before any training-mode pass: BN running statistics updated under the sample would
+  // make the baseline depend on it.
+  if (s.baseline == Baseline::kEngine)
+    baseline = engine_greedy_reward(model, images, labels, cost, s.cost, lambda_in_reward);
   // The side pass runs first: the other records theta's graph, and BN's backward checks
   // that the running statistics it saved were not modified after it.
   if (s.theta_masks == ThetaMasks::kGreedy) {
@@ -159,10 +165,9 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   const auto ce = F::cross_entropy(trained.logits, labels);
   const auto sampled_cost = mask_cost(out.masks, cost, s.cost);
   const auto reward = gate_reward(out.logits, labels, sampled_cost, lambda_in_reward);
-  torch::Tensor baseline;
   if (s.baseline == Baseline::kGreedy) {
     baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), lambda_in_reward);
-  } else {
+  } else if (s.baseline == Baseline::kMean) {
     // Moving average of past batches' mean reward; the first batch uses its own mean.
     const double batch_mean = reward.mean().item<double>();
     if (std::isnan(mean_baseline)) mean_baseline = batch_mean;
@@ -182,6 +187,7 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   step.ce = ce.item<double>();
   // Reported as -CE - lambda * cost(m) of the sample whichever way the cost's gradient is taken.
   step.reward = (reward - (s.penalty - lambda_in_reward) * sampled_cost).mean().item<double>();
+  step.baseline = baseline.mean().item<double>();
   step.kept = mask_cost(trained.masks, cost, GateCost::kMaps).mean().item<double>();
   double macs = 0;
   for (auto m : example_macs(cost, trained.masks)) macs += static_cast<double>(m);

@@ -82,6 +82,7 @@ struct GatedStep {
   torch::Tensor ce_loss;  // scalar: the CE mean inside `loss`, the same graph node (--distill replaces part of it)
   double ce = 0;          // batch means:
   double reward = 0;
+  double baseline = 0;    // REINFORCE: b (0 for the target-rate loss)
   double kept = 0;        // fraction of gated maps on
   double macs = 0;        // exact MACs per example
   double entropy = 0;     // policy entropy per map, nats

@@ -70,6 +70,11 @@ void validate(const TrainConfig& c) {
       throw UsageError("--cost-target " + std::to_string(c.cost_target) + ": expected 0 <= T < 1 (a fraction of --cost)");
     if (c.cost_target != 0 && (c.gates != Gates::kReinforce || c.cost_gradient != CostGradient::kAnalytic))
       throw UsageError("--cost-target: only with --gates reinforce and --cost-gradient analytic");
+    if (c.baseline == Baseline::kEngine && c.gates != Gates::kReinforce)
+      throw UsageError("--baseline engine: only with --gates reinforce (the other gates use no baseline)");
+    if (c.baseline == Baseline::kEngine && c.device != "cpu")
+      throw UsageError("--baseline engine: the engine runs on the CPU; with --device " + c.device +
+                       " use --baseline greedy");
   }
   if (c.gates == Gates::kRandom) {
     const int layers = c.model.dense_layers();

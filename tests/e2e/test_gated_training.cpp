@@ -185,6 +185,8 @@ TEST(GatedTraining, MethodAndBaselineFlagsAreChecked) {
         c.cost_gradient = CostGradient::kReinforce;
       },
       "--cost-target");
+  expect_usage([](TrainConfig& c) { c.baseline = Baseline::kEngine; c.device = "cuda"; }, "--baseline engine");
+  expect_usage([](TrainConfig& c) { c.baseline = Baseline::kEngine; c.gates = Gates::kGumbel; }, "--baseline engine");
   expect_usage([](TrainConfig& c) { c.gates = Gates::kRandom; c.random_keep = {0.5}; }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.gates = Gates::kRandom; c.random_keep.assign(6, 1.0); }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.random_keep.assign(6, 0.5); }, "--random-keep: only with --gates random");
