@@ -32,13 +32,18 @@ to the lower index. per_layer_active is taken at fixed.tau (from the curve, as f
 but the on-rates always come from the source's main eval (eval --json, mapgate's default
 threshold): at another tau only the counts n_l follow tau, not the ranking of the maps. A
 source evaluated by a mapgate too old to give map_on_rate stops the fixed arm: re-evaluate
-the source with a newer mapgate (--only gated-pL --re-eval).
+the source with a newer mapgate (--only gated-pL --re-eval). On a machine without the
+source's run, --sources FILE takes its evaluation from a results file that recorded it
+(e.g. the committed docs/results/NAME.json), if the source's train command there is the
+one this config gives; a source evaluated here wins.
 
 Options:
     --mapgate PATH   the mapgate binary (default ./build/mapgate)
     --dry-run        print the commands, run nothing
     --only ARM       run (train if needed, evaluate) this arm only, e.g. gated-p4
     --re-eval        evaluate again even where a cached evaluation is valid
+    --sources FILE   a results file to take random and fixed arms' source evaluations
+                     from when the source arm has no evaluation here
 
 Config (JSON; every key checked, unknown keys refused, "comment" allowed anywhere;
 example: tools/compare-cifar10-smoke.json):
@@ -496,6 +501,25 @@ def fixed_map_bits(evaluation, tau, source, arm_name):
     return ",".join(bits)
 
 
+def recorded_evaluation(path, source):
+    """The evaluation of arm `source` as a results file recorded it ({"eval", "curve",
+    "flops"}), after checking that it was trained by the command this config gives it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ToolError("--sources %s: cannot read a results file (%s)" % (path, e))
+    arms = results.get("arms") if isinstance(results, dict) else None
+    entry = next((a for a in arms or [] if isinstance(a, dict) and a.get("name") == source.name), None)
+    if entry is None or not all(k in entry for k in ("eval", "curve", "flops", "command")):
+        raise ToolError("--sources %s: no recorded evaluation of %s" % (path, source.name))
+    expected = command_string(source.train_args)
+    if entry["command"] != expected:
+        raise ToolError("--sources %s: %s was trained by\n  %s\nnot by this config's\n  %s"
+                        % (path, source.name, entry["command"], expected))
+    return {"eval": entry["eval"], "curve": entry["curve"], "flops": entry["flops"]}
+
+
 def resolve_train_args(arm, text):
     """train_args with the random arm's kept rates, or the fixed arm's map bits, put in."""
     return [text if a in (KEEP_PLACEHOLDER, MAPS_PLACEHOLDER) else a for a in arm.train_args]
@@ -630,8 +654,9 @@ def summarize(arm, evaluation):
 
 
 class Comparison:
-    def __init__(self, cfg, binary, dry_run=False, re_eval=False):
+    def __init__(self, cfg, binary, dry_run=False, re_eval=False, sources=None):
         self.cfg, self.binary, self.dry_run, self.re_eval = cfg, binary, dry_run, re_eval
+        self.sources = sources  # path of a results file with source arms' evaluations, or None
         self.arms = plan_arms(cfg)
         self.evaluations = {}  # arm name -> {"eval", "curve", "flops", ...}
         self.results_path = os.path.join(cfg["out"], "results.json")
@@ -649,6 +674,9 @@ class Comparison:
             return self.evaluations[name]
         source = self.arm(name)
         cache = load_eval_cache(source, eval_commands(self.cfg, source))
+        if cache is None and self.sources is not None:
+            cache = recorded_evaluation(self.sources, source)
+            log("compare: %s takes the evaluation of %s recorded in %s" % (arm.name, name, self.sources))
         if cache is None and not self.dry_run:
             raise ToolError("%s needs the evaluation of %s at tau %s: run it first "
                             "(tools/compare.py CONFIG --only %s)" % (arm.name, name,
@@ -813,10 +841,14 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     parser.add_argument("--only", metavar="ARM", help="run this arm only (e.g. gated-p4)")
     parser.add_argument("--re-eval", action="store_true", help="ignore cached evaluations")
+    parser.add_argument("--sources", metavar="FILE",
+                        help="results file with the source evaluations of random and fixed arms whose "
+                             "source arm has no evaluation here (e.g. docs/results/NAME.json)")
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
-        comparison = Comparison(cfg, args.mapgate, dry_run=args.dry_run, re_eval=args.re_eval)
+        comparison = Comparison(cfg, args.mapgate, dry_run=args.dry_run, re_eval=args.re_eval,
+                                sources=args.sources)
         if args.only is not None:
             comparison.arm(args.only)
         if not args.dry_run and not (os.path.isfile(args.mapgate) and os.access(args.mapgate, os.X_OK)):

@@ -603,6 +603,30 @@ class DriverTest(TempDirTest):
         self.assertEqual(train[0][train[0].index("--gates"):], ["--gates", "fixed", "--fixed-maps", FAKE_BITS])
         self.assertEqual([a["name"] for a in self.results()["arms"]], ["gated-p4", "fixed-p4"])
 
+    def test_sources_file_stands_in_for_a_source_run_that_is_not_here(self):
+        self.assertEqual(self.compare("--only", "gated-p4").returncode, 0)
+        recorded = self.path("recorded.json")
+        os.replace(self.path("out", "results.json"), recorded)
+        shutil.rmtree(self.path("out"))  # another machine: the source's run is not here
+        self.calls()
+        done = self.compare("--only", "fixed-p4", "--sources", recorded)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("fixed-p4 takes the evaluation of gated-p4 recorded in", done.stderr)
+        train = [c for c in self.calls() if c[0] == "train"]
+        self.assertEqual([t[t.index("--out") + 1] for t in train], [os.path.join("out", "fixed-p4")])
+        self.assertEqual(train[0][train[0].index("--gates"):], ["--gates", "fixed", "--fixed-maps", FAKE_BITS])
+        # A results file whose source was trained by another command is refused.
+        with open(recorded, encoding="utf-8") as f:
+            results = json.load(f)
+        results["arms"][0]["command"] += " --gate-lr 0.01"
+        with open(recorded, "w", encoding="utf-8") as f:
+            json.dump(results, f)
+        done = self.compare("--only", "random-p4", "--sources", recorded)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("gated-p4 was trained by", done.stderr)
+        self.assertEqual(self.compare("--only", "random-p4", "--sources", self.path("none.json")).returncode, 1)
+        self.assertEqual([c for c in self.calls() if c[0] == "train"], [])
+
     def test_only_unknown_arm(self):
         done = self.compare("--only", "gated-p9")
         self.assertEqual(done.returncode, 2)
