@@ -23,8 +23,12 @@ namespace {
 std::vector<torch::Tensor> per_layer_masks(const std::vector<EngineStats>& stats, int layers, int k) {
   const auto n = static_cast<std::int64_t>(stats.size());
   auto all = torch::empty({n, static_cast<std::int64_t>(layers) * k}, torch::kUInt8);
-  for (std::int64_t i = 0; i < n; ++i)
+  for (std::int64_t i = 0; i < n; ++i) {
+    TORCH_CHECK(stats[i].masks.size() == static_cast<std::size_t>(layers) * k,
+                "engine_greedy_reward: the engine gave ", stats[i].masks.size(), " mask bytes for ", layers,
+                " layers of ", k, " maps");
     std::copy(stats[i].masks.begin(), stats[i].masks.end(), all[i].data_ptr<std::uint8_t>());
+  }
   return all.to(torch::kFloat).split(k, 1);
 }
 
