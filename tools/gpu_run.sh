@@ -3,20 +3,26 @@
 # in three calls made one right after the other; tools/gpu_prepare.sh filled .gpu/ here:
 #
 #   tools/gpu_run.sh build   (carry .gpu/deps.tar.xz .gpu/cifar-a) keep the data part, build
-#                            mapgate against the machine's PyTorch LibTorch, run the tests
+#                            mapgate against the machine's PyTorch LibTorch, run the tests,
+#                            then probe the training speeds that size call 3
 #   tools/gpu_run.sh stash   (carry .gpu/cifar-b) keep the data part
 #   tools/gpu_run.sh train   (carry .gpu/cifar-c) keep the data part; training throughput of
-#                            mapgate and of PyTorch from Python, same GPU, alternating; then
-#                            DenseNet-40 k=12 trained dense, then gated from it, on CIFAR-10
+#                            mapgate and of PyTorch from Python, same GPU, alternating; then,
+#                            side by side on the GPU: DenseNet-40 k=12 trained dense, then gated
+#                            from it (issue 12), and tools/compare.py's GPU config with its
+#                            epochs scaled to fit (issue 10: gated, fixed, thin arms)
 #
-# The data parts and the build stay on the machine only while it is held: each call must
-# come within its idle time (30 s) of the last. Results go to $OUT (the device tool's;
-# gpu-out/ elsewhere): logs, and dense.tgz and gated.tgz, each a run directory with its
-# eval JSON (about 8 MB each for DenseNet-40).
-# Settings (environment): DENSE_EPOCHS (15), GATED_EPOCHS (5), DENSE_SECONDS (200) and
-# GATED_SECONDS (100), the most each training may take (a run stopped there keeps its
-# last finished epoch), PENALTY (4), COST_TARGET (0.333); for a rehearsal on a machine
-# without a GPU: DEVICE (cuda), BENCH_STEPS (40), EXTRA_TRAIN_FLAGS (e.g. "--train-limit 512").
+# The data parts, the build and the probe stay on the machine only while it is held: each
+# call must come within its idle time (30 s) of the last. Results go to $OUT (the device
+# tool's; gpu-out/ elsewhere): logs, dense.tgz and gated.tgz (DenseNet-40 run directories
+# with their eval JSON, about 8 MB each), compare-*.tgz (the comparison's run directories).
+# Settings (environment): CALL_SECONDS (540), the time call 3 may take in all: the
+# trainings' epochs are chosen from the probe to end inside it, and each is stopped at its
+# share in any case (a stopped run keeps its last finished epoch); SHARE (2), how much
+# slower a training runs beside the others than alone in the probe; PENALTY (4),
+# COST_TARGET (0.333) of the DenseNet-40 gated run; for a rehearsal on a machine without a
+# GPU: DEVICE (cuda), BENCH_STEPS (40), EXTRA_TRAIN_FLAGS (e.g. "--train-limit 512"),
+# COMPARE_CONFIG (tools/compare-cifar10-mapgates-target-gpu.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,6 +31,7 @@ STASH=/tmp/mapgate-cifar10
 DEPS=/tmp/mapgate-deps
 LIBS=/tmp/mapgate-libs
 BUILD=${BUILD:-$ROOT/build-gpu}
+PROBE=/tmp/mapgate-probe.txt  # call 1 measures, call 3 plans with it
 DEVICE=${DEVICE:-cuda}
 mkdir -p "$OUT"
 
@@ -99,51 +106,139 @@ build() {
 run() { LD_LIBRARY_PATH="$LIBS" LD_PRELOAD="$(preload)" "$@"; }  # a built program, as ctest ran them
 
 bench() {
+  local batch
   say "training throughput, DenseNet-40 k=12, batch 64 and 256: mapgate (bare LibTorch loop, mapgate train) and PyTorch from Python, alternating"
-  for round in 1 2; do
-    for batch in 64 256; do
-      run "$BUILD/mapgate_train_bench" --device "$DEVICE" --depth 40 --growth 12 --batch "$batch" --threads 8 \
-          --steps "${BENCH_STEPS:-40}" --repeats 3 | tail -n 2
-      python3 bench/pytorch_train.py --device "$DEVICE" --depth 40 --growth 12 --batch "$batch" --threads 8 \
-          --steps "${BENCH_STEPS:-40}" --repeats 3 | tail -n 1
-    done
-    say "round $round done"
+  for batch in 64 256; do
+    run "$BUILD/mapgate_train_bench" --device "$DEVICE" --depth 40 --growth 12 --batch "$batch" --threads 8 \
+        --steps "${BENCH_STEPS:-40}" --repeats 3 | tail -n 2
+    python3 bench/pytorch_train.py --device "$DEVICE" --depth 40 --growth 12 --batch "$batch" --threads 8 \
+        --steps "${BENCH_STEPS:-40}" --repeats 3 | tail -n 1
   done
   say "bf16 autocast on the GPU (the >= 2.4 autocast API): float32 against bf16, mapgate train"
   run "$BUILD/mapgate_train_bench" --device "$DEVICE" --depth 40 --growth 12 --batch 64 --threads 8 \
       --steps "${BENCH_STEPS:-40}" --repeats 3 --amp | tail -n 2
 }
 
-train() {
-  local runs=/tmp/mapgate-gpu-runs common
+# Images/s alone on the GPU, dense and gated, of DenseNet-22 and DenseNet-40 (batch 64): call 3
+# chooses its epochs from them. One line per depth: "depth D dense R gated R".
+probe() {
+  local depth
+  say "probe: dense and gated training speed alone on the device, DenseNet-22 and -40 k=12, batch 64"
+  rm -f "$PROBE"
+  for depth in 22 40; do
+    run "$BUILD/mapgate_train_bench" --device "$DEVICE" --depth "$depth" --growth 12 --batch 64 --threads 3 \
+        --gated --steps "${BENCH_STEPS:-30}" --repeats 2 | tee /dev/stderr \
+      | awk -v d="$depth" '/^median:/ {print "depth", d, "dense", $4, "gated", $8}' >> "$PROBE"
+  done
+  cat "$PROBE"
+}
+
+# rate DEPTH dense|gated: images/s from the probe (a slow guess without one).
+rate() {
+  [ -f "$PROBE" ] || { echo 500; return; }
+  awk -v d="$1" -v k="$2" '$2 == d { print (k == "dense" ? $4 : $6); found = 1 } END { if (!found) print 500 }' \
+      "$PROBE"
+}
+
+# epoch_seconds DEPTH dense|gated N: one CIFAR-10 epoch (50,000 images) of N trainings side
+# by side on the GPU (each SHARE, 0.3, slower for every other one), plus its test pass.
+epoch_seconds() {
+  awk -v r="$(rate "$1" "$2")" -v n="${3:-1}" -v f="${SHARE:-0.3}" 'BEGIN { printf "%d", (1 + f * (n - 1)) * 50000 / r + 4 }'
+}
+
+# pack_run DIR: evaluate the run (when it has a checkpoint) and pack it into $OUT/NAME.tgz,
+# one file each: the device tool returns files of at most 16 MiB.
+pack_run() {
+  if [ -f "$1/checkpoint.pt" ]; then
+    run "$BUILD/mapgate" eval --model "$1" --data "$STASH" --threads 3 --json > "$1/eval.json" || true
+  fi
+  if [ -d "$1" ]; then
+    tar -C "$(dirname "$1")" -czf "$OUT/$(basename "$1").tgz" "$(basename "$1")"
+    say "$(basename "$1").tgz: $(du -h "$OUT/$(basename "$1").tgz" | cut -f1)"
+  fi
+}
+
+# Issue 12: DenseNet-40 k=12 dense, then gated from it, inside BUDGET seconds (its first
+# argument), 30 s of it for each evaluation.
+densenet40() {
+  local end=$(( $(date +%s) + $1 )) runs=/tmp/mapgate-gpu-runs common dense_s gated_s epochs
   rm -rf "$runs" && mkdir -p "$runs"
+  # shellcheck disable=SC2206 # EXTRA_TRAIN_FLAGS: words on purpose
+  common=(--dataset cifar10 --data "$STASH" --device "$DEVICE" --depth 40 --growth 12 --threads 3 --seed 1
+          ${EXTRA_TRAIN_FLAGS:-})
+  dense_s=$(( ($1 - 60) * 2 / 3 ))
+  epochs=$(( (dense_s - 20) / $(epoch_seconds 40 dense "$SIDE_BY_SIDE") )) && [ "$epochs" -ge 1 ] || epochs=1
+  say "DenseNet-40 dense: $epochs epochs, at most $dense_s s"
+  run timeout "$dense_s" "$BUILD/mapgate" train "${common[@]}" --out "$runs/dense" \
+      --epochs "$epochs" --lr 0.1 --schedule cosine 2>&1 | grep "done in" || say "dense training stopped (timeout or error; exit ${PIPESTATUS[0]})"
+  pack_run "$runs/dense"
+  gated_s=$(( end - $(date +%s) - 30 ))
+  epochs=$(( (gated_s - 20) / $(epoch_seconds 40 gated "$SIDE_BY_SIDE") )) && [ "$epochs" -ge 1 ] || epochs=1
+  say "DenseNet-40 gated from it: $epochs epochs, at most $gated_s s"
+  run timeout "$gated_s" "$BUILD/mapgate" train "${common[@]}" --out "$runs/gated" --init "$runs/dense" \
+      --epochs "$epochs" --lr 0.01 --schedule cosine --gates reinforce --penalty "${PENALTY:-4}" \
+      --cost macs --cost-target "${COST_TARGET:-0.333}" --theta-masks greedy --bn-recal 20 2>&1 \
+      | grep "done in" || say "gated training stopped (timeout or error; exit ${PIPESTATUS[0]})"
+  pack_run "$runs/gated"
+}
+
+# compare_arm CONFIG ARM DEADLINE: tools/compare.py --only ARM, stopped at DEADLINE (epoch seconds).
+compare_arm() {
+  local left=$(( $3 - $(date +%s) ))
+  [ "$left" -gt 30 ] || { say "$2: no time left"; return 1; }
+  MAPGATE_DATA=$STASH run timeout "$left" python3 tools/compare.py "$1" --only "$2" --mapgate "$BUILD/mapgate" \
+      > "/tmp/compare-$2.log" 2>&1 || { say "$2 stopped (timeout or error): $(tail -n 2 "/tmp/compare-$2.log" | tr '\n' ' ')"; return 1; }
+  say "$2: $(grep -E 'accuracy [0-9.]+, ' "/tmp/compare-$2.log" | tail -n 1)"
+}
+
+# arm_seconds N: one arm of the comparison (4 dense and 9 gated epochs, its evaluations)
+# with N trainings side by side.
+arm_seconds() { echo $(( 4 * $(epoch_seconds 22 dense "$1") + 9 * $(epoch_seconds 22 gated "$1") + 40 )); }
+
+# Issue 10: the first arms of ARMS that the probe says end inside BUDGET side by side with
+# one another and DenseNet-40 (one arm at least), into /tmp/compare-arms; SIDE_BY_SIDE
+# becomes the number of trainings on the GPU.
+comparison_plan() {
+  local budget=$1 arm n=0
+  : > /tmp/compare-arms
+  for arm in ${ARMS:-gated-p8 static-p4 gated-p4 gated-p16}; do
+    if [ "$n" -ge 1 ] && [ "$(arm_seconds $((n + 2)))" -gt "$budget" ]; then break; fi
+    echo "$arm" >> /tmp/compare-arms && n=$((n + 1))
+  done
+  SIDE_BY_SIDE=$((n + 1))
+}
+
+# Issue 10: the planned arms side by side, each stopped at the deadline in any case.
+comparison() {
+  local budget=$1 config=${COMPARE_CONFIG:-tools/compare-cifar10-mapgates-target-gpu.json} deadline out arm
+  deadline=$(( $(date +%s) + budget - 30 ))
+  say "comparison: $(tr '\n' ' ' < /tmp/compare-arms)side by side (about $(arm_seconds "$SIDE_BY_SIDE") s each), budget $budget s"
+  while read -r arm; do compare_arm "$config" "$arm" "$deadline" & done < /tmp/compare-arms
+  wait
+  cat /tmp/compare-*.log > "$OUT/compare.log" 2>/dev/null || true
+  out=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["out"])' "$config")
+  if [ -d "$out" ]; then tar -czf "$OUT/compare.tgz" "$out"; fi
+  say "comparison packed: $(du -h "$OUT/compare.tgz" 2>/dev/null | cut -f1)"
+}
+
+train() {
+  local end left
+  end=$(( $(date +%s) + ${CALL_SECONDS:-540} ))
   for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
     [ -f "$STASH/$f.bin.gz" ] || die "$STASH/$f.bin.gz missing: the three calls must follow each other while the machine is held"
   done
-  # shellcheck disable=SC2206 # EXTRA_TRAIN_FLAGS: words on purpose
-  common=(--dataset cifar10 --data "$STASH" --device "$DEVICE" --depth 40 --growth 12 --threads 8 --seed 1
-          ${EXTRA_TRAIN_FLAGS:-})
-  say "dense: ${DENSE_EPOCHS:-15} epochs, at most ${DENSE_SECONDS:-200} s"
-  run timeout "${DENSE_SECONDS:-200}" "$BUILD/mapgate" train "${common[@]}" --out "$runs/dense" \
-      --epochs "${DENSE_EPOCHS:-15}" --lr 0.1 --schedule cosine 2>&1 | grep "done in" || say "dense training stopped (timeout or error; exit ${PIPESTATUS[0]})"
-  say "gated from it: ${GATED_EPOCHS:-5} epochs, at most ${GATED_SECONDS:-100} s"
-  run timeout "${GATED_SECONDS:-100}" "$BUILD/mapgate" train "${common[@]}" --out "$runs/gated" --init "$runs/dense" \
-      --epochs "${GATED_EPOCHS:-5}" --lr 0.01 --schedule cosine --gates reinforce --penalty "${PENALTY:-4}" \
-      --cost macs --cost-target "${COST_TARGET:-0.333}" --theta-masks greedy --bn-recal 20 2>&1 \
-      | grep "done in" || say "gated training stopped (timeout or error; exit ${PIPESTATUS[0]})"
-  for r in dense gated; do  # one file each: the device tool returns files of at most 16 MiB
-    [ -d "$runs/$r" ] || continue
-    if [ -f "$runs/$r/checkpoint.pt" ]; then
-      run "$BUILD/mapgate" eval --model "$runs/$r" --data "$STASH" --json > "$runs/$r/eval.json" || true
-    fi
-    tar -C "$runs" -czf "$OUT/$r.tgz" "$r"
-    say "$r.tgz: $(du -h "$OUT/$r.tgz" | cut -f1)"
-  done
+  [ -f "$PROBE" ] || say "no probe from call 1: epochs chosen from a slow guess"
+  left=$(( end - $(date +%s) - 40 ))  # 40 s: the last evaluations and packing
+  comparison_plan "$left"
+  say "trainings side by side, $left s"
+  densenet40 "$left" &
+  comparison "$left" &
+  wait
 }
 
 case "${1:-}" in
-  build) stash; build 2>&1 | tee "$OUT/build.log" ;;
+  build) stash; { build; probe; bench; } 2>&1 | tee "$OUT/build.log" ;;
   stash) stash ;;
-  train) stash; { bench; train; } 2>&1 | tee "$OUT/train.log" ;;
+  train) stash; train 2>&1 | tee "$OUT/train.log" ;;
   *) die "usage: tools/gpu_run.sh build|stash|train (docs/scale.md, \"On a lent GPU machine\")" ;;
 esac
