@@ -128,6 +128,9 @@ void add_train_command(CLI::App& app, Action& action) {
   add_choice_option(cmd, config->gate_unit,
                   "map (one decision per feature map, the paper's gates) or layer (one per dense layer, "
                   "shared by its k maps: a layer is computed whole or skipped, as in ConvNet-AIG)");
+  cmd->add_option("--core-maps", config->model.core_maps,
+                  "K: the first K maps of every layer are computed for every image, the gates decide the "
+                  "other k - K (per-map gates; 0: every map gated)");
   cmd->add_option("--random-keep", config->random_keep,
                   "--gates random: kept rate of each gated layer, comma-separated")
       ->delimiter(',');

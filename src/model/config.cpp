@@ -70,6 +70,12 @@ std::string architecture_problem(const DenseNetConfig& c, SettingNames names) {
     return name("--threshold", "threshold") + std::to_string(c.threshold) + ": expected 0 <= tau <= 1";
   if (!(c.p_clamp >= 0 && c.p_clamp < 0.5))
     return name("--p-clamp", "p_clamp") + std::to_string(c.p_clamp) + ": expected 0 <= eps < 0.5";
+  if (c.core_maps < 0 || c.core_maps >= c.growth)
+    return name("--core-maps", "core_maps") + std::to_string(c.core_maps) + ": expected 0 <= K < growth (" +
+           std::to_string(c.growth) + "): at least one map of each layer is gated";
+  if (c.core_maps > 0 && c.gate_per_layer)
+    return name("--core-maps", "core_maps") + std::to_string(c.core_maps) +
+           ": per-map gates only (a per-layer gate decides all of its layer's maps)";
   return "";
 }
 
@@ -91,6 +97,7 @@ nlohmann::json to_json(const DenseNetConfig& c) {
     j["gate_input"] = c.gate_standardize ? "standardized" : "raw";
     if (c.sampled_inference) j["inference"] = "sample";
     if (c.gate_per_layer) j["gate_unit"] = "layer";
+    if (c.core_maps > 0) j["core_maps"] = c.core_maps;
   }
   return j;
 }
@@ -136,6 +143,7 @@ DenseNetConfig densenet_config_from_json(const nlohmann::json& j, const std::str
     c.gate_standardize = choice(j, "gate_input", {"raw", "standardized"}, source) == "standardized";
     c.sampled_inference = choice(j, "inference", {"threshold", "sample"}, source) == "sample";
     c.gate_per_layer = choice(j, "gate_unit", {"map", "layer"}, source) == "layer";
+    if (j.contains("core_maps")) get("core_maps", c.core_maps);  // absent: every map gated
   }
   const std::string problem = architecture_problem(c, SettingNames::kFields);
   if (!problem.empty()) throw Error(source + ": invalid model config (" + problem + ")");

@@ -31,6 +31,11 @@ struct DenseNetConfig {
   // skipped). A weight file stores a per-layer gate as k equal rows, so the engine needs
   // no mode of its own. Files without the key gate maps.
   bool gate_per_layer = false;
+  // Core maps: the first K of every layer's k maps are computed for every image, without a
+  // decision; the gates decide the other k - K (per-map gates only). 0: every map gated,
+  // the paper's gates. A weight file stores a core map's gate as W = 0 and a large bias, so
+  // the engine needs no mode of its own. Files without the key gate every map.
+  int core_maps = 0;
   // Inference rule: false, m = [p > tau]; true, m ~ Bernoulli(p) also in eval mode (the
   // random-mask baseline, --gates random; the engine does not run such a model).
   bool sampled_inference = false;

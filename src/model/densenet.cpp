@@ -173,7 +173,16 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
           break;
         case GateMode::kGumbel: m = gumbel_straight_through(p, control.temperature); break;
       }
-      log_prob = log_prob + bernoulli_log_prob(p, m.detach());  // once per decision
+      const int core = units == config_.growth ? config_.core_maps : 0;
+      if (core > 0) {
+        // The layer's first `core` maps are computed for every image, without a decision:
+        // p = m = 1 there (given masks stay as given), and only the other maps enter log pi.
+        const auto always = torch::ones({n, core}, p.options());
+        p = torch::cat({always, p.narrow(1, core, units - core)}, 1);
+        if (!given.defined()) m = torch::cat({always, m.narrow(1, core, units - core)}, 1);
+      }
+      log_prob = log_prob + bernoulli_log_prob(p.narrow(1, core, units - core),
+                                               m.detach().narrow(1, core, units - core));  // once per decision
       if (units != config_.growth) {
         p = p.expand({n, config_.growth}).contiguous();
         m = m.expand({n, config_.growth}).contiguous();

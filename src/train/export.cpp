@@ -77,6 +77,21 @@ void widen_layer_gates(std::vector<std::pair<std::string, torch::Tensor>>& tenso
   }
 }
 
+// Core maps (--core-maps K): the first K rows of every gate as W = 0 and a bias that puts
+// p at 1 - eps, above any tau the export accepts, so the engine computes them for every
+// image as LibTorch does, in the per-map form it knows.
+void open_core_gates(std::vector<std::pair<std::string, torch::Tensor>>& tensors, int core) {
+  constexpr double kCoreLogit = 30.0;  // sigmoid(30) is 1 in float32
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (auto& [name, tensor] : tensors) {
+    if (name.rfind("gates.", 0) != 0) continue;
+    if (ends_with(name, ".fc.weight")) tensor = tensor.clone(), tensor.narrow(0, 0, core).zero_();
+    if (ends_with(name, ".fc.bias")) tensor = tensor.clone(), tensor.narrow(0, 0, core).fill_(kCoreLogit);
+  }
+}
+
 }  // namespace
 
 Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Normalization& norm) {
@@ -90,12 +105,17 @@ Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Norm
   w.config.dropout = 0;
   w.config.gate_standardize = false;  // folded into the gates' linear maps below
   w.config.gate_per_layer = false;    // a per-layer gate is written as k equal rows
+  w.config.core_maps = 0;             // core maps are written as gates that are always on
+  if (config.core_maps > 0 && !(config.threshold < 1 - config.p_clamp))
+    throw Error("export: a model with core maps needs tau < 1 - eps (" + std::to_string(config.threshold) +
+                " >= 1 - " + std::to_string(config.p_clamp) + "): the engine would switch its core maps off");
   w.mean = norm.mean;
   w.std = norm.std;
   w.bn_eps = batch_norm_eps(model);
   auto tensors = named_tensors(model);
   if (config.gate_standardize) fold_gate_inputs(model, tensors);
   if (config.gate_per_layer) widen_layer_gates(tensors, config.growth);
+  if (config.core_maps > 0) open_core_gates(tensors, config.core_maps);
   for (auto& [name, tensor] : tensors) {
     const auto t = tensor.detach().to(torch::kCPU, torch::kFloat).contiguous();
     WeightTensor wt;

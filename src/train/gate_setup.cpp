@@ -53,6 +53,7 @@ void apply_gate_flags(TrainConfig& c) {
     throw UsageError("--gates frozen: --init " + quoted(c.init) + " has no gates (trained with --gates off)");
   c.model.gate_standardize = source.gate_standardize;
   c.model.gate_per_layer = source.gate_per_layer;
+  c.model.core_maps = source.core_maps;
   c.model.threshold = source.threshold;
   c.model.p_clamp = source.p_clamp;
 }

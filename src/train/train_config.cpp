@@ -46,6 +46,11 @@ void check_layer_bits(const char* flag, const std::vector<int>& bits, const Dens
 void validate(const TrainConfig& c) {
   if (c.gates == Gates::kFrozen && c.init.empty())
     throw UsageError("--gates frozen: needs --init RUN, a gated run whose gates it keeps");
+  if (c.model.core_maps != 0 && !c.learns_gates())
+    throw UsageError("--core-maps: only with --gates reinforce or gumbel (gates that learn which of the other maps "
+                     "to compute)");
+  if (c.model.core_maps != 0 && c.gate_unit == GateUnit::kLayer)
+    throw UsageError("--core-maps: per-map gates only (--gate-unit layer decides all of a layer's maps at once)");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
   validate(model);

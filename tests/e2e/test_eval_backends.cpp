@@ -15,7 +15,7 @@ namespace {
 Normalization test_normalization() { return {{0.3f, 0.3f, 0.3f}, {0.25f, 0.25f, 0.25f}}; }
 
 // A DenseNet-10 k=4 for the 4-class 16x16 quadrant blobs.
-DenseNetConfig small_config(bool gated, bool per_layer = false) {
+DenseNetConfig small_config(bool gated, bool per_layer = false, int core_maps = 0) {
   DenseNetConfig c;
   c.depth = 10;
   c.growth = 4;
@@ -24,11 +24,13 @@ DenseNetConfig small_config(bool gated, bool per_layer = false) {
   c.gated = gated;
   c.gate_standardize = true;
   c.gate_per_layer = per_layer;
+  c.core_maps = core_maps;
   return c;
 }
 
-DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm, bool per_layer = false) {
-  const DenseNetConfig c = small_config(gated, per_layer);
+DenseNet random_model(bool gated, const Dataset& data, const Normalization& norm, bool per_layer = false,
+                      int core_maps = 0) {
+  const DenseNetConfig c = small_config(gated, per_layer, core_maps);
   torch::manual_seed(7);
   DenseNet model(c);
   {
@@ -90,6 +92,25 @@ TEST(EvalBackends, PerLayerGatedModelGivesTheSameResultOnBoth) {
   EXPECT_GT(layers_off, 0u);  // whole layers were skipped
   const auto [low, high] = std::minmax_element(engine.macs.begin(), engine.macs.end());
   EXPECT_LT(*low, *high);
+}
+
+// --core-maps: the engine runs core maps as gates written always on (W = 0, a large bias)
+// and computes them for every image, as LibTorch does; the other maps stay per image.
+TEST(EvalBackends, CoreMapsModelGivesTheSameResultOnBoth) {
+  const Dataset data = test::make_quadrant_blobs(200, 16, 8);
+  const Normalization norm = test_normalization();
+  DenseNet model = random_model(true, data, norm, /*per_layer=*/false, /*core_maps=*/2);
+  const EvalResult engine = evaluate(model, data, norm, 64);
+  const EvalResult libtorch = evaluate(model, data, norm, 64, EvalBackend::kLibTorch);
+  expect_same(engine, libtorch);
+  const std::size_t k = model->config().growth, maps = engine.masks.maps;
+  std::size_t gated_off = 0;
+  for (std::size_t i = 0; i < engine.examples; ++i)
+    for (std::size_t j = 0; j < maps; ++j) {
+      if (j % k < 2) EXPECT_TRUE(engine.masks.bits[i * maps + j]) << "image " << i << ", core map " << j;
+      else gated_off += !engine.masks.bits[i * maps + j];
+    }
+  EXPECT_GT(gated_off, 0u);  // the comparison means something: gated maps do switch off
 }
 
 // per_example_json (`mapgate eval --json --per-example`): one entry per image in dataset

@@ -297,5 +297,39 @@ TEST(GatedTraining, PerLayerGatesSkipWholeLayers) {
   for (int i = 0; i < 24; ++i) EXPECT_EQ(on[i].get<double>(), i / 4 == 1 || i / 4 == 4 ? 0.0 : 1.0) << "map " << i;
 }
 
+// --core-maps: under a penalty that closes most gated maps, the core maps stay on for
+// every test image; the setting is recorded and reloads; where it does not apply, it is a
+// usage error naming the flag.
+TEST(GatedTraining, CoreMapsStayOnUnderThePenalty) {
+  test::ScratchDir dir;
+  TrainConfig c = gated_config(dir / "core", /*penalty=*/4.0);
+  c.model.core_maps = 1;
+  train(c, blobs(), nullptr);
+  EXPECT_EQ(load_trained_model(dir / "core").config.core_maps, 1);
+  const auto m = read_metrics(dir / "core").back();
+  const auto on = m["test_input_dependence"]["map_on_rate"];
+  ASSERT_EQ(on.size(), 24u);  // 6 gated layers x growth 4
+  double gated_on = 0;
+  for (int i = 0; i < 24; ++i) {
+    if (i % 4 == 0) EXPECT_EQ(on[i].get<double>(), 1.0) << "core map " << i;
+    else gated_on += on[i].get<double>();
+  }
+  EXPECT_LT(gated_on / 18, 0.9);  // the penalty did close gated maps
+  for (auto set : std::vector<std::function<void(TrainConfig&)>>{
+           [](TrainConfig& t) { t.gates = Gates::kFixed; t.fixed_maps.assign(24, 1); },
+           [](TrainConfig& t) { t.gate_unit = GateUnit::kLayer; },
+           [](TrainConfig& t) { t.model.core_maps = 4; }}) {
+    TrainConfig bad = gated_config(dir / "bad", 1.0);
+    bad.model.core_maps = 1;
+    set(bad);
+    try {
+      validate(bad);
+      ADD_FAILURE() << "accepted";
+    } catch (const UsageError& e) {
+      EXPECT_NE(std::string(e.what()).find("--core-maps"), std::string::npos) << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace mapgate
