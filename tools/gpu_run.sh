@@ -4,26 +4,27 @@
 #
 #   tools/gpu_run.sh build   (carry .gpu/deps.tar.xz .gpu/cifar-a) keep the data part, build
 #                            mapgate against the machine's PyTorch LibTorch, run the tests,
-#                            then probe the training speeds that size call 3
+#                            probe the training speeds that size call 3, then the throughput
+#                            of mapgate and of PyTorch from Python on the same GPU
 #   tools/gpu_run.sh stash   (carry .gpu/cifar-b) keep the data part
 #   tools/gpu_run.sh probe   (carry .gpu/cifar-b) the same, then the probe and throughput
 #                            pairs again, where call 1 stopped before them
-#   tools/gpu_run.sh train   (carry .gpu/cifar-c) keep the data part; training throughput of
-#                            mapgate and of PyTorch from Python, same GPU, alternating; then,
-#                            side by side on the GPU: DenseNet-40 k=12 trained dense, then gated
-#                            from it (issue 12), and tools/compare.py's GPU config with its
-#                            epochs scaled to fit (issue 10: gated, fixed, thin arms)
+#   tools/gpu_run.sh train   (carry .gpu/cifar-c) keep the data part; then, side by side on
+#                            the GPU: DenseNet-40 k=12 trained dense, then gated from it
+#                            (issue 12), and the arms of COMPARE_CONFIG that the probe says
+#                            end in time (issue 10)
 #
 # The data parts, the build and the probe stay on the machine only while it is held: each
 # call must come within its idle time (30 s) of the last. Results go to $OUT (the device
 # tool's; gpu-out/ elsewhere): logs, dense.tgz and gated.tgz (DenseNet-40 run directories
-# with their eval JSON, about 8 MB each), compare-*.tgz (the comparison's run directories).
-# Settings (environment): CALL_SECONDS (540), the time call 3 may take in all: the
-# trainings' epochs are chosen from the probe to end inside it, and each is stopped at its
-# share in any case (a stopped run keeps its last finished epoch); SHARE (2), how much
-# slower a training runs beside the others than alone in the probe; PENALTY (4),
+# with their eval JSON, about 8 MB each), compare.tgz (the comparison's run directories).
+# Settings (environment): CALL_SECONDS (540), the time call 3 may take in all: DenseNet-40's
+# epochs and the number of comparison arms are chosen from the probe to end inside it, and
+# each training is stopped at its share in any case (a stopped run keeps its last finished
+# epoch); SHARE (0.3), how much slower a training runs for every other one beside it;
+# ARMS (gated-p8 static-p4 gated-p4 gated-p16), the comparison's arms in order; PENALTY (4),
 # COST_TARGET (0.333) of the DenseNet-40 gated run; for a rehearsal on a machine without a
-# GPU: DEVICE (cuda), BENCH_STEPS (40), EXTRA_TRAIN_FLAGS (e.g. "--train-limit 512"),
+# GPU: DEVICE (cuda), BENCH_STEPS (40; the probe 30), EXTRA_TRAIN_FLAGS (e.g. "--train-limit 512"),
 # COMPARE_CONFIG (tools/compare-cifar10-mapgates-target-gpu.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -173,7 +173,7 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
           break;
         case GateMode::kGumbel: m = gumbel_straight_through(p, control.temperature); break;
       }
-      const int core = units == config_.growth ? config_.core_maps : 0;
+      const int core = config_.core_maps;  // 0 with per-layer gates (validate)
       if (core > 0) {
         // The layer's first `core` maps are computed for every image, without a decision:
         // p = m = 1 there (given masks stay as given), and only the other maps enter log pi.

@@ -82,13 +82,14 @@ void widen_layer_gates(std::vector<std::pair<std::string, torch::Tensor>>& tenso
 // image as LibTorch does, in the per-map form it knows.
 void open_core_gates(std::vector<std::pair<std::string, torch::Tensor>>& tensors, int core) {
   constexpr double kCoreLogit = 30.0;  // sigmoid(30) is 1 in float32
-  auto ends_with = [](const std::string& s, const std::string& tail) {
-    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-  };
   for (auto& [name, tensor] : tensors) {
     if (name.rfind("gates.", 0) != 0) continue;
-    if (ends_with(name, ".fc.weight")) tensor = tensor.clone(), tensor.narrow(0, 0, core).zero_();
-    if (ends_with(name, ".fc.bias")) tensor = tensor.clone(), tensor.narrow(0, 0, core).fill_(kCoreLogit);
+    const std::string field = name.substr(name.find('.', 6) + 1);  // gates.L.fc.weight -> fc.weight
+    if (field != "fc.weight" && field != "fc.bias") continue;
+    tensor = tensor.clone();  // the model's own parameter stays as trained
+    auto rows = tensor.narrow(0, 0, core);
+    if (field == "fc.weight") rows.zero_();
+    else rows.fill_(kCoreLogit);
   }
 }
 

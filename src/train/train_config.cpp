@@ -49,10 +49,9 @@ void validate(const TrainConfig& c) {
   if (c.model.core_maps != 0 && !c.learns_gates())
     throw UsageError("--core-maps: only with --gates reinforce or gumbel (gates that learn which of the other maps "
                      "to compute)");
-  if (c.model.core_maps != 0 && c.gate_unit == GateUnit::kLayer)
-    throw UsageError("--core-maps: per-map gates only (--gate-unit layer decides all of a layer's maps at once)");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
+  model.gate_per_layer = c.gated() && c.gate_unit == GateUnit::kLayer;  // as apply_gate_flags sets it
   validate(model);
   if (c.gated()) {
     if (!(c.penalty >= 0) || !std::isfinite(c.penalty))
