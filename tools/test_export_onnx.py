@@ -1,19 +1,25 @@
 """tools/export_onnx.py on tiny weight files written here with tools/weightfile.py (plain
 and BC, odd image size):
 the ONNX graph, run by a small numpy evaluator of its ops, equals a numpy DenseNet forward
-written directly from the tensors; bad files give one line naming the file."""
+written directly from the tensors; bad files give one line naming the file. Needs numpy and
+onnx (Debian: python3-numpy, python3-onnx); skipped, saying so, where the interpreter lacks
+them (a GPU machine's own Python, say)."""
 import io
 import os
 import tempfile
 import unittest
 from contextlib import redirect_stderr, redirect_stdout
 
-import numpy as np
-import onnx
-from onnx import numpy_helper
+try:
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
 
-import export_onnx
-import weightfile
+    import export_onnx
+    import weightfile
+    HAVE_ONNX, WHY = True, ""
+except ImportError as e:
+    HAVE_ONNX, WHY = False, "%s; run the tests with Debian's python3 (python3-numpy, python3-onnx)" % e
 
 
 def tiny_file(path, bc, seed):
@@ -119,6 +125,7 @@ def densenet_forward(t, bc, image, masks=None, eps=1e-5):
     return bn_relu(x, "norm", keep).mean(axis=(2, 3)) @ t["classifier.weight"].T + t["classifier.bias"]
 
 
+@unittest.skipUnless(HAVE_ONNX, WHY)
 class ExportOnnx(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.TemporaryDirectory()
