@@ -108,7 +108,7 @@ Setup setup_model(const BenchArgs& args) {
   check_checkpoint_dataset(trained.path, trained.dataset);
   const std::string dir = resolve_data_dir(args.data, trained.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
-  const Dataset test = load_dataset(trained.dataset, dir).test.head(args.test_limit);
+  const Dataset test = load_test_split(trained.dataset, dir).head(args.test_limit);
   check_network_takes(test, dir, c, "model " + quoted(trained.path));
   s.n = static_cast<int>(test.size());
   s.images = network_inputs(test, 0, test.size(), trained.normalization);

@@ -93,7 +93,7 @@ void run(const EvalArgs& args) {
   check_checkpoint_dataset(trained.path, trained.dataset);
   const std::string dir = resolve_data_dir(args.data, trained.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
-  const Dataset test = load_dataset(trained.dataset, dir).test.head(args.test_limit);
+  const Dataset test = load_test_split(trained.dataset, dir).head(args.test_limit);
   if (test.channels != trained.config.in_channels || test.height != trained.config.image_size ||
       test.num_classes != trained.config.num_classes)
     throw Error("--data " + quoted(dir) + ": images do not fit the model in " + quoted(trained.path));

@@ -38,7 +38,7 @@ void run_infer(const InferArgs& args) {
   const DenseNetConfig& c = weights.config;
   const std::string dir = resolve_data_dir(args.data, args.dataset,
                                            [](const std::string& l) { std::cerr << l << "\n"; });
-  const Dataset test = load_dataset(args.dataset, dir).test.head(args.test_limit);
+  const Dataset test = load_test_split(args.dataset, dir).head(args.test_limit);
   check_network_takes(test, dir, c, "weights " + quoted(args.weights));
 
   EngineOptions options;

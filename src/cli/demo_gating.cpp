@@ -151,7 +151,7 @@ void run_gating_demo(const GatingDemoArgs& args) {
   TrainedModel gated = load_demo_run("--gated", args.gated, true);
   std::printf("== mapgate demo: feature maps switched off per image (%d thread(s))\n", args.threads);
   const std::string dir = resolve_data_dir(args.data, gated.dataset, [](const std::string& l) { std::cerr << l << "\n"; });
-  const Dataset test = load_dataset(gated.dataset, dir).test.head(args.test_limit);
+  const Dataset test = load_test_split(gated.dataset, dir).head(args.test_limit);
   check_network_takes(test, dir, dense.config, "--dense " + quoted(dense.path));
   check_network_takes(test, dir, gated.config, "--gated " + quoted(gated.path));
   std::printf("data: %zu %s test images from %s\n", test.size(), gated.dataset.c_str(), dir.c_str());

@@ -171,19 +171,21 @@ void append_cifar100_records(const std::vector<std::uint8_t>& bytes, const std::
   append_records(kCifar100, bytes, path, out);
 }
 
-DatasetSplits load_cifar10(const std::string& dir, const FileBytesHook& on_file) {
+DatasetSplits load_cifar10(const std::string& dir, const FileBytesHook& on_file, Splits which) {
   constexpr int kClasses = 10;
   const std::string meta = join(dir, "batches.meta.txt");
   std::vector<std::string> names = file_exists(meta)
                                         ? read_names_file(kCifar10.subject, meta, kClasses)
                                         : cifar10_standard_names();
   DatasetSplits s;
-  s.train = load_split(kCifar10, dir, cifar10_train_files(), kClasses, names, on_file);
+  if (which == Splits::kTrainAndTest) {
+    s.train = load_split(kCifar10, dir, cifar10_train_files(), kClasses, names, on_file);
+  }
   s.test = load_split(kCifar10, dir, {cifar10_test_file()}, kClasses, names, on_file);
   return s;
 }
 
-DatasetSplits load_cifar100(const std::string& dir, const FileBytesHook& on_file) {
+DatasetSplits load_cifar100(const std::string& dir, const FileBytesHook& on_file, Splits which) {
   constexpr int kClasses = 100;
   const std::string meta = join(dir, "fine_label_names.txt");
   std::vector<std::string> names;
@@ -193,7 +195,9 @@ DatasetSplits load_cifar100(const std::string& dir, const FileBytesHook& on_file
     for (int c = 0; c < kClasses; ++c) names.push_back(std::to_string(c));
   }
   DatasetSplits s;
-  s.train = load_split(kCifar100, dir, {"train.bin"}, kClasses, names, on_file);
+  if (which == Splits::kTrainAndTest) {
+    s.train = load_split(kCifar100, dir, {"train.bin"}, kClasses, names, on_file);
+  }
   s.test = load_split(kCifar100, dir, {"test.bin"}, kClasses, names, on_file);
   return s;
 }

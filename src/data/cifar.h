@@ -44,7 +44,10 @@ void append_cifar100_records(const std::vector<std::uint8_t>& bytes, const std::
 // Both splits from `dir`. Class names from batches.meta.txt (CIFAR-10) or
 // fine_label_names.txt (CIFAR-100) when present, which must then hold exactly 10 or 100
 // non-empty lines; otherwise the standard names (CIFAR-10) or "0".."99" (CIFAR-100).
-DatasetSplits load_cifar10(const std::string& dir, const FileBytesHook& on_file = nullptr);
-DatasetSplits load_cifar100(const std::string& dir, const FileBytesHook& on_file = nullptr);
+// Splits::kTestOnly reads the test file alone.
+DatasetSplits load_cifar10(const std::string& dir, const FileBytesHook& on_file = nullptr,
+                           Splits which = Splits::kTrainAndTest);
+DatasetSplits load_cifar100(const std::string& dir, const FileBytesHook& on_file = nullptr,
+                            Splits which = Splits::kTrainAndTest);
 
 }  // namespace mapgate

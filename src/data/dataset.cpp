@@ -29,13 +29,17 @@ const std::vector<std::string>& dataset_names() {
   return names;
 }
 
-DatasetSplits load_dataset(const std::string& name, const std::string& dir) {
-  if (name == "cifar10") return load_cifar10(dir);
-  if (name == "cifar100") return load_cifar100(dir);
-  if (name == "mnist" || name == "fashion-mnist") return load_idx_dataset(name, dir);
+DatasetSplits load_dataset(const std::string& name, const std::string& dir, Splits which) {
+  if (name == "cifar10") return load_cifar10(dir, nullptr, which);
+  if (name == "cifar100") return load_cifar100(dir, nullptr, which);
+  if (name == "mnist" || name == "fashion-mnist") return load_idx_dataset(name, dir, which);
   std::string expected;
   for (const std::string& n : dataset_names()) expected += (expected.empty() ? "" : ", ") + n;
   throw UsageError("--dataset " + quoted(name) + ": unknown; expected one of " + expected);
+}
+
+Dataset load_test_split(const std::string& name, const std::string& dir) {
+  return load_dataset(name, dir, Splits::kTestOnly).test;
 }
 
 }  // namespace mapgate

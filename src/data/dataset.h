@@ -31,11 +31,20 @@ struct DatasetSplits {
   Dataset test;
 };
 
+// Which splits a loader reads: evaluation needs the test split only, and skipping the
+// training files saves inflating CIFAR-10's 150 MB of them.
+enum class Splits { kTrainAndTest, kTestOnly };
+
 // Names accepted by --dataset.
 const std::vector<std::string>& dataset_names();
 
-// Loads both splits of `name` from `dir`. Throws UsageError for an unknown name and
-// Error (naming the file and the rule) for anything missing or malformed.
-DatasetSplits load_dataset(const std::string& name, const std::string& dir);
+// Loads both splits of `name` from `dir` (kTestOnly: `train` stays empty). Throws
+// UsageError for an unknown name and Error (naming the file and the rule) for anything
+// missing or malformed.
+DatasetSplits load_dataset(const std::string& name, const std::string& dir,
+                           Splits which = Splits::kTrainAndTest);
+
+// The test split alone; no training file is opened.
+Dataset load_test_split(const std::string& name, const std::string& dir);
 
 }  // namespace mapgate

@@ -136,7 +136,7 @@ const std::vector<std::string>& fashion_mnist_names() {
   return names;
 }
 
-DatasetSplits load_idx_dataset(const std::string& name, const std::string& dir) {
+DatasetSplits load_idx_dataset(const std::string& name, const std::string& dir, Splits which) {
   std::vector<std::string> names;
   if (name == "fashion-mnist") {
     names = fashion_mnist_names();
@@ -147,7 +147,9 @@ DatasetSplits load_idx_dataset(const std::string& name, const std::string& dir) 
                      "fashion-mnist");
   }
   DatasetSplits s;
-  s.train = load_split(name, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", names);
+  if (which == Splits::kTrainAndTest) {
+    s.train = load_split(name, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", names);
+  }
   s.test = load_split(name, dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", names);
   return s;
 }

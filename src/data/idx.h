@@ -30,6 +30,8 @@ const std::vector<std::string>& fashion_mnist_names();
 
 // Both splits of "mnist" or "fashion-mnist" from `dir`: train-images-idx3-ubyte,
 // train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may be .gz).
-DatasetSplits load_idx_dataset(const std::string& name, const std::string& dir);
+// Splits::kTestOnly reads the t10k files alone.
+DatasetSplits load_idx_dataset(const std::string& name, const std::string& dir,
+                               Splits which = Splits::kTrainAndTest);
 
 }  // namespace mapgate

@@ -167,6 +167,28 @@ TEST_F(Readers, Cifar10Gz) {
   expect_cifar10_fixture(load_dataset("cifar10", dir_));
 }
 
+// Evaluation reads the test split alone: with every training file gone, load_test_split
+// still gives the whole test split and load_dataset names the first missing file.
+TEST_F(Readers, TestSplitOpensNoTrainingFile) {
+  write_cifar10(/*gz=*/true);
+  write_bytes(path("train.bin"), cifar100_records(10));  // a second dataset beside it
+  write_gz(path("test.bin.gz"), cifar100_records(4));
+  write_idx(/*gz=*/false, 12, 5);
+  for (const char* f : {"data_batch_1.bin.gz", "data_batch_2.bin.gz", "data_batch_3.bin.gz",
+                        "data_batch_4.bin.gz", "data_batch_5.bin.gz", "train.bin",
+                        "train-images-idx3-ubyte", "train-labels-idx1-ubyte"}) {
+    fs::remove(path(f));
+  }
+  const Dataset cifar10 = load_test_split("cifar10", dir_);
+  EXPECT_EQ(cifar10.size(), 10u);
+  EXPECT_EQ(cifar10.class_names, cifar10_standard_names());
+  EXPECT_EQ(cifar10.image(3)[5], (3 * 7 + 5) % 256);
+  EXPECT_EQ(load_test_split("cifar100", dir_).size(), 4u);
+  EXPECT_EQ(load_test_split("mnist", dir_).size(), 5u);
+  expect_error([&] { load_dataset("cifar10", dir_); }, {"data_batch_1.bin"});
+  expect_error([&] { load_dataset("mnist", dir_); }, {"train-images-idx3-ubyte"});
+}
+
 TEST_F(Readers, Cifar10MetaNames) {
   write_cifar10(false);
   write_bytes(path("batches.meta.txt"), Bytes{'a', '\n', 'b', '\r', '\n', 'c', '\n', 'd', '\n',
