@@ -48,19 +48,26 @@ double batch_norm_eps(DenseNet& model) {
   return eps >= 0 ? eps : 1e-5;
 }
 
+// The field of a gate's tensor ("gates.L.fc.weight" -> "fc.weight"); "" for any other tensor.
+std::string gate_field(const std::string& name) {
+  constexpr std::size_t kPrefix = 6;  // "gates."
+  if (name.rfind("gates.", 0) != 0) return "";
+  return name.substr(name.find('.', kPrefix) + 1);
+}
+
 // A standardised gate's eval-mode map folded into one linear map (GateImpl::folded): the
 // weight file stores W' and b' under the fc names and no norm statistics.
 void fold_gate_inputs(DenseNet& model, std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
   const auto modules = model->named_modules();
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (auto& [name, tensor] : tensors) {
-    if (name.rfind("gates.", 0) != 0) {
+    const std::string field = gate_field(name);
+    if (field.empty()) {
       out.emplace_back(name, tensor);
       continue;
     }
-    const auto dot = name.find('.', 6);
-    const std::string gate = name.substr(0, dot), field = name.substr(dot + 1);
     if (field.rfind("norm.", 0) == 0) continue;
+    const std::string gate = name.substr(0, name.size() - field.size() - 1);
     const auto folded = modules[gate]->as<GateImpl>()->folded();
     out.emplace_back(name, field == "fc.weight" ? folded.first : folded.second);
   }
@@ -71,7 +78,7 @@ void fold_gate_inputs(DenseNet& model, std::vector<std::pair<std::string, torch:
 // every map of the layer, in the per-map form the weight file and the engine know.
 void widen_layer_gates(std::vector<std::pair<std::string, torch::Tensor>>& tensors, int growth) {
   for (auto& [name, tensor] : tensors) {
-    if (name.rfind("gates.", 0) != 0) continue;
+    if (gate_field(name).empty()) continue;
     if (tensor.dim() == 2) tensor = tensor.expand({growth, tensor.size(1)}).contiguous();
     else if (tensor.dim() == 1 && tensor.size(0) == 1) tensor = tensor.expand({growth}).contiguous();
   }
@@ -83,8 +90,7 @@ void widen_layer_gates(std::vector<std::pair<std::string, torch::Tensor>>& tenso
 void open_core_gates(std::vector<std::pair<std::string, torch::Tensor>>& tensors, int core) {
   constexpr double kCoreLogit = 30.0;  // sigmoid(30) is 1 in float32
   for (auto& [name, tensor] : tensors) {
-    if (name.rfind("gates.", 0) != 0) continue;
-    const std::string field = name.substr(name.find('.', 6) + 1);  // gates.L.fc.weight -> fc.weight
+    const std::string field = gate_field(name);
     if (field != "fc.weight" && field != "fc.bias") continue;
     tensor = tensor.clone();  // the model's own parameter stays as trained
     auto rows = tensor.narrow(0, 0, core);

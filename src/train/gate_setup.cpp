@@ -46,7 +46,7 @@ void apply_gate_flags(TrainConfig& c) {
   c.model.gated = c.gated();
   c.model.gate_standardize = c.learns_gates() && c.gate_input == GateInput::kStandardized;
   c.model.sampled_inference = c.gates == Gates::kRandom;
-  c.model.gate_per_layer = c.gated() && c.gate_unit == GateUnit::kLayer;
+  c.model.gate_per_layer = c.gates_per_layer();
   if (c.gates != Gates::kFrozen) return;
   const DenseNetConfig source = read_model_config(c.init);
   if (!source.gated)

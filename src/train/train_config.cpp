@@ -51,7 +51,7 @@ void validate(const TrainConfig& c) {
                      "to compute)");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
-  model.gate_per_layer = c.gated() && c.gate_unit == GateUnit::kLayer;  // as apply_gate_flags sets it
+  model.gate_per_layer = c.gates_per_layer();  // as apply_gate_flags sets them
   validate(model);
   if (c.gated()) {
     if (!(c.penalty >= 0) || !std::isfinite(c.penalty))

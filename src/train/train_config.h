@@ -76,6 +76,8 @@ struct TrainConfig {
 
   bool gated() const { return gates != Gates::kOff; }
   bool learns_gates() const { return gates == Gates::kReinforce || gates == Gates::kGumbel; }
+  // One decision per dense layer (--gate-unit layer) instead of one per map.
+  bool gates_per_layer() const { return gated() && gate_unit == GateUnit::kLayer; }
   // Gates that do not train: the baselines (random, fixed) and --gates frozen.
   bool fixed_rate_gates() const {
     return gates == Gates::kRandom || gates == Gates::kFixed || gates == Gates::kFrozen;
