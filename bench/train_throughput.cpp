@@ -67,7 +67,7 @@ double bare_libtorch(const DenseNetConfig& c, int batch, int steps, torch::Devic
 // and the given REINFORCE baseline.
 double mapgate_train(const DenseNetConfig& c, const DatasetSplits& data, int batch, int threads,
                      const std::string& dir, const std::string& device, Gates gates = Gates::kOff,
-                     Amp amp = Amp::kOff, Baseline baseline = Baseline::kGreedy) {
+                     Amp amp = Amp::kOff, Baseline baseline = Baseline::kAuto) {
   std::filesystem::remove_all(dir);
   TrainConfig t;
   t.model = c;
@@ -113,10 +113,10 @@ int main(int argc, char** argv) {
   bool amp = false;
   app.add_flag("--amp", amp,
                "compare float32 training (A) with --amp bf16 (B): mapgate dense, or mapgate gated with --gated");
-  Baseline baseline = Baseline::kGreedy;
+  Baseline baseline = Baseline::kAuto;
   add_choice_option(&app, baseline, "REINFORCE baseline of the gated arm (--gated): as mapgate train --baseline");
   CLI11_PARSE(app, argc, argv);
-  if (baseline != Baseline::kGreedy && !gated) {
+  if (baseline != Baseline::kAuto && !gated) {
     std::fprintf(stderr, "mapgate_train_bench: --baseline: only with --gated\n");
     return 2;
   }

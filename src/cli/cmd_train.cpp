@@ -93,7 +93,8 @@ void add_train_command(CLI::App& app, Action& action) {
   add_choice_option(cmd, config->cost, "maps (fraction of gated maps on) or macs (fraction of dense MACs)");
   add_choice_option(cmd, config->baseline, "REINFORCE baseline: greedy (self-critical: the thresholded masks' reward, a LibTorch "
                   "training-mode pass), engine (the same on the inference engine in eval mode, CPU only, "
-                  "cheaper) or mean (moving average)");
+                  "cheaper), mean (moving average) or auto (engine on the CPU with --theta-masks sampled, "
+                  "otherwise greedy)");
   cmd->add_option("--threshold", config->model.threshold, "tau: inference keeps a map when p > tau");
   cmd->add_option("--p-clamp", config->model.p_clamp, "eps: gate probabilities stay in [eps, 1-eps]");
   cmd->add_option("--entropy", config->entropy, "entropy bonus beta for the gate policy");

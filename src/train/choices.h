@@ -15,7 +15,7 @@ namespace mapgate {
 enum class Gates { kOff, kReinforce, kGumbel, kRandom, kFixed, kFrozen };
 enum class Schedule { kStep, kCosine };       // step: /10 at 50% and 75% of the epochs
 enum class GateCost { kMaps, kMacs };         // fraction of gated maps on | of dense MACs
-enum class Baseline { kGreedy, kEngine, kMean };  // self-critical (LibTorch | engine) | moving average
+enum class Baseline { kAuto, kGreedy, kEngine, kMean };  // engine where it applies, else greedy | self-critical (LibTorch | engine) | moving average
 enum class CostGradient { kAnalytic, kReinforce };  // lambda E[cost] through p | cost inside R
 enum class ThetaMasks { kSampled, kGreedy };  // masks the weights train under
 enum class GateOptimizer { kAdam, kSgd };     // sgd: plain, no momentum
@@ -46,7 +46,8 @@ struct ChoiceNames<GateCost> {
 template <>
 struct ChoiceNames<Baseline> {
   static constexpr const char* kFlag = "--baseline";
-  static constexpr std::pair<Baseline, const char*> kNames[] = {{Baseline::kGreedy, "greedy"},
+  static constexpr std::pair<Baseline, const char*> kNames[] = {{Baseline::kAuto, "auto"},
+                                                                {Baseline::kGreedy, "greedy"},
                                                                 {Baseline::kEngine, "engine"},
                                                                 {Baseline::kMean, "mean"}};
 };

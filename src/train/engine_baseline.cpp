@@ -14,7 +14,15 @@
 namespace mapgate {
 
 bool engine_baseline_applies(const DenseNet& model) {
-  return model->config().gated && !model->config().sampled_inference && device_of(*model).is_cpu();
+  const DenseNetConfig& c = model->config();
+  const bool core_stays_on = c.core_maps == 0 || c.threshold < 1 - c.p_clamp;
+  return c.gated && !c.sampled_inference && core_stays_on && device_of(*model).is_cpu();
+}
+
+Baseline resolved_baseline(Baseline requested, ThetaMasks theta_masks, const DenseNet& model) {
+  if (requested != Baseline::kAuto) return requested;
+  return theta_masks == ThetaMasks::kSampled && engine_baseline_applies(model) ? Baseline::kEngine
+                                                                                : Baseline::kGreedy;
 }
 
 namespace {

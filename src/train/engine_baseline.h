@@ -15,8 +15,15 @@
 namespace mapgate {
 
 // Whether the engine can compute this model's baseline: a gated model on the CPU whose
-// masks are thresholded at inference (not --gates random).
+// masks are thresholded at inference (not --gates random) and whose core maps, if any,
+// stay on (tau < 1 - eps).
 bool engine_baseline_applies(const DenseNet& model);
+
+// The baseline a step uses for the one asked for: kAuto (--baseline auto, the default) is
+// kEngine where it applies and theta trains under the sampled masks, otherwise kGreedy
+// (with --theta-masks greedy the LibTorch thresholded pass runs anyway and its reward is
+// the greedy baseline at no extra cost). Any other choice is returned as it is.
+Baseline resolved_baseline(Baseline requested, ThetaMasks theta_masks, const DenseNet& model);
 
 // R = -CE - lambda * cost(m) per example (N), m = [p > tau] as the engine decides it.
 // images: (N, C, S, S) normalised, on the CPU; labels (N). No gradient.

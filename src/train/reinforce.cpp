@@ -136,6 +136,7 @@ GatedOutput side_pass(DenseNet& model, const torch::Tensor& images, const GateCo
 GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const torch::Tensor& labels,
                          const GatedCost& cost, const ReinforceSettings& s, double& mean_baseline) {
   const double lambda_in_reward = reward_penalty(s);
+  const Baseline baseline_kind = resolved_baseline(s.baseline, s.theta_masks, model);
   GateControl sample;
   sample.mode = GateMode::kSample;
   GatedOutput out;     // the REINFORCE sample
@@ -143,7 +144,7 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   torch::Tensor baseline;
   // Before any training-mode pass: BN running statistics updated under the sample would
   // make the baseline depend on it.
-  if (s.baseline == Baseline::kEngine)
+  if (baseline_kind == Baseline::kEngine)
     baseline = engine_greedy_reward(model, images, labels, cost, s.cost, lambda_in_reward);
   // The side pass runs first: the other records theta's graph, and BN's backward checks
   // that the running statistics it saved were not modified after it.
@@ -154,7 +155,7 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
     }
     greedy = model->forward_gated(images, GateControl{});
   } else {
-    if (s.baseline == Baseline::kGreedy) {
+    if (baseline_kind == Baseline::kGreedy) {
       // Self-critical: the reward the deterministic policy earns on the same examples.
       torch::NoGradGuard no_grad;
       greedy = side_pass(model, images, GateControl{});
@@ -165,9 +166,9 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   const auto ce = F::cross_entropy(trained.logits, labels);
   const auto sampled_cost = mask_cost(out.masks, cost, s.cost);
   const auto reward = gate_reward(out.logits, labels, sampled_cost, lambda_in_reward);
-  if (s.baseline == Baseline::kGreedy) {
+  if (baseline_kind == Baseline::kGreedy) {
     baseline = gate_reward(greedy.logits, labels, mask_cost(greedy.masks, cost, s.cost), lambda_in_reward);
-  } else if (s.baseline == Baseline::kMean) {
+  } else if (baseline_kind == Baseline::kMean) {
     // Moving average of past batches' mean reward; the first batch uses its own mean.
     const double batch_mean = reward.mean().item<double>();
     if (std::isnan(mean_baseline)) mean_baseline = batch_mean;

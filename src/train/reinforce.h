@@ -68,7 +68,7 @@ struct ReinforceSettings {
   double cost_target = 0;
   double variance = 0;             // gamma: the policy loss subtracts gamma * batch_variance(p)
   double logit_variance = 0;       // delta: the policy loss adds delta * batch_logit_variance(p)
-  Baseline baseline = Baseline::kGreedy;
+  Baseline baseline = Baseline::kGreedy;  // kAuto: resolved_baseline (engine_baseline.h) per step
   double entropy = 0;              // beta: the policy loss subtracts beta * H(pi(. | x))
   double mean_decay = 0.9;         // mean baseline: b <- decay b + (1 - decay) mean(R)
   // Masks theta is trained under: kSampled (the REINFORCE sample, as in the paper) or

@@ -44,7 +44,7 @@ struct TrainConfig {
   Gates gates = Gates::kOff;
   double penalty = 0.5;             // lambda in R = -CE - lambda * cost (gumbel: target-rate weight)
   GateCost cost = GateCost::kMaps;
-  Baseline baseline = Baseline::kGreedy;
+  Baseline baseline = Baseline::kAuto;
   int warmup_epochs = 0;            // dense epochs (all gates on, gates untrained) first
   int penalty_ramp_epochs = 0;      // lambda grows linearly over this many gated epochs
   double entropy = 0;               // entropy bonus beta

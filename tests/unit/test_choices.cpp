@@ -33,7 +33,7 @@ TEST(Choices, EveryNameRoundTripsAndOthersAreUsageErrors) {
   expect_round_trip_and_rejection<Gates>("off, reinforce, gumbel, random, fixed, frozen");
   expect_round_trip_and_rejection<Schedule>("step, cosine");
   expect_round_trip_and_rejection<GateCost>("maps, macs");
-  expect_round_trip_and_rejection<Baseline>("greedy, engine, mean");
+  expect_round_trip_and_rejection<Baseline>("auto, greedy, engine, mean");
   expect_round_trip_and_rejection<CostGradient>("analytic, reinforce");
   expect_round_trip_and_rejection<ThetaMasks>("sampled, greedy");
   expect_round_trip_and_rejection<GateOptimizer>("adam, sgd");

@@ -9,6 +9,7 @@
 #include "model/gated_macs.h"
 #include "train/engine_baseline.h"
 #include "train/reinforce.h"
+#include "train/train_config.h"
 
 using namespace mapgate;
 
@@ -110,4 +111,49 @@ TEST(EngineBaseline, DoesNotDependOnTheSampledMasks) {
     step.loss.backward();
     EXPECT_GT(model->named_parameters()["gates.0.fc.weight"].grad().abs().sum().item<double>(), 0);
   }
+}
+
+TEST(EngineBaseline, AutoIsTheEngineWhereItAppliesAndSavesSomething) {
+  DenseNet model = routing_model(5);
+  EXPECT_EQ(TrainConfig{}.baseline, Baseline::kAuto);  // the default of mapgate train
+  EXPECT_EQ(resolved_baseline(Baseline::kAuto, ThetaMasks::kSampled, model), Baseline::kEngine);
+  // With theta under the greedy masks their LibTorch pass runs anyway and is the baseline.
+  EXPECT_EQ(resolved_baseline(Baseline::kAuto, ThetaMasks::kGreedy, model), Baseline::kGreedy);
+  for (const Baseline b : {Baseline::kGreedy, Baseline::kEngine, Baseline::kMean})
+    EXPECT_EQ(resolved_baseline(b, ThetaMasks::kSampled, model), b);
+  // Core maps that tau would switch off: the engine cannot compute this model.
+  DenseNetConfig c = model->config();
+  c.core_maps = 1;
+  c.threshold = 1 - c.p_clamp;
+  DenseNet closed_core(c);
+  EXPECT_EQ(resolved_baseline(Baseline::kAuto, ThetaMasks::kSampled, closed_core), Baseline::kGreedy);
+  c.threshold = 0.5;
+  DenseNet open_core(c);
+  EXPECT_EQ(resolved_baseline(Baseline::kAuto, ThetaMasks::kSampled, open_core), Baseline::kEngine);
+}
+
+TEST(EngineBaseline, AutoStepTakesTheEngineBaseline) {
+  torch::manual_seed(6);
+  const auto images = torch::randn({10, 3, 8, 8});
+  double baselines[2] = {0, 0};
+  const Baseline asked[2] = {Baseline::kAuto, Baseline::kEngine};
+  for (int i = 0; i < 2; ++i) {
+    DenseNet model = routing_model(5);
+    ReinforceSettings s;
+    s.penalty = 1.0;
+    s.baseline = asked[i];
+    double mean_baseline = std::nan("");
+    torch::manual_seed(11);
+    baselines[i] = reinforce_step(model, images, kLabels, GatedCost(model->config()), s, mean_baseline).baseline;
+  }
+  EXPECT_EQ(baselines[0], baselines[1]);
+  // Not vacuous: the greedy baseline, a training-mode pass, differs from the eval-mode one.
+  DenseNet model = routing_model(5);
+  ReinforceSettings s;
+  s.penalty = 1.0;
+  s.baseline = Baseline::kGreedy;
+  double mean_baseline = std::nan("");
+  torch::manual_seed(11);
+  EXPECT_NE(reinforce_step(model, images, kLabels, GatedCost(model->config()), s, mean_baseline).baseline,
+            baselines[0]);
 }
