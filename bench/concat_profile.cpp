@@ -45,6 +45,7 @@ struct Stepper {
     if (cost) {
       ReinforceSettings settings;
       settings.penalty = 4;
+      settings.baseline = Baseline::kAuto;  // as mapgate train by default
       loss = reinforce_step(model, images, labels, *cost, settings, mean_baseline).loss;
     } else {
       loss = torch::nn::functional::cross_entropy(model->forward(images), labels);
