@@ -15,8 +15,7 @@ namespace mapgate {
 
 bool engine_baseline_applies(const DenseNet& model) {
   const DenseNetConfig& c = model->config();
-  const bool core_stays_on = c.core_maps == 0 || c.threshold < 1 - c.p_clamp;
-  return c.gated && !c.sampled_inference && core_stays_on && device_of(*model).is_cpu();
+  return c.gated && !c.sampled_inference && core_kept_at_inference(c) && device_of(*model).is_cpu();
 }
 
 Baseline resolved_baseline(Baseline requested, ThetaMasks theta_masks, const DenseNet& model) {

@@ -101,6 +101,10 @@ void open_core_gates(std::vector<std::pair<std::string, torch::Tensor>>& tensors
 
 }  // namespace
 
+bool core_kept_at_inference(const DenseNetConfig& config) {
+  return config.core_maps == 0 || config.threshold < 1 - config.p_clamp;
+}
+
 Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Normalization& norm) {
   torch::NoGradGuard no_grad;
   if (config.sampled_inference)
@@ -113,7 +117,7 @@ Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Norm
   w.config.gate_standardize = false;  // folded into the gates' linear maps below
   w.config.gate_per_layer = false;    // a per-layer gate is written as k equal rows
   w.config.core_maps = 0;             // core maps are written as gates that are always on
-  if (config.core_maps > 0 && !(config.threshold < 1 - config.p_clamp))
+  if (!core_kept_at_inference(config))
     throw Error("export: a model with core maps needs tau < 1 - eps (" + std::to_string(config.threshold) +
                 " >= 1 - " + std::to_string(config.p_clamp) + "): the engine would switch its core maps off");
   w.mean = norm.mean;

@@ -18,6 +18,10 @@ namespace mapgate {
 Weights export_weights(DenseNet& model, const DenseNetConfig& config, const Normalization& norm);
 Weights export_weights(TrainedModel& trained);
 
+// Whether the engine keeps this model's core maps on: a core gate's p is 1 - eps, kept when
+// p > tau. export_weights refuses a model with core maps where it does not.
+bool core_kept_at_inference(const DenseNetConfig& config);
+
 // load_trained_model(run_or_file), export_weights, write_weights(out). Returns the weights.
 Weights export_model(const std::string& run_or_file, const std::string& out);
 
