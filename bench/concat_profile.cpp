@@ -23,7 +23,7 @@
 #include "common/allocator.h"
 #include "model/densenet.h"
 #include "model/gated_macs.h"
-#include "model/masked_batch_norm.h"
+#include "model/masked_bn_relu.h"
 #include "train/reinforce.h"
 
 namespace {
@@ -67,30 +67,37 @@ std::map<std::string, double> totals_by_name(const std::string& trace) {
   return totals;
 }
 
-// Masked BatchNorm alone, forward and backward at one DenseNet-22 block-1 shape: the
-// closed-form backward (a mask without gradient) against autograd through elementary ops
-// (the same mask with requires_grad), alternating; median ms of each.
+// Masked BN-ReLU-mask alone, forward and backward at one DenseNet shape: the fused CPU
+// kernel (masked_bn_relu) against its reference composition (masked_batch_norm's closed
+// form, relu, mask multiply), alternating; median ms of each, the fused one split into
+// forward and backward.
 void time_masked_bn(int batch, int channels, int size, int repeats) {
   torch::manual_seed(0);
   torch::nn::BatchNorm2d bn(channels);
   bn->train();
   const auto keep = torch::bernoulli(torch::full({batch, channels}, 0.5));
-  const auto x = (torch::randn({batch, channels, size, size}) * keep.view({batch, channels, 1, 1})).requires_grad_(true);
+  const auto mask = keep.view({batch, channels, 1, 1});
+  const auto x = (torch::randn({batch, channels, size, size}) * mask).requires_grad_(true);
   const auto dy = torch::randn_like(x);
-  std::vector<double> fused, autograd;
-  for (int r = 0; r < repeats; ++r)
-    for (bool grad_keep : {false, true}) {
-      const auto k = keep.clone().requires_grad_(grad_keep);
-      const auto start = std::chrono::steady_clock::now();
-      masked_batch_norm(*bn, x, k).backward(dy);
-      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-      (grad_keep ? autograd : fused).push_back(ms);
-      x.grad().zero_();
-    }
-  std::sort(fused.begin(), fused.end());
-  std::sort(autograd.begin(), autograd.end());
-  std::printf("masked BN (%d, %d, %d, %d) forward + backward: closed form %.2f ms, autograd %.2f ms (medians of %d)\n",
-              batch, channels, size, size, fused[repeats / 2], autograd[repeats / 2], repeats);
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
+  std::vector<double> forward, backward, composition;
+  for (int r = 0; r < repeats; ++r) {
+    auto start = Clock::now();
+    auto y = masked_bn_relu(*bn, x, keep);
+    forward.push_back(ms_since(start));
+    start = Clock::now();
+    y.backward(dy);
+    backward.push_back(ms_since(start));
+    start = Clock::now();
+    (torch::relu(masked_batch_norm(*bn, x, keep)) * mask).backward(dy);
+    composition.push_back(ms_since(start));
+    x.grad().zero_();
+  }
+  for (auto* v : {&forward, &backward, &composition}) std::sort(v->begin(), v->end());
+  const int m = repeats / 2;
+  std::printf("masked BN-ReLU-mask (%d, %d, %d, %d) forward + backward: fused %.2f ms (%.2f + %.2f), composition %.2f ms (medians of %d)\n",
+              batch, channels, size, size, forward[m] + backward[m], forward[m], backward[m], composition[m], repeats);
 }
 
 }  // namespace
@@ -109,7 +116,7 @@ int main(int argc, char** argv) {
   app.add_option("--top", top, "operators listed, longest first");
   app.add_option("--trace", trace, "where the Chrome trace is written");
   app.add_flag("--gated", gated, "REINFORCE-gated steps (lambda 4, default method settings)");
-  app.add_flag("--masked-bn", masked_bn, "time the masked BatchNorm alone (closed form vs autograd) instead");
+  app.add_flag("--masked-bn", masked_bn, "time the masked BN-ReLU-mask alone (fused vs composition) instead");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(threads);
   if (masked_bn) {

@@ -8,6 +8,8 @@
 #include <torch/nn/functional/pooling.h>
 #include <torch/nn/init.h>
 
+#include "model/masked_bn_relu.h"
+
 namespace mapgate {
 namespace F = torch::nn::functional;
 namespace {
@@ -26,6 +28,7 @@ torch::Tensor bn_relu(torch::nn::BatchNorm2d& bn, const torch::Tensor& low, cons
                       const MaskedNorm& norm) {
   const torch::Tensor x = low.to(torch::kFloat);
   if (!keep.defined()) return torch::relu(bn->forward(x));
+  if (norm.masked_stats && !norm.sums && masked_bn_relu_applies(*bn, x, keep)) return masked_bn_relu(*bn, x, keep);
   torch::Tensor stats_keep = norm.masked_stats ? keep : torch::Tensor();
   if (norm.sums && !stats_keep.defined()) stats_keep = torch::ones_like(keep);
   const auto a = torch::relu(masked_batch_norm(*bn, x, stats_keep, norm.sums));

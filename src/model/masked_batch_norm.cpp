@@ -136,15 +136,19 @@ torch::Tensor masked_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Ten
   if (!sums && keep.requires_grad()) return masked_batch_norm_autograd(bn, x, keep);
   // x (N, C, H, W), keep (N, C): statistics over the N_c * H * W values of the kept examples.
   const KeptMoments s = kept_moments(x, keep);
-  if (sums) {
-    torch::NoGradGuard no_grad;
-    (*sums)[&bn].add(s.count, s.mean, s.var);
-  } else {
-    update_running(bn, s.count, s.mean, s.var);
-  }
-  // A channel no example kept gets variance 1: its output is masked away anyway.
-  const auto invstd = torch::rsqrt(torch::where(s.count.gt(0), s.var, torch::ones_like(s.var)) + bn.options.eps());
+  const auto invstd = record_kept_statistics(bn, s.count, s.mean, s.var, sums);
   return MaskedBatchNormFunction::apply(x, bn.weight, bn.bias, keep.detach(), s.count, s.mean, invstd);
+}
+
+torch::Tensor record_kept_statistics(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& count,
+                                     const torch::Tensor& mean, const torch::Tensor& var,
+                                     BatchStatAccumulator* sums) {
+  torch::NoGradGuard no_grad;
+  if (sums)
+    (*sums)[&bn].add(count, mean, var);
+  else
+    update_running(bn, count, mean, var);
+  return torch::rsqrt(torch::where(count.gt(0), var, torch::ones_like(var)) + bn.options.eps());
 }
 
 torch::Tensor masked_batch_norm_reference(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,

@@ -29,6 +29,14 @@ using BatchStatAccumulator = std::unordered_map<const torch::nn::BatchNorm2dImpl
 torch::Tensor masked_batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& keep,
                                 BatchStatAccumulator* sums = nullptr);
 
+// One batch's kept statistics (count of values, mean, biased variance per channel): added
+// to `sums` when given (recalibration), else into bn's running statistics by its momentum.
+// Returns the invstd to normalise with (variance 1 for a channel no example kept: its
+// output is masked away anyway).
+torch::Tensor record_kept_statistics(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& count,
+                                     const torch::Tensor& mean, const torch::Tensor& var,
+                                     BatchStatAccumulator* sums);
+
 // Reference: the same statistics computed example by example with LibTorch's own
 // batch_norm on the kept examples of each channel (tests).
 torch::Tensor masked_batch_norm_reference(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x,

@@ -9,17 +9,10 @@
 #include "model/masked_batch_norm.h"
 #include "train/evaluate.h"
 
+#include "../support/batch_norms.h"
+
 namespace mapgate {
 namespace {
-
-torch::nn::BatchNorm2d make_bn(int channels) {
-  torch::nn::BatchNorm2d bn(channels);
-  torch::NoGradGuard no_grad;
-  bn->weight.uniform_(0.5, 1.5);
-  bn->bias.uniform_(-0.5, 0.5);
-  bn->train();
-  return bn;
-}
 
 // Switched-off maps are exact zeros, as in the network.
 torch::Tensor masked_input(const torch::Tensor& x, const torch::Tensor& keep) {
@@ -28,7 +21,7 @@ torch::Tensor masked_input(const torch::Tensor& x, const torch::Tensor& keep) {
 
 TEST(MaskedBatchNorm, MatchesPerChannelReferenceOnKeptExamples) {
   torch::manual_seed(3);
-  auto bn = make_bn(5);
+  auto bn = make_training_bn(5);
   auto keep = torch::bernoulli(torch::full({16, 5}, 0.6));
   keep.index_put_({torch::indexing::Slice(), 3}, 0);  // kept by no example
   keep.index_put_({torch::indexing::Slice(), 4}, 0);
@@ -62,7 +55,7 @@ TEST(MaskedBatchNorm, ClosedFormBackwardMatchesAutograd) {
   };
   auto run = [&](bool keep_has_gradient) {
     torch::manual_seed(6);
-    auto bn = make_bn(6);
+    auto bn = make_training_bn(6);
     bn->to(torch::kDouble);
     auto x = x0.clone().requires_grad_(true);
     auto k = keep.clone().requires_grad_(keep_has_gradient);
@@ -88,7 +81,7 @@ TEST(MaskedBatchNorm, ClosedFormBackwardMatchesAutograd) {
 // for all 64 (the batch is 64 copies of one input); counting the 63 zeros would not.
 TEST(MaskedBatchNorm, MapOnForOneExampleGetsTheAllOnOutput) {
   torch::manual_seed(4);
-  auto bn = make_bn(3);
+  auto bn = make_training_bn(3);
   const auto x = (torch::randn({1, 3, 4, 4}) * 3 + 2).repeat({64, 1, 1, 1});
   const auto all_on = masked_batch_norm(*bn, x, torch::ones({64, 3}));
   auto keep = torch::ones({64, 3});
@@ -103,7 +96,7 @@ TEST(MaskedBatchNorm, MapOnForOneExampleGetsTheAllOnOutput) {
 
 TEST(MaskedBatchNorm, OffExamplesDoNotChangeTheStatistics) {
   torch::manual_seed(5);
-  auto bn = make_bn(4);
+  auto bn = make_training_bn(4);
   const auto keep = torch::bernoulli(torch::full({12, 4}, 0.5));
   const auto x = masked_input(torch::randn({12, 4, 3, 3}), keep);
   const auto kept = keep.view({12, 4, 1, 1});
@@ -113,7 +106,7 @@ TEST(MaskedBatchNorm, OffExamplesDoNotChangeTheStatistics) {
 }
 
 TEST(MaskedBatchNorm, RunningStatisticsSkipChannelsNobodyKept) {
-  auto bn = make_bn(2);
+  auto bn = make_training_bn(2);
   torch::NoGradGuard no_grad;
   bn->running_var.fill_(2.0);
   bn->running_mean.fill_(0.5);
@@ -127,7 +120,7 @@ TEST(MaskedBatchNorm, RunningStatisticsSkipChannelsNobodyKept) {
 
 TEST(MaskedBatchNorm, SumsPoolTheKeptValuesOverBatches) {
   torch::manual_seed(6);
-  auto bn = make_bn(3);
+  auto bn = make_training_bn(3);
   BatchStatAccumulator sums;
   std::vector<torch::Tensor> on_values;
   for (int b = 0; b < 3; ++b) {
