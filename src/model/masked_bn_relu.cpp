@@ -129,14 +129,14 @@ class MaskedBnReluFunction : public torch::autograd::Function<MaskedBnReluFuncti
       if (k[p] == 0) return static_cast<void>(std::fill(out, out + s.pixels, 0.0f));
       plane_bn_relu(out, xs + p * s.pixels, s.pixels, as[p % s.c], bs[p % s.c]);
     });
-    ctx->save_for_backward({x, y, weight, keep, count, mean, invstd});
+    ctx->save_for_backward({x, y, a, keep, count, mean, invstd});
     return y;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &y = saved[1], &weight = saved[2], &keep = saved[3];
+    const auto &x = saved[0], &y = saved[1], &keep = saved[3];  // saved[2]: a, per channel
     const auto dy = grads[0].contiguous();
     const Planes s = planes_of(x);
     const float *xs = x.data_ptr<float>(), *ys = y.data_ptr<float>(), *dys = dy.data_ptr<float>(),
@@ -147,14 +147,12 @@ class MaskedBnReluFunction : public torch::autograd::Function<MaskedBnReluFuncti
                invstd = saved[6].accessor<float, 1>();
     auto dgamma = torch::empty({s.c}), dbeta = torch::empty({s.c});
     auto dg = dgamma.accessor<float, 1>(), db = dbeta.accessor<float, 1>();
-    std::vector<float> a(s.c), c1(s.c), c2(s.c), shift(s.c);
-    const auto gamma = weight.detach().contiguous();
-    const float* gs = gamma.data_ptr<float>();
+    const float* a = saved[2].data_ptr<float>();
+    std::vector<float> c1(s.c), c2(s.c), shift(s.c);
     for (Index c = 0; c < s.c; ++c) {
       const double g2 = (gx[c] - mean[c] * g1[c]) * invstd[c];
       dg[c] = static_cast<float>(g2);
       db[c] = static_cast<float>(g1[c]);
-      a[c] = gs[c] * invstd[c];
       const double per_kept = a[c] / std::max(count[c], 1.0f);
       c1[c] = static_cast<float>(per_kept * g1[c]);
       c2[c] = static_cast<float>(per_kept * g2 * invstd[c]);
