@@ -101,13 +101,14 @@ _COLUMNS = {  # key: (check, what is expected)
     "label": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a class index"),
     "prediction": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a class index"),
     "macs": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a MAC count"),
+    "loss": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a cross-entropy"),
     "mask": (lambda v: isinstance(v, str) and v != "" and set(v) <= {"0", "1"}, 'a string of "0" and "1"'),
 }
 
 
 def per_example(evaluation, where, keys):
     """The columns `keys` of an evaluation's "per_example" object: label and prediction (class
-    indices), macs (per image), mask (one character per gated map, layer after layer, "1" kept),
+    indices), loss and macs (per image), mask (one character per gated map, layer after layer, "1" kept),
     each a list with one entry per test image. PlotError naming `where` on anything else."""
     columns = evaluation.get("per_example")
     if not isinstance(columns, dict):

@@ -33,6 +33,7 @@ except ImportError as e:
 
 try:
     import plot_curves
+    import plot_difficulty
     import plot_gallery
     import plot_layers
     import plot_tradeoff
@@ -63,11 +64,12 @@ def gated_eval(layers=6, maps=4, tau=0.5):
 
 def with_per_example(evaluation, n=30):
     """evaluation plus per_example columns for n images: label i % 10 (as cifar_records),
-    every third prediction wrong, MACs falling with i, map j of image i kept when (i + j) % 3."""
+    every third prediction wrong, loss 0.1 i, MACs falling with i, map j of image i kept when
+    (i + j) % 3."""
     maps = len(evaluation["input_dependence"]["map_on_rate"])
     evaluation["per_example"] = {
         "label": [i % 10 for i in range(n)], "prediction": [(i % 10 + (i % 3 == 0)) % 10 for i in range(n)],
-        "macs": [DENSE_MACS - 1000 * i for i in range(n)],
+        "loss": [0.1 * i for i in range(n)], "macs": [DENSE_MACS - 1000 * i for i in range(n)],
         "mask": ["".join("1" if (i + j) % 3 else "0" for j in range(maps)) for i in range(n)]}
     evaluation["per_class"] = [{"class": "class%d" % c} for c in range(10)]
     return evaluation
@@ -118,7 +120,7 @@ class PlotTestCase(FilesTestCase):
     def run_main(self, module, *argv):
         """(exit code, stderr) of module.main(argv)."""
         err = io.StringIO()
-        with contextlib.redirect_stderr(err):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
             code = module.main(list(argv))
         return code, err.getvalue()
 
@@ -313,6 +315,46 @@ class ByClassAndGalleryTest(PlotTestCase):
             f.write(cifar_records(20))
         self.assert_fails(plot_gallery, "30 per-example entries but %s has only 20 test images" % data,
                           evaluation, "--data", data)
+
+
+class DifficultyTest(PlotTestCase):
+    def dense(self, n=30, loss=lambda i: 0.1 * i):
+        """A dense model's evaluation: every prediction right, per-image losses loss(i)."""
+        labels = [i % 10 for i in range(n)]
+        return {"accuracy": 1.0, "per_example": {"label": labels, "prediction": labels,
+                                                 "loss": [loss(i) for i in range(n)]}}
+
+    def test_bins_accuracy_macs_and_correlation(self):
+        static = with_per_example(gated_eval())
+        static["per_example"]["macs"] = [DENSE_MACS // 2] * 30
+        paths = [self.write("dense.json", self.dense()), self.write("gated.json", with_per_example(gated_eval())),
+                 self.write("static.json", static)]
+        edges, (dense, gated, fixed) = plot_difficulty.summarise(paths, 3)
+        # Bins by the reference loss 0.1 i: images 0-9, 10-19, 20-29; every third prediction of
+        # the gated model is wrong (4, 3, 3 per bin), its MACs fall with i.
+        self.assertEqual([(round(lo, 6), round(hi, 6)) for lo, hi in edges], [(0, 0.9), (1, 1.9), (2, 2.9)])
+        self.assertEqual(dense["accuracy"], [1.0, 1.0, 1.0])
+        self.assertIsNone(dense["macs"])
+        self.assertEqual([round(a, 6) for a in gated["accuracy"]], [0.6, 0.7, 0.7])
+        self.assertEqual(gated["macs"], [DENSE_MACS - 4500, DENSE_MACS - 14500, DENSE_MACS - 24500])
+        self.assertAlmostEqual(gated["rho_difficulty"], -1.0)
+        self.assertAlmostEqual(gated["rho_own_loss"], -1.0)
+        self.assertTrue(fixed["rho_difficulty"] != fixed["rho_difficulty"])  # constant MACs: NaN
+        self.assert_png(plot_difficulty, (1200, 500), *paths)
+
+    def test_ties_share_their_rank(self):
+        self.assertEqual(list(plot_difficulty.ranks([3.0, 1.0, 3.0, 2.0])), [3.5, 1.0, 3.5, 2.0])
+        self.assertAlmostEqual(plot_difficulty.spearman([1, 2, 3, 4], [10, 20, 20, 40]), 0.9486833, places=6)
+
+    def test_bad_inputs(self):
+        dense = self.write("dense.json", self.dense())
+        self.assert_fails(plot_difficulty, "needs the reference evaluation and at least one", dense)
+        self.assert_fails(plot_difficulty, "--bins 31: needs 1 to 30", dense, dense, "--bins", "31")
+        other = self.write("other.json", self.dense(n=20))
+        self.assert_fails(plot_difficulty, "other.json: its test images' labels differ from", dense, other)
+        no_loss = with_per_example(gated_eval())
+        del no_loss["per_example"]["loss"]
+        self.assert_fails(plot_difficulty, 'per_example has no "loss" list', dense, self.write("old.json", no_loss))
 
 
 if __name__ == "__main__":

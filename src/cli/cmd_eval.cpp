@@ -29,7 +29,7 @@ struct EvalArgs {
   std::string thresholds;    // "0.3,0.4,...": one evaluation per tau
   bool libtorch = false;     // forward passes on LibTorch, not the engine (a cross-check)
   std::string device = "cpu";  // LibTorch's device; the engine runs on the CPU only
-  bool per_example = false;  // --json: also every example's label, prediction, MACs, mask
+  bool per_example = false;  // --json: also every example's label, prediction, loss, MACs, mask
 };
 
 std::vector<double> parse_thresholds(const std::string& text) {
@@ -160,8 +160,8 @@ void add_eval_command(CLI::App& app, Action& action) {
   cmd->add_option("--threads", args->threads, "threads (engine and LibTorch)");
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->add_flag("--per-example", args->per_example,
-                "with --json: every test image's label, prediction and (gated) MACs and mask, for "
-                "tools/plot_gallery.py and tools/plot_layers.py --by-class");
+                "with --json: every test image's label, prediction, loss and (gated) MACs and mask, for "
+                "tools/plot_gallery.py, tools/plot_layers.py --by-class and tools/plot_difficulty.py");
   cmd->add_flag("--libtorch", args->libtorch,
                 "run the forward passes on LibTorch instead of the engine (a cross-check; slower)");
   cmd->add_option("--device", args->device,

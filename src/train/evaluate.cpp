@@ -89,7 +89,9 @@ void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std
     const double top = *std::max_element(row, row + classes);
     double sum = 0;
     for (int c = 0; c < classes; ++c) sum += std::exp(row[c] - top);
-    r.loss += top + std::log(sum) - row[label];
+    const double loss = top + std::log(sum) - row[label];
+    r.loss += loss;
+    r.losses.push_back(loss);
     ++r.class_total[label];
     const int predicted = first_argmax(row, classes);
     if (predicted == label) {
@@ -260,7 +262,7 @@ nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accurac
 }
 
 nlohmann::json per_example_json(const EvalResult& r) {
-  nlohmann::json j = {{"label", r.labels}, {"prediction", r.predictions}};
+  nlohmann::json j = {{"label", r.labels}, {"prediction", r.predictions}, {"loss", r.losses}};
   if (!r.gated) return j;
   j["macs"] = r.macs;
   nlohmann::json masks = nlohmann::json::array();

@@ -27,6 +27,7 @@ struct EvalResult {
   std::vector<std::size_t> class_total, class_correct;
   std::vector<int> labels;                // per example, in dataset order
   std::vector<int> predictions;           // per example: the first arg-max of the logits
+  std::vector<double> losses;             // per example: its cross-entropy (loss is their mean)
   bool on_engine = false;                 // run on the engine (else LibTorch)
   double accuracy() const { return examples ? double(correct) / examples : 0; }
 
@@ -62,9 +63,10 @@ double mask_shuffle_accuracy(DenseNet& model, const Dataset& data, const Normali
 nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accuracy);
 
 // `mapgate eval --json --per-example`: one entry per example, in dataset order, under
-// "label" and "prediction" (class indices) and, for a gated model, "macs" and "mask" (a
-// string with one '0'/'1' per gated map, layer after layer as map_on_rate). Read by
-// tools/plot_gallery.py and tools/plot_layers.py --by-class (docs/pictures.md).
+// "label" and "prediction" (class indices), "loss" (its cross-entropy) and, for a gated
+// model, "macs" and "mask" (a string with one '0'/'1' per gated map, layer after layer as
+// map_on_rate). Read by tools/plot_gallery.py, tools/plot_layers.py --by-class and
+// tools/plot_difficulty.py (docs/pictures.md).
 nlohmann::json per_example_json(const EvalResult& r);
 
 // Re-estimates every BN layer's running statistics over the first `batches` batches of

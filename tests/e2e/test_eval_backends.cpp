@@ -6,6 +6,8 @@
 // per-example JSON of `mapgate eval --per-example`.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "synthetic_data.h"
 #include "train/evaluate.h"
 
@@ -121,11 +123,16 @@ TEST(EvalBackends, PerExampleJsonHasEveryImage) {
   DenseNet model = random_model(true, data, norm);
   const EvalResult r = evaluate(model, data, norm, 32);
   const nlohmann::json j = per_example_json(r);
-  for (const char* key : {"label", "prediction", "macs", "mask"}) ASSERT_EQ(j.at(key).size(), 70u) << key;
+  for (const char* key : {"label", "prediction", "loss", "macs", "mask"}) ASSERT_EQ(j.at(key).size(), 70u) << key;
   std::size_t hits = 0;
+  double loss_sum = 0;
   for (std::size_t i = 0; i < 70; ++i) {
     EXPECT_EQ(j["label"][i].get<int>(), static_cast<int>(data.labels[i])) << "image " << i;
     hits += j["prediction"][i].get<int>() == j["label"][i].get<int>();
+    const double loss = j["loss"][i].get<double>();
+    loss_sum += loss;
+    // A wrong prediction's label has at most half the probability: its loss is at least log 2.
+    EXPECT_GE(loss, j["prediction"][i] == j["label"][i] ? 0.0 : std::log(2.0)) << "image " << i;
     EXPECT_EQ(j["macs"][i].get<std::int64_t>(), r.macs[i]) << "image " << i;
     const std::string mask = j["mask"][i].get<std::string>();
     ASSERT_EQ(mask.size(), r.masks.maps) << "image " << i;
@@ -133,6 +140,7 @@ TEST(EvalBackends, PerExampleJsonHasEveryImage) {
       EXPECT_EQ(mask[m], r.masks.at(i, m) ? '1' : '0') << "image " << i << ", map " << m;
   }
   EXPECT_EQ(hits, r.correct);
+  EXPECT_NEAR(loss_sum / 70, r.loss, 1e-9);  // the mean of the per-image losses
 
   DenseNet dense = random_model(false, data, norm);
   const nlohmann::json d = per_example_json(evaluate(dense, data, norm, 32));
