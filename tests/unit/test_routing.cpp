@@ -4,6 +4,8 @@
 // raw feature means of a real DenseNet. The real Gate module, gate_loss and optimizer
 // learn the policy; the best one keeps its context's 4 maps: half the maps, masks equal
 // to the context, every label right. A lambda = 0 control must keep its maps.
+// A second toy (Task::kDifficulty) asks whether the gates spend more on hard examples when
+// their input shows how hard an example is (docs/results.md, "Where the routed arms lose").
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -20,8 +22,14 @@ namespace {
 constexpr int kMaps = 8, kBits = 4, kClasses = 1 << kBits, kGateInputs = 4;
 constexpr double kSharpness = 3.0;  // logit scale of one map's vote
 
+// kContexts: map j carries bit j % 4 of the label in context j / 4 only. kDifficulty: both
+// groups carry the 4 bits; an easy example's votes are sharp (kSharpness), a hard one's
+// weak (kHardSharpness), so the second group pays only on hard examples.
+enum class Task { kContexts, kDifficulty };
+constexpr double kHardSharpness = 0.5;
+
 struct Examples {
-  torch::Tensor context, labels, gate_input;  // (N), (N), (N, kGateInputs)
+  torch::Tensor context, labels, gate_input;  // (N), (N), (N, kGateInputs); context: or hard
 };
 
 Examples draw(int n) {
@@ -43,20 +51,26 @@ torch::Tensor signed_bits(const torch::Tensor& labels) {
 
 // Logits (N, kClasses) under masks m (N, kMaps): map j votes for bit j % 4 of the label
 // when its group j / 4 is the example's context, and is silent otherwise.
-torch::Tensor classify(const Examples& e, const torch::Tensor& m) {
+// Under Task::kDifficulty every map votes, with the example's sharpness instead.
+torch::Tensor classify(const Examples& e, const torch::Tensor& m, Task task = Task::kContexts) {
   const auto bits = signed_bits(e.labels);                                   // (N, 4)
   const auto group = torch::arange(kMaps).floor_divide(kBits).unsqueeze(0);  // (1, 8)
-  const auto useful = group.eq(e.context.unsqueeze(1)).to(torch::kFloat);    // (N, 8)
+  const auto useful = task == Task::kContexts ? group.eq(e.context.unsqueeze(1)).to(torch::kFloat)
+                                              : torch::ones({1, kMaps});    // (N or 1, 8)
+  const auto sharpness = task == Task::kContexts
+                             ? torch::full({e.labels.size(0), 1}, kSharpness)
+                             : torch::where(e.context.eq(1), kHardSharpness, kSharpness).to(torch::kFloat).unsqueeze(1);
   const auto vote = m * useful * bits.repeat({1, 2});                        // (N, 8)
   const auto class_bits = signed_bits(torch::arange(kClasses));              // (16, 4)
-  return kSharpness * vote.matmul(class_bits.repeat({1, 2}).t());            // (N, 16)
+  return sharpness * vote.matmul(class_bits.repeat({1, 2}).t());             // (N, 16)
 }
 
 struct Outcome {
   double accuracy = 0, kept = 0, context_bits = 0;  // context_bits: mean I(m_j; context)
+  double kept_in[2] = {0, 0};                       // kept fraction among context 0 and 1
 };
 
-Outcome train_gate(const TrainConfig& c, double penalty, int steps) {
+Outcome train_gate(const TrainConfig& c, double penalty, int steps, Task task = Task::kContexts) {
   torch::manual_seed(11);
   Gate gate(kGateInputs, kMaps, c.gate_input == GateInput::kStandardized);
   auto optimizer = make_gate_optimizer(c.gate_optimizer, c.gate_lr, gate->parameters());
@@ -77,8 +91,9 @@ Outcome train_gate(const TrainConfig& c, double penalty, int steps) {
     const auto m = torch::bernoulli(p.detach());
     const auto greedy = p.detach().gt(0.5).to(torch::kFloat);
     const double in_reward = reward_penalty(s);
-    const auto reward = gate_reward(classify(e, m), e.labels, mask_cost({m}, cost, GateCost::kMaps), in_reward);
-    const auto baseline = gate_reward(classify(e, greedy), e.labels, mask_cost({greedy}, cost, GateCost::kMaps), in_reward);
+    const auto reward = gate_reward(classify(e, m, task), e.labels, mask_cost({m}, cost, GateCost::kMaps), in_reward);
+    const auto baseline =
+        gate_reward(classify(e, greedy, task), e.labels, mask_cost({greedy}, cost, GateCost::kMaps), in_reward);
     optimizer->zero_grad();
     gate_loss(bernoulli_log_prob(p, m), {p}, reward, baseline, cost, s).backward();
     optimizer->step();
@@ -88,8 +103,9 @@ Outcome train_gate(const TrainConfig& c, double penalty, int steps) {
   const Examples test = draw(1000);
   const auto m = gate_probability(gate->forward(test.gate_input), c.model.p_clamp).gt(0.5).to(torch::kFloat);
   Outcome o;
-  o.accuracy = classify(test, m).argmax(1).eq(test.labels).to(torch::kFloat).mean().item<double>();
+  o.accuracy = classify(test, m, task).argmax(1).eq(test.labels).to(torch::kFloat).mean().item<double>();
   o.kept = m.mean().item<double>();
+  for (int g = 0; g < 2; ++g) o.kept_in[g] = m.index({test.context.eq(g)}).mean().item<double>();
   MaskMatrix masks;
   const auto bytes = m.to(torch::kUInt8).contiguous();
   for (int i = 0; i < 1000; ++i)
@@ -147,6 +163,20 @@ TEST(Routing, RawGateInputDoesNotRouteWithTheOtherFixes) {
   c.gate_input = GateInput::kRaw;
   const Outcome o = train_gate(c, /*penalty=*/1.0, /*steps=*/400);
   EXPECT_LT(o.context_bits, 0.3);
+}
+
+// The reward -CE - lambda * kept fraction prices a map the same on every example; a second
+// vote per bit lowers an easy example's CE by 0.01 in all and a hard one's by 0.75, so at
+// lambda 1 (0.5 for four maps) the best policy keeps one map per bit on easy examples and
+// all 8 on hard ones. The gates learn it when their input shows the difficulty (under an
+// offset, as the context above): they can spend by difficulty; the DenseNet's do not
+// (docs/results.md, "Where the routed arms lose").
+TEST(Routing, GatesThatSeeDifficultySpendMoreOnHardExamples) {
+  const Outcome o = train_gate(defaults(), /*penalty=*/1.0, /*steps=*/400, Task::kDifficulty);
+  EXPECT_NEAR(o.kept_in[0], 0.5, 0.08);  // easy: one map per bit
+  EXPECT_GT(o.kept_in[1], 0.9);          // hard: both votes of every bit
+  EXPECT_GT(o.context_bits, 0.4);        // of 0.5: the 4 maps that switch tell the difficulty
+  EXPECT_GT(o.accuracy, 0.95);          // every bit voted for: a bit without a vote is a coin
 }
 
 // The log-odds variance penalty pulls the gates towards static masks: strong enough, it
