@@ -3,7 +3,9 @@
 reference model's per-image loss (its cross-entropy: the difficulty), then, per bin, each
 model's accuracy and, for a gated model, its mean MACs per image. Prints the same numbers as
 a Markdown table, with the rank correlation (Spearman) of each gated model's per-image MACs
-with the difficulty and with its own loss.
+with the difficulty and with its own loss, and how much its masks tell about the difficulty
+bin and about the label (mean mutual information per gated map, in bits, as
+`mapgate eval`'s label_mutual_information; beside it the bins shuffled across images).
 
 Usage:
     python3 tools/plot_difficulty.py DENSE.json GATED.json [OTHER.json ...] -o difficulty.png
@@ -58,11 +60,38 @@ def spearman(a, b):
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+def mutual_information(masks, groups, count):
+    """Mean over the columns of masks (images x maps, 0/1) of I(m_j; group) in bits, groups
+    being integers 0..count-1 per image."""
+    prior = np.bincount(groups, minlength=count) / len(groups)
+    total = 0.0
+    for column in masks.T:
+        for value in (0, 1):
+            chosen = column == value
+            if chosen.any():
+                given = np.bincount(groups[chosen], minlength=count) / chosen.sum()
+                seen = given > 0
+                total += chosen.mean() * np.sum(given[seen] * np.log2(given[seen] / prior[seen]))
+    return total / masks.shape[1]
+
+
+def mask_information(path, bins, labels):
+    """(bits about the difficulty bin, about the label, about shuffled bins) of path's masks."""
+    rows = per_example(load_evaluation(path), path, ("mask",))["mask"]
+    masks = np.array([[c == "1" for c in row] for row in rows], dtype=np.int8)
+    shuffled = np.random.default_rng(1).permutation(bins)
+    return (mutual_information(masks, bins, bins.max() + 1), mutual_information(masks, labels, labels.max() + 1),
+            mutual_information(masks, shuffled, bins.max() + 1))
+
+
 def summarise(paths, count):
     """(bins, models): the reference's bins (index arrays) and, per input, its name, accuracy
     and mean MACs per bin (None for a dense model), and its Spearman correlations."""
     reference = read(paths[0], ("label", "prediction", "loss"))
     groups = bins_of(reference["loss"], count)
+    bin_of = np.empty(len(reference["loss"]), dtype=int)
+    for b, g in enumerate(groups):
+        bin_of[g] = b
     models = []
     for path in paths:
         evaluation = load_evaluation(path)
@@ -77,7 +106,8 @@ def summarise(paths, count):
             "accuracy": [float(hit[g].mean()) for g in groups],
             "macs": [float(m["macs"][g].mean()) for g in groups] if gated else None,
             "rho_difficulty": spearman(m["macs"], reference["loss"]) if gated else None,
-            "rho_own_loss": spearman(m["macs"], m["loss"]) if gated else None})
+            "rho_own_loss": spearman(m["macs"], m["loss"]) if gated else None,
+            "bits": mask_information(path, bin_of, m["label"]) if gated else None})
     edges = [(float(reference["loss"][g].min()), float(reference["loss"][g].max())) for g in groups]
     return edges, models
 
@@ -93,8 +123,10 @@ def table(edges, models):
         lines.append("| " + " | ".join(cells) + " |")
     for m in models:
         if m["macs"]:
-            lines.append("\n%s: Spearman of per-image MACs with the reference loss %.3f, with its own loss %.3f"
-                         % (m["name"], m["rho_difficulty"], m["rho_own_loss"]))
+            lines.append("\n%s: Spearman of per-image MACs with the reference loss %.3f, with its own loss %.3f; "
+                         "bits per map about the difficulty bin %.4f (bins shuffled %.4f), about the label %.4f"
+                         % (m["name"], m["rho_difficulty"], m["rho_own_loss"], m["bits"][0], m["bits"][2],
+                            m["bits"][1]))
     return "\n".join(lines)
 
 

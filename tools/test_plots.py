@@ -340,7 +340,17 @@ class DifficultyTest(PlotTestCase):
         self.assertAlmostEqual(gated["rho_difficulty"], -1.0)
         self.assertAlmostEqual(gated["rho_own_loss"], -1.0)
         self.assertTrue(fixed["rho_difficulty"] != fixed["rho_difficulty"])  # constant MACs: NaN
+        # Masks (i + j) % 3 != 0 repeat every 3 images, the bins every 10: little shared.
+        self.assertLess(gated["bits"][0], 0.1)
+        self.assertIsNone(dense["bits"])
         self.assert_png(plot_difficulty, (1200, 500), *paths)
+
+    def test_mutual_information(self):
+        import numpy as np  # present where matplotlib is (this class is skipped otherwise)
+        groups = np.array([0, 0, 1, 1])
+        masks = np.array([[1, 1], [1, 0], [0, 1], [0, 0]])  # map 0 is the group, map 1 is not
+        self.assertAlmostEqual(plot_difficulty.mutual_information(masks, groups, 2), 0.5)  # (1 + 0) / 2 bits
+        self.assertAlmostEqual(plot_difficulty.mutual_information(masks[:, 1:], groups, 2), 0.0)
 
     def test_ties_share_their_rank(self):
         self.assertEqual(list(plot_difficulty.ranks([3.0, 1.0, 3.0, 2.0])), [3.5, 1.0, 3.5, 2.0])
