@@ -27,9 +27,9 @@ from plot_common import figure, main as plot_main, save
 _SIZE = (1200, 500)  # pixels
 
 
-def read(path, keys):
-    """The per-example columns `keys` of the evaluation at path, as numpy arrays."""
-    columns = per_example(load_evaluation(path), path, keys)
+def read(evaluation, where, keys):
+    """The per-example columns `keys` of an evaluation, as numpy arrays."""
+    columns = per_example(evaluation, where, keys)
     return {k: np.array(v, dtype=float if k in ("loss", "macs") else int) for k, v in columns.items()}
 
 
@@ -75,9 +75,9 @@ def mutual_information(masks, groups, count):
     return total / masks.shape[1]
 
 
-def mask_information(path, bins, labels):
-    """(bits about the difficulty bin, about the label, about shuffled bins) of path's masks."""
-    rows = per_example(load_evaluation(path), path, ("mask",))["mask"]
+def mask_information(evaluation, where, bins, labels):
+    """(bits about the difficulty bin, about the label, about shuffled bins) of the masks."""
+    rows = per_example(evaluation, where, ("mask",))["mask"]
     masks = np.array([[c == "1" for c in row] for row in rows], dtype=np.int8)
     shuffled = np.random.default_rng(1).permutation(bins)
     return (mutual_information(masks, bins, bins.max() + 1), mutual_information(masks, labels, labels.max() + 1),
@@ -85,9 +85,10 @@ def mask_information(path, bins, labels):
 
 
 def summarise(paths, count):
-    """(bins, models): the reference's bins (index arrays) and, per input, its name, accuracy
-    and mean MACs per bin (None for a dense model), and its Spearman correlations."""
-    reference = read(paths[0], ("label", "prediction", "loss"))
+    """(edges, models): the reference loss range of each bin and, per input, its name,
+    accuracy and mean MACs per bin (None for a dense model), its Spearman correlations and
+    what its masks tell (mask_information)."""
+    reference = read(load_evaluation(paths[0]), paths[0], ("label", "prediction", "loss"))
     groups = bins_of(reference["loss"], count)
     bin_of = np.empty(len(reference["loss"]), dtype=int)
     for b, g in enumerate(groups):
@@ -96,7 +97,7 @@ def summarise(paths, count):
     for path in paths:
         evaluation = load_evaluation(path)
         gated = "macs" in (evaluation.get("per_example") or {})
-        m = read(path, ("label", "prediction", "loss") + (("macs",) if gated else ()))
+        m = read(evaluation, path, ("label", "prediction", "loss") + (("macs",) if gated else ()))
         if len(m["label"]) != len(reference["label"]) or (m["label"] != reference["label"]).any():
             raise PlotError("%s: its test images' labels differ from %s's (evaluate both on the same data and "
                             "--test-limit)" % (path, paths[0]))
@@ -107,7 +108,7 @@ def summarise(paths, count):
             "macs": [float(m["macs"][g].mean()) for g in groups] if gated else None,
             "rho_difficulty": spearman(m["macs"], reference["loss"]) if gated else None,
             "rho_own_loss": spearman(m["macs"], m["loss"]) if gated else None,
-            "bits": mask_information(path, bin_of, m["label"]) if gated else None})
+            "bits": mask_information(evaluation, path, bin_of, m["label"]) if gated else None})
     edges = [(float(reference["loss"][g].min()), float(reference["loss"][g].max())) for g in groups]
     return edges, models
 
