@@ -4,8 +4,8 @@ reference model's per-image loss (its cross-entropy: the difficulty), then, per 
 model's accuracy and, for a gated model, its mean MACs per image. Prints the same numbers as
 a Markdown table, with the rank correlation (Spearman) of each gated model's per-image MACs
 with the difficulty and with its own loss, and how much its masks tell about the difficulty
-bin and about the label (mean mutual information per gated map, in bits, as
-`mapgate eval`'s label_mutual_information; beside it the bins shuffled across images).
+bin (mean mutual information per gated map, in bits, as `mapgate eval`'s mi_labels_bits
+for the label; beside it the bins shuffled across images, and mi_labels_bits itself).
 
 Usage:
     python3 tools/plot_difficulty.py DENSE.json GATED.json [OTHER.json ...] -o difficulty.png
@@ -75,27 +75,28 @@ def mutual_information(masks, groups, count):
     return total / masks.shape[1]
 
 
-def mask_information(evaluation, where, bins, labels):
-    """(bits about the difficulty bin, about the label, about shuffled bins) of the masks."""
+def mask_information(evaluation, where, bins):
+    """(bits about the difficulty bin, about shuffled bins, about the label) of the masks; the
+    last is mapgate's own input_dependence.mi_labels_bits (None if the evaluation lacks it)."""
     rows = per_example(evaluation, where, ("mask",))["mask"]
     masks = np.array([[c == "1" for c in row] for row in rows], dtype=np.int8)
     shuffled = np.random.default_rng(1).permutation(bins)
-    return (mutual_information(masks, bins, bins.max() + 1), mutual_information(masks, labels, labels.max() + 1),
-            mutual_information(masks, shuffled, bins.max() + 1))
+    return (mutual_information(masks, bins, bins.max() + 1), mutual_information(masks, shuffled, bins.max() + 1),
+            (evaluation.get("input_dependence") or {}).get("mi_labels_bits"))
 
 
 def summarise(paths, count):
     """(edges, models): the reference loss range of each bin and, per input, its name,
     accuracy and mean MACs per bin (None for a dense model), its Spearman correlations and
     what its masks tell (mask_information)."""
-    reference = read(load_evaluation(paths[0]), paths[0], ("label", "prediction", "loss"))
+    evaluations = [load_evaluation(path) for path in paths]
+    reference = read(evaluations[0], paths[0], ("label", "prediction", "loss"))
     groups = bins_of(reference["loss"], count)
     bin_of = np.empty(len(reference["loss"]), dtype=int)
     for b, g in enumerate(groups):
         bin_of[g] = b
     models = []
-    for path in paths:
-        evaluation = load_evaluation(path)
+    for path, evaluation in zip(paths, evaluations):
         gated = "macs" in (evaluation.get("per_example") or {})
         m = read(evaluation, path, ("label", "prediction", "loss") + (("macs",) if gated else ()))
         if len(m["label"]) != len(reference["label"]) or (m["label"] != reference["label"]).any():
@@ -108,7 +109,7 @@ def summarise(paths, count):
             "macs": [float(m["macs"][g].mean()) for g in groups] if gated else None,
             "rho_difficulty": spearman(m["macs"], reference["loss"]) if gated else None,
             "rho_own_loss": spearman(m["macs"], m["loss"]) if gated else None,
-            "bits": mask_information(evaluation, path, bin_of, m["label"]) if gated else None})
+            "bits": mask_information(evaluation, path, bin_of) if gated else None})
     edges = [(float(reference["loss"][g].min()), float(reference["loss"][g].max())) for g in groups]
     return edges, models
 
@@ -125,9 +126,9 @@ def table(edges, models):
     for m in models:
         if m["macs"]:
             lines.append("\n%s: Spearman of per-image MACs with the reference loss %.3f, with its own loss %.3f; "
-                         "bits per map about the difficulty bin %.4f (bins shuffled %.4f), about the label %.4f"
-                         % (m["name"], m["rho_difficulty"], m["rho_own_loss"], m["bits"][0], m["bits"][2],
-                            m["bits"][1]))
+                         "bits per map about the difficulty bin %.4f (bins shuffled %.4f), about the label %s"
+                         % (m["name"], m["rho_difficulty"], m["rho_own_loss"], m["bits"][0], m["bits"][1],
+                            "n/a" if m["bits"][2] is None else "%.4f" % m["bits"][2]))
     return "\n".join(lines)
 
 

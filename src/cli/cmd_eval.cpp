@@ -104,9 +104,9 @@ void run(const EvalArgs& args) {
   const EvalResult r = evaluate(trained.model, test, trained.normalization, args.batch, backend(args));
   // Finite weights can still overflow (a huge weight): such a model's predictions are
   // noise, and an accuracy printed with exit 0 would pass for a result.
-  if (!std::isfinite(r.loss))
+  if (!std::isfinite(r.loss()))
     throw Error("checkpoint " + quoted(trained.path) + ": the model's test loss is " +
-                (std::isnan(r.loss) ? "NaN" : r.loss > 0 ? "inf" : "-inf") +
+                (std::isnan(r.loss()) ? "NaN" : r.loss() > 0 ? "inf" : "-inf") +
                 " (its logits are not finite on these images); no accuracy is reported");
 
   if (args.json) {
@@ -118,7 +118,7 @@ void run(const EvalArgs& args) {
   }
   std::printf("%s (%s, epoch %d) on %zu %s test images (%s): accuracy %.4f, loss %.4f\n",
               trained.path.c_str(), trained.dataset.c_str(), trained.epoch, r.examples,
-              trained.dataset.c_str(), r.on_engine ? "engine" : "LibTorch", r.accuracy(), r.loss);
+              trained.dataset.c_str(), r.on_engine ? "engine" : "LibTorch", r.accuracy(), r.loss());
   if (r.gated) {
     std::printf("gates at tau %.3f: mean %.0f MACs (p50 %.0f, p95 %.0f) of %lld dense, potential "
                 "speed-up x%.3f, %.4f of gated maps kept\n",

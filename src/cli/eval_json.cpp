@@ -32,7 +32,7 @@ nlohmann::json eval_json(const TrainedModel& trained, const Dataset& test, const
                         {"epoch", trained.epoch},
                         {"examples", r.examples},
                         {"accuracy", r.accuracy()},
-                        {"loss", r.loss},
+                        {"loss", r.loss()},
                         {"backend", r.on_engine ? "engine" : "libtorch"},
                         {"per_class", per_class}};
   if (!r.gated) {  // every example costs the dense count: the point a trade-off plot needs

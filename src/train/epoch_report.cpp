@@ -40,7 +40,7 @@ nlohmann::json EpochReport::to_json() const {
                       {"lr", lr},
                       {"train_loss", train.loss()},
                       {"train_accuracy", train.accuracy()},
-                      {"test_loss", test.loss},
+                      {"test_loss", test.loss()},
                       {"test_accuracy", test.accuracy()},
                       {"test_examples", test.examples},
                       {"train_seconds", train_seconds},
@@ -71,7 +71,7 @@ std::string EpochReport::summary(double epoch_seconds) const {
                 "epoch %d/%d done in %s | train loss %.4f acc %.4f | test loss %.4f acc %.4f "
                 "| %.0f img/s, data wait %.1fs",
                 epoch, epochs, format_duration(epoch_seconds).c_str(), train.loss(),
-                train.accuracy(), test.loss, test.accuracy(), images_per_s(),
+                train.accuracy(), test.loss(), test.accuracy(), images_per_s(),
                 data_wait_seconds);
   std::string out = line;
   if (train.skipped > 0) out += " | skipped " + std::to_string(train.skipped) + " non-finite batch(es)";

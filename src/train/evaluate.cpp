@@ -34,6 +34,12 @@ std::vector<torch::Tensor> masks_of_rows(const MaskMatrix& m, const std::vector<
 
 }  // namespace
 
+double EvalResult::loss() const {
+  double sum = 0;
+  for (double l : losses) sum += l;
+  return losses.empty() ? 0 : sum / losses.size();
+}
+
 double EvalResult::macs_mean() const {
   double sum = 0;
   for (auto m : macs) sum += static_cast<double>(m);
@@ -78,8 +84,7 @@ int first_argmax(const float* v, int n) {
 
 // Adds one batch: logits (size, classes) row-major; for a gated model also its masks
 // (size, gated maps) 0/1, layer after layer, and the MACs of each example. Loss and
-// hits are computed here, in double, the same way for both backends; r.loss holds the
-// sum of the losses until finish().
+// hits are computed here, in double, the same way for both backends.
 void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std::uint8_t* masks,
                const std::int64_t* macs) {
   const int classes = static_cast<int>(r.class_total.size());
@@ -89,9 +94,7 @@ void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std
     const double top = *std::max_element(row, row + classes);
     double sum = 0;
     for (int c = 0; c < classes; ++c) sum += std::exp(row[c] - top);
-    const double loss = top + std::log(sum) - row[label];
-    r.loss += loss;
-    r.losses.push_back(loss);
+    r.losses.push_back(top + std::log(sum) - row[label]);
     ++r.class_total[label];
     const int predicted = first_argmax(row, classes);
     if (predicted == label) {
@@ -119,9 +122,7 @@ void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std
 }
 
 void finish(EvalResult& r, int num_classes) {
-  if (r.examples == 0) return;
-  r.loss /= static_cast<double>(r.examples);
-  if (!r.gated) return;
+  if (r.examples == 0 || !r.gated) return;
   for (auto& a : r.layer_active) a /= r.examples;
   for (int c = 0; c < num_classes; ++c)
     r.class_macs[c] = r.class_total[c] ? r.class_macs[c] / r.class_total[c] : 0;

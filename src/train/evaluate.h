@@ -23,13 +23,13 @@ enum class EvalBackend { kAuto, kLibTorch };
 struct EvalResult {
   std::size_t examples = 0;
   std::size_t correct = 0;
-  double loss = 0;                        // mean cross-entropy
   std::vector<std::size_t> class_total, class_correct;
   std::vector<int> labels;                // per example, in dataset order
   std::vector<int> predictions;           // per example: the first arg-max of the logits
-  std::vector<double> losses;             // per example: its cross-entropy (loss is their mean)
+  std::vector<double> losses;             // per example: its cross-entropy
   bool on_engine = false;                 // run on the engine (else LibTorch)
   double accuracy() const { return examples ? double(correct) / examples : 0; }
+  double loss() const;                    // mean cross-entropy
 
   // Gated models only (gated = true); everything counted under m = [p > tau].
   bool gated = false;

@@ -392,7 +392,7 @@ TrainSummary Trainer::run() {
     progress_.finish(report.summary(seconds_since(epoch_start)));
     images_per_s_sum += report.images_per_s();
     summary.test_accuracy = report.test.accuracy();
-    summary.test_loss = report.test.loss;
+    summary.test_loss = report.test.loss();
   }
   const int ran = summary.epochs_done - start_epoch_;
   if (ran > 0) summary.train_images_per_s = images_per_s_sum / ran;

@@ -51,7 +51,7 @@ void expect_same(const EvalResult& engine, const EvalResult& libtorch) {
   EXPECT_EQ(engine.correct, libtorch.correct);
   EXPECT_EQ(engine.class_correct, libtorch.class_correct);
   EXPECT_EQ(engine.class_total, libtorch.class_total);
-  EXPECT_NEAR(engine.loss, libtorch.loss, 1e-5 * std::max(1.0, libtorch.loss));
+  EXPECT_NEAR(engine.loss(), libtorch.loss(), 1e-5 * std::max(1.0, libtorch.loss()));
   EXPECT_EQ(engine.labels, libtorch.labels);
   EXPECT_EQ(engine.predictions, libtorch.predictions);
   EXPECT_EQ(engine.macs, libtorch.macs);
@@ -140,7 +140,7 @@ TEST(EvalBackends, PerExampleJsonHasEveryImage) {
       EXPECT_EQ(mask[m], r.masks.at(i, m) ? '1' : '0') << "image " << i << ", map " << m;
   }
   EXPECT_EQ(hits, r.correct);
-  EXPECT_NEAR(loss_sum / 70, r.loss, 1e-9);  // the mean of the per-image losses
+  EXPECT_NEAR(loss_sum / 70, r.loss(), 1e-9);  // the mean of the per-image losses
 
   DenseNet dense = random_model(false, data, norm);
   const nlohmann::json d = per_example_json(evaluate(dense, data, norm, 32));

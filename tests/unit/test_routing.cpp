@@ -55,11 +55,11 @@ torch::Tensor signed_bits(const torch::Tensor& labels) {
 torch::Tensor classify(const Examples& e, const torch::Tensor& m, Task task = Task::kContexts) {
   const auto bits = signed_bits(e.labels);                                   // (N, 4)
   const auto group = torch::arange(kMaps).floor_divide(kBits).unsqueeze(0);  // (1, 8)
-  const auto useful = task == Task::kContexts ? group.eq(e.context.unsqueeze(1)).to(torch::kFloat)
-                                              : torch::ones({1, kMaps});    // (N or 1, 8)
-  const auto sharpness = task == Task::kContexts
-                             ? torch::full({e.labels.size(0), 1}, kSharpness)
-                             : torch::where(e.context.eq(1), kHardSharpness, kSharpness).to(torch::kFloat).unsqueeze(1);
+  auto useful = torch::ones({1, kMaps}), sharpness = torch::full({1, 1}, kSharpness);  // (N or 1, 8), (N or 1, 1)
+  if (task == Task::kContexts)
+    useful = group.eq(e.context.unsqueeze(1)).to(torch::kFloat);
+  else
+    sharpness = torch::where(e.context.eq(1), kHardSharpness, kSharpness).to(torch::kFloat).unsqueeze(1);
   const auto vote = m * useful * bits.repeat({1, 2});                        // (N, 8)
   const auto class_bits = signed_bits(torch::arange(kClasses));              // (16, 4)
   return sharpness * vote.matmul(class_bits.repeat({1, 2}).t());             // (N, 16)
