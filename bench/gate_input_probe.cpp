@@ -30,6 +30,7 @@
 #include "data/data_dir.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "train/evaluate.h"
 #include "train/trained_model.h"
 
 namespace {
@@ -105,38 +106,31 @@ struct Passes {
 };
 
 Passes run_models(TrainedModel& gated, TrainedModel& reference, const Dataset& test, int batch) {
+  // The reference's per-image loss as `mapgate eval --per-example` writes it: the
+  // difficulty tools/plot_difficulty.py bins by.
+  const EvalResult ref = evaluate(reference.model, test, reference.normalization, batch);
   torch::NoGradGuard no_grad;
   gated.model->eval();
-  reference.model->eval();
   std::vector<std::vector<torch::Tensor>> means(3), kept(gated.config.dense_layers());
-  std::vector<torch::Tensor> losses, labels, confidence;
+  std::vector<torch::Tensor> confidence;
   const auto floats = static_cast<std::int64_t>(test.image_bytes());
   for (std::size_t at = 0; at < test.size(); at += batch) {
     const auto n = static_cast<std::int64_t>(std::min<std::size_t>(batch, test.size() - at));
-    // Each model sees the images normalised as it was trained.
-    auto x = torch::empty({n, test.channels, test.height, test.width}), x_ref = torch::empty_like(x);
-    auto y = torch::empty({n}, torch::kInt64);
-    for (std::int64_t i = 0; i < n; ++i) {
+    auto x = torch::empty({n, test.channels, test.height, test.width});
+    for (std::int64_t i = 0; i < n; ++i)
       prepare_image(test, at + i, gated.normalization, 0, 0, false, x.data_ptr<float>() + i * floats);
-      prepare_image(test, at + i, reference.normalization, 0, 0, false, x_ref.data_ptr<float>() + i * floats);
-      y[i] = static_cast<std::int64_t>(test.labels[at + i]);
-    }
     GateControl control;
     control.keep_features = true;
     const auto out = gated.model->forward_gated(x, control);
     for (int b = 0; b < 3; ++b) means[b].push_back(out.features[b].mean({2, 3}));
     for (std::size_t l = 0; l < kept.size(); ++l) kept[l].push_back(out.masks[l].sum(1));
     confidence.push_back(std::get<0>(torch::softmax(out.logits, 1).max(1)));
-    const auto ref = torch::nn::functional::cross_entropy(
-        reference.model->forward(x_ref), y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    losses.push_back(ref);
-    labels.push_back(y);
   }
   Passes p;
   for (auto& m : means) p.block_means.push_back(torch::cat(m));
   for (auto& k : kept) p.kept.push_back(torch::cat(k));
-  p.reference_loss = torch::cat(losses);
-  p.labels = torch::cat(labels);
+  p.reference_loss = torch::tensor(ref.losses);
+  p.labels = torch::tensor(std::vector<std::int64_t>(ref.labels.begin(), ref.labels.end()));
   p.confidence = torch::cat(confidence);
   return p;
 }
