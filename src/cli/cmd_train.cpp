@@ -131,9 +131,10 @@ void add_train_command(CLI::App& app, Action& action) {
                   "shared by its k maps: a layer is computed whole or skipped, as in ConvNet-AIG)");
   cmd->add_option("--core-maps", config->model.core_maps,
                   "K: the first K maps of every layer are computed for every image, the gates decide the "
-                  "other k - K (per-map gates; 0: every map gated)");
+                  "other k - K (per-map gates, learned or --gates random; 0: every map gated)");
   cmd->add_option("--random-keep", config->random_keep,
-                  "--gates random: kept rate of each gated layer, comma-separated")
+                  "--gates random: kept rate of each gated layer (with --core-maps, of the whole layer, core "
+                  "included), comma-separated")
       ->delimiter(',');
   cmd->add_option("--fixed-maps", config->fixed_maps,
                   "--gates fixed: 0/1 for every gated map (layers x growth, layer after layer), comma-separated")

@@ -46,9 +46,9 @@ void check_layer_bits(const char* flag, const std::vector<int>& bits, const Dens
 void validate(const TrainConfig& c) {
   if (c.gates == Gates::kFrozen && c.init.empty())
     throw UsageError("--gates frozen: needs --init RUN, a gated run whose gates it keeps");
-  if (c.model.core_maps != 0 && !c.learns_gates())
-    throw UsageError("--core-maps: only with --gates reinforce or gumbel (gates that learn which of the other maps "
-                     "to compute)");
+  if (c.model.core_maps != 0 && !(c.learns_gates() || c.gates == Gates::kRandom))
+    throw UsageError("--core-maps: only with --gates reinforce, gumbel (gates that learn which of the other maps "
+                     "to compute) or random (a coin for each of the other maps)");
   DenseNetConfig model = c.model;
   model.gated = c.gated();
   model.gate_per_layer = c.gates_per_layer();  // as apply_gate_flags sets them
@@ -85,9 +85,14 @@ void validate(const TrainConfig& c) {
     if (static_cast<int>(c.random_keep.size()) != layers)
       throw UsageError("--random-keep: " + std::to_string(c.random_keep.size()) + " rates given, --gates random needs " +
                        std::to_string(layers) + " (one per gated layer)");
-    for (double r : c.random_keep)
+    const double core_share = static_cast<double>(c.model.core_maps) / c.model.growth;
+    for (double r : c.random_keep) {
       if (!(r > c.model.p_clamp && r < 1 - c.model.p_clamp))
         throw UsageError("--random-keep " + std::to_string(r) + ": expected eps < rate < 1 - eps (--p-clamp)");
+      if (r < core_share - 1e-9)
+        throw UsageError("--random-keep " + std::to_string(r) + ": below the share the core keeps, --core-maps " +
+                         std::to_string(c.model.core_maps) + " of " + std::to_string(c.model.growth) + " maps");
+    }
   } else if (!c.random_keep.empty()) {
     throw UsageError("--random-keep: only with --gates random");
   }

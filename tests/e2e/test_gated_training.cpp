@@ -2,6 +2,7 @@
 // penalty keeps fewer maps; checkpoints carry the gates and their settings, and eval of
 // a gated run reproduces its metrics.jsonl; --init starts from dense weights; --resume
 // of a gated run continues exactly; --gates gumbel is accepted, bad gate flags are not.
+#include <algorithm>
 #include <fstream>
 #include <functional>
 
@@ -12,6 +13,7 @@
 #include "synthetic_data.h"
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
+#include "train/gate_setup.h"
 #include "train/trained_model.h"
 #include "train/trainer.h"
 
@@ -190,6 +192,10 @@ TEST(GatedTraining, MethodAndBaselineFlagsAreChecked) {
   expect_usage([](TrainConfig& c) { c.gates = Gates::kRandom; c.random_keep = {0.5}; }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.gates = Gates::kRandom; c.random_keep.assign(6, 1.0); }, "--random-keep");
   expect_usage([](TrainConfig& c) { c.random_keep.assign(6, 0.5); }, "--random-keep: only with --gates random");
+  expect_usage([](TrainConfig& c) { c.gates = Gates::kRandom; c.model.core_maps = 2; c.random_keep.assign(6, 0.4); },
+               "below the share the core keeps, --core-maps 2 of 4");
+  expect_usage([](TrainConfig& c) { c.gates = Gates::kFixed; c.fixed_maps.assign(24, 1); c.model.core_maps = 1; },
+               "--core-maps: only with");
   expect_usage([](TrainConfig& c) { c.gates = Gates::kFixed; c.fixed_maps.assign(3, 1); }, "--fixed-maps");
   expect_usage([](TrainConfig& c) { c.gates = Gates::kFixed; c.fixed_maps.assign(24, 2); }, "--fixed-maps 2");
   expect_usage([](TrainConfig& c) { c.init_mask.assign(23, 1); }, "--init-mask: 23 values given, 24 needed");
@@ -225,6 +231,37 @@ TEST(GatedTraining, FixedAndRandomBaselinesTrain) {
   const auto mr = read_metrics(dir / "random").back();
   EXPECT_GT(mr["test_input_dependence"]["distinct_masks"].get<int>(), 1);
   EXPECT_NEAR(mr["test_active_fraction"].get<double>(), 0.5, 0.15);
+}
+
+// --gates random with a core: the --random-keep rate is the whole layer's, so the core
+// maps are on for every image and each other map is on with (r k - K) / (k - K); a layer
+// at the core's own share keeps (almost) the core alone.
+TEST(GatedTraining, RandomMasksWithACoreKeepTheLayersRate) {
+  TrainConfig c = gated_config("unused", 0.0);
+  c.gates = Gates::kRandom;
+  c.model.core_maps = 2;                             // of growth 4
+  c.random_keep = {0.75, 0.75, 0.5, 0.5, 0.875, 0.875};  // others on at 0.5, 0.5, ~eps, ~eps, 0.75, 0.75
+  c.model.num_classes = 4;
+  c.model.in_channels = 1;
+  c.model.image_size = 8;
+  ASSERT_NO_THROW(validate(c));
+  apply_gate_flags(c);
+  torch::manual_seed(5);
+  DenseNet model(c.model);
+  initialise_gates(model, c);
+  model->eval();
+  GateControl sample;
+  sample.mode = GateMode::kSample;
+  torch::NoGradGuard no_grad;
+  const auto out = model->forward_gated(torch::randn({4000, 1, 8, 8}), sample);
+  const double others[] = {0.5, 0.5, 0.0, 0.0, 0.75, 0.75};
+  for (int l = 0; l < 6; ++l) {
+    const auto m = out.masks[l];
+    EXPECT_TRUE(torch::equal(m.narrow(1, 0, 2), torch::ones({4000, 2}))) << "layer " << l;
+    const double rate = m.narrow(1, 2, 2).mean().item<double>();
+    EXPECT_NEAR(rate, std::max(others[l], c.model.p_clamp), 0.02) << "layer " << l;
+    EXPECT_NEAR(m.mean().item<double>(), c.random_keep[l], 0.02) << "layer " << l;
+  }
 }
 
 // --init-mask starts REINFORCE gates at a static mask: with lambda = 0 and a gate rate
