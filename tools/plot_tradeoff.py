@@ -15,7 +15,8 @@ model's run directory; or a gated run directory, its last epoch in metrics.jsonl
 x: mean MACs per image in millions; y: top-1 test accuracy. Gated arms are a line over
 their tau curve with the tau = 0.5 point marked (their own eval point when the curve has
 no 0.5); static, random, fixed, thin and dense arms are single points with their own
-markers; every point is labelled with its arm. A dashed vertical line marks dense MACs / 3 ("x3").
+markers; every point is labelled with its arm (a label moves below or above its point where
+it would overlap an earlier one). A dashed vertical line marks dense MACs / 3 ("x3").
 The title is the config name (names joined when several files are given; their arm labels
 are then prefixed with it, or with the short names of --names A,B,..). A dense arm already
 drawn from an earlier file (same MACs and accuracy) is not drawn again. Writes a 900x600
@@ -155,7 +156,7 @@ def _draw_single(ax, arm, label, legend_kinds):
 def plot(files, output, title=None, short_names=None):
     """Draws and writes the plot; returns the point labels drawn, in order."""
     fig, ax = figure(*_SIZE)
-    names, x3_lines, legend_kinds, labels = [], set(), set(), []
+    names, x3_lines, legend_kinds, labels, anchors = [], set(), set(), [], []
     dense_points = set()
     gated_index = 0
     for i, path in enumerate(files):
@@ -174,7 +175,7 @@ def plot(files, output, title=None, short_names=None):
                 mx, my, text = _draw_gated(ax, arm, prefix + arm["name"], color)
             else:
                 mx, my, text = _draw_single(ax, arm, prefix + arm["name"], legend_kinds)
-            ax.annotate(text, (mx / 1e6, my), textcoords="offset points", xytext=(6, 4), fontsize=8)
+            anchors.append((mx / 1e6, my, text))
             labels.append(text)
         dense = _dense_macs(arms)
         if dense:
@@ -189,9 +190,35 @@ def plot(files, output, title=None, short_names=None):
     ax.grid(True, alpha=0.3)
     ax.set_xlim(left=0)
     ax.legend(fontsize=8, loc="lower right")
+    place_labels(fig, ax, anchors)  # before the layout, which makes room for labels past the axes
     fig.tight_layout()
     save(fig, output)
     return labels
+
+
+# Where a point's label may go, in points from the point: beside it first, then stepped
+# below and above it, so that labels of points that (nearly) coincide stay readable.
+_LABEL_OFFSETS = [(6, 4)] + [(6, 4 + sign * 11 * i) for i in range(1, 6) for sign in (-1, 1)]
+
+
+def place_labels(fig, ax, anchors):
+    """Annotates each (x, y, text) at the first offset whose box overlaps no label placed
+    before it (the first offset when none is free); returns the annotations."""
+    renderer = fig.canvas.get_renderer()
+    placed, boxes = [], []
+    for x, y, text in anchors:
+        note = ax.annotate(text, (x, y), textcoords="offset points", xytext=_LABEL_OFFSETS[0], fontsize=8)
+        for offset in _LABEL_OFFSETS:
+            note.set_position(offset)
+            box = note.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in boxes):
+                break
+        else:
+            note.set_position(_LABEL_OFFSETS[0])
+            box = note.get_window_extent(renderer)
+        placed.append(note)
+        boxes.append(box)
+    return placed
 
 
 def _plot_args(a, parser):

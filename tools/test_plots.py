@@ -199,6 +199,22 @@ class LayersTest(PlotTestCase):
 
 
 class TradeoffInputsTest(PlotTestCase):
+    def test_labels_of_coinciding_points_do_not_overlap(self):
+        from plot_common import figure
+        fig, ax = figure(900, 600)
+        ax.set_xlim(0, 80)
+        ax.set_ylim(0.6, 0.9)
+        anchors = [(37.8, 0.797, "D: gated-p4 (tau 0.5)"), (37.8, 0.799, "D: random-p4"), (37.8, 0.798, "D: x"),
+                   (10.0, 0.7, "far away")]
+        notes = plot_tradeoff.place_labels(fig, ax, anchors)
+        renderer = fig.canvas.get_renderer()
+        boxes = [n.get_window_extent(renderer) for n in notes]
+        for i in range(len(boxes)):
+            for j in range(i):
+                self.assertFalse(boxes[i].overlaps(boxes[j]), (anchors[i][2], anchors[j][2]))
+        self.assertEqual(notes[0].xyann, (6, 4))  # the first label and a lone one stay beside their point
+        self.assertEqual(notes[3].xyann, (6, 4))
+
     def test_eval_curve_and_both_together(self):
         evaluation = self.write("eval.json", gated_eval(tau=0.6))
         curve_only = self.write("curve.json", {"model": "runs/x/g", "examples": 20, "curve": curve()})
