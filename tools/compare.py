@@ -60,7 +60,9 @@ example: tools/compare-cifar10-smoke.json):
                warmup_epochs W they start from random weights instead of --init reference:
                --warmup-epochs W, epochs in all (W dense, then epochs - W under their masks)
   static      optional {penalties; optional: flags}: gated budget, --gate-weights frozen
-  random      optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
+  random      optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}:
+               with gated.flags "core-maps" K, give the random arm {"core-maps": K} too (its
+               rates are then whole layers', core included, as per_layer_active gives them)
   fixed       optional {from_penalty (one of gated.penalties); optional: tau (0.5), flags}
   thin        optional {growths; optional: epochs (default: the reference's epochs plus
                gated.epochs, or gated.epochs alone with gated.warmup_epochs), lr, schedule,
