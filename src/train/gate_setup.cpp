@@ -40,9 +40,9 @@ void set_random_rates(DenseNet& model, const DenseNetConfig& c, const std::vecto
   for (int l = 0; l < c.dense_layers(); ++l) {
     auto* gate = model->named_modules()["gates." + std::to_string(l)]->as<GateImpl>();
     gate->fc()->weight.zero_();
-    const double rate = std::max((rates[l] * k - core) / (k - core), eps + kMargin);
-    const double q = (rate - eps) / (1 - 2 * eps);
-    gate->fc()->bias.fill_(std::log(q / (1 - q)));
+    const double q = std::max((rates[l] * k - core) / (k - core), eps + kMargin);
+    const double sigmoid_b = (q - eps) / (1 - 2 * eps);
+    gate->fc()->bias.fill_(std::log(sigmoid_b / (1 - sigmoid_b)));
   }
 }
 
