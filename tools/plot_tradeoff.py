@@ -6,6 +6,7 @@ Usage:
     python3 tools/plot_tradeoff.py OUT/results.json [MORE/results.json ...] -o plot.png
     python3 tools/plot_tradeoff.py docs/results/initmask-gated-p4.json -o initmask.png
     python3 tools/plot_tradeoff.py RUN_A RUN_B -o runs.png     # last epoch of each run
+    python3 tools/plot_tradeoff.py A.json B.json --names A,B --arms A:thin-k6,gated-p4 -o some.png
 
 An input is compare.py's results.json (or a bare list of its arms); one `mapgate eval
 --json` output, one `mapgate eval --thresholds ... --json` output (a tau curve), or an
@@ -19,7 +20,9 @@ markers; every point is labelled with its arm (a label moves below or above its 
 it would overlap an earlier one). A dashed vertical line marks dense MACs / 3 ("x3").
 The title is the config name (names joined when several files are given; their arm labels
 are then prefixed with it, or with the short names of --names A,B,..). A dense arm already
-drawn from an earlier file (same MACs and accuracy) is not drawn again. Writes a 900x600
+drawn from an earlier file (same MACs and accuracy) is not drawn again. --arms draws only
+the arms it names (NAME in any input, SHORT:NAME in one); an entry that names no arm is an
+error. Writes a 900x600
 PNG (matplotlib, Agg backend: no display).
 """
 import argparse
@@ -153,16 +156,33 @@ def _draw_single(ax, arm, label, legend_kinds):
     return mx, my, label
 
 
-def plot(files, output, title=None, short_names=None):
-    """Draws and writes the plot; returns the point labels drawn, in order."""
+def _selected(arms, short, wanted, matched):
+    """The arms named in `wanted` ("NAME" or "SHORT:NAME"; None: every arm); records the
+    entries that matched."""
+    if wanted is None:
+        return arms
+    chosen = []
+    for arm in arms:
+        keys = {arm["name"], short + ":" + arm["name"]} & wanted
+        if keys:
+            chosen.append(arm)
+            matched.update(keys)
+    return chosen
+
+
+def plot(files, output, title=None, short_names=None, wanted=None):
+    """Draws and writes the plot; returns the point labels drawn, in order. `wanted`: a
+    set of arm names ("NAME", or "SHORT:NAME" for one input) to draw instead of all."""
     fig, ax = figure(*_SIZE)
     names, x3_lines, legend_kinds, labels, anchors = [], set(), set(), [], []
-    dense_points = set()
+    dense_points, matched = set(), set()
     gated_index = 0
     for i, path in enumerate(files):
-        name, arms = load_results(path)
+        name, all_arms = load_results(path)
         names.append(name)
-        prefix = (short_names[i] if short_names else name) + ": " if len(files) > 1 else ""
+        short = short_names[i] if short_names else name
+        arms = _selected(all_arms, short, wanted, matched)
+        prefix = short + ": " if len(files) > 1 else ""
         for arm in arms:
             if arm["kind"] == "dense":
                 point = (arm["macs_mean"], arm["accuracy"])
@@ -177,9 +197,12 @@ def plot(files, output, title=None, short_names=None):
                 mx, my, text = _draw_single(ax, arm, prefix + arm["name"], legend_kinds)
             anchors.append((mx / 1e6, my, text))
             labels.append(text)
-        dense = _dense_macs(arms)
-        if dense:
+        dense = _dense_macs(all_arms)
+        if dense and arms:
             x3_lines.add(round(dense / 3))
+    if wanted is not None and wanted - matched:
+        raise PlotError("--arms: %s names no arm of the inputs (an entry is NAME or SHORT:NAME, SHORT "
+                        "from --names or the config name)" % ", ".join(sorted(wanted - matched)))
     for x in sorted(x3_lines):
         ax.axvline(x / 1e6, linestyle="--", color="gray", linewidth=1)
         ax.annotate("x3", (x / 1e6, 1), xycoords=("data", "axes fraction"), textcoords="offset points",
@@ -228,7 +251,8 @@ def _plot_args(a, parser):
         if len(names) != len(a.results):
             parser.error("--names: %d names for %d inputs; give one per input, in order"
                          % (len(names), len(a.results)))
-    return plot(a.results, a.output, a.title, names)
+    wanted = set(a.arms.split(",")) if a.arms is not None else None
+    return plot(a.results, a.output, a.title, names, wanted)
 
 
 def main(argv=None):
@@ -245,6 +269,8 @@ def main(argv=None):
     parser.add_argument("--title", help="plot title (default: the config names)")
     parser.add_argument("--names", help="comma-separated short label prefixes, one per input "
                                         "(default: each input's config name)")
+    parser.add_argument("--arms", help="comma-separated arms to draw, each NAME or SHORT:NAME (SHORT: the "
+                                       "input's --names entry or config name; default: every arm)")
     return plot_main("plot_tradeoff", parser, lambda a: _plot_args(a, parser), argv)
 
 

@@ -215,6 +215,17 @@ class TradeoffInputsTest(PlotTestCase):
         self.assertEqual(notes[0].xyann, (6, 4))  # the first label and a lone one stay beside their point
         self.assertEqual(notes[3].xyann, (6, 4))
 
+    def test_arms_draws_only_the_named_arms(self):
+        def arm(name, kind, macs):
+            return {"name": name, "kind": kind, "macs_mean": macs, "accuracy": 0.8}
+        a = self.write("a.json", {"name": "a", "arms": [arm("dense", "dense", DENSE_MACS), arm("thin-k6", "thin", 1e6)]})
+        b = self.write("b.json", {"name": "b", "arms": [arm("thin-k6", "thin", 2e6), arm("fixed-p4", "fixed", 3e6)]})
+        out = self.path("out.png")
+        labels = plot_tradeoff.plot([a, b], out, short_names=["A", "B"], wanted={"A:thin-k6", "fixed-p4"})
+        self.assertEqual(labels, ["A: thin-k6", "B: fixed-p4"])
+        self.assertEqual(png_size(out), (900, 600))
+        self.assert_fails(plot_tradeoff, "--arms: B:dense names no arm", a, b, "--names", "A,B", "--arms", "A:dense,B:dense")
+
     def test_eval_curve_and_both_together(self):
         evaluation = self.write("eval.json", gated_eval(tau=0.6))
         curve_only = self.write("curve.json", {"model": "runs/x/g", "examples": 20, "curve": curve()})
