@@ -102,6 +102,8 @@ _COLUMNS = {  # key: (check, what is expected)
     "prediction": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a class index"),
     "macs": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a MAC count"),
     "loss": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0, "a cross-entropy"),
+    "confidence": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= 1,
+                   "a probability"),
     "mask": (lambda v: isinstance(v, str) and v != "" and set(v) <= {"0", "1"}, 'a string of "0" and "1"'),
 }
 

@@ -15,9 +15,10 @@ model's run directory; or a gated run directory, its last epoch in metrics.jsonl
 
 x: mean MACs per image in millions; y: top-1 test accuracy. Gated arms are a line over
 their tau curve with the tau = 0.5 point marked (their own eval point when the curve has
-no 0.5); static, random, fixed, thin and dense arms are single points with their own
-markers; every point is labelled with its arm (a label moves below or above its point where
-it would overlap an earlier one). A dashed vertical line marks dense MACs / 3 ("x3").
+no 0.5), a cascade (tools/cascade.py) a line over its confidence thresholds; static,
+random, fixed, thin and dense arms are single points with their own markers; every point
+is labelled with its arm (a label moves below or above its point where it would overlap an
+earlier one). A dashed vertical line marks dense MACs / 3 ("x3").
 The title is the config name (names joined when several files are given; their arm labels
 are then prefixed with it, or with the short names of --names A,B,..). A dense arm already
 drawn from an earlier file (same MACs and accuracy) is not drawn again. --arms draws only
@@ -113,11 +114,13 @@ def _arm_from_run(path):
 
 
 def _tau_point(arm):
-    """(macs, accuracy, tau) of a gated arm at tau 0.5 from its curve, else its own eval."""
+    """(macs, accuracy, threshold) of an arm's marked point: a gated arm's at tau 0.5 from its
+    curve, else its own eval; a cascade's at its own threshold (tools/cascade.py)."""
+    marked = arm.get("threshold", 0.5) if arm["kind"] == "cascade" else 0.5
     for p in arm.get("curve") or []:
-        if abs(p.get("threshold", -1) - 0.5) < 1e-9:
-            return p["macs_mean"], p["accuracy"], 0.5
-    return arm["macs_mean"], arm["accuracy"], (arm.get("eval") or {}).get("threshold", 0.5)
+        if abs(p.get("threshold", -1) - marked) < 1e-9:
+            return p["macs_mean"], p["accuracy"], marked
+    return arm["macs_mean"], arm["accuracy"], (arm.get("eval") or {}).get("threshold", marked)
 
 
 def _dense_macs(arms):
@@ -142,7 +145,8 @@ def _draw_gated(ax, arm, label, color):
     mx, my, tau = _tau_point(arm)
     ax.scatter([mx / 1e6], [my], marker="o", s=70, color=color, edgecolors="black", zorder=3,
                label=None if curve else label)
-    return mx, my, label + " (tau %g)" % tau
+    what = "confidence < %g: second model" if arm["kind"] == "cascade" else "tau %g"
+    return mx, my, label + " (" + what % tau + ")"
 
 
 def _draw_single(ax, arm, label, legend_kinds):
@@ -189,7 +193,7 @@ def plot(files, output, title=None, short_names=None, wanted=None):
                 if point in dense_points:
                     continue
                 dense_points.add(point)
-            if arm["kind"] == "gated":
+            if arm["kind"] in ("gated", "cascade"):
                 color = _GATED_COLORS[gated_index % len(_GATED_COLORS)]
                 gated_index += 1
                 mx, my, text = _draw_gated(ax, arm, prefix + arm["name"], color)

@@ -37,6 +37,7 @@ try:
     import plot_gallery
     import plot_layers
     import plot_tradeoff
+    import cascade
     HAVE_MATPLOTLIB, WHY = True, ""
 except ImportError as e:  # matplotlib missing: plot_common imports it
     HAVE_MATPLOTLIB, WHY = False, "%s; run the tests with Debian's python3 (python3-matplotlib)" % e
@@ -392,6 +393,52 @@ class DifficultyTest(PlotTestCase):
         no_loss = with_per_example(gated_eval())
         del no_loss["per_example"]["loss"]
         self.assert_fails(plot_difficulty, 'per_example has no "loss" list', dense, self.write("old.json", no_loss))
+
+
+class CascadeTest(PlotTestCase):
+    def evaluation(self, confidence, correct, macs=None):
+        """Four images of labels 0-3; prediction right where correct[i]; per-image MACs (gated) or none (dense)."""
+        labels = [0, 1, 2, 3]
+        columns = {"label": labels, "prediction": [l if ok else (l + 1) % 10 for l, ok in zip(labels, correct)],
+                   "loss": [0.1] * 4, "confidence": confidence}
+        out = {"accuracy": sum(correct) / 4.0, "per_example": columns}
+        if macs is None:
+            out["macs_mean"] = 9e6
+        else:
+            columns["macs"] = macs
+        return out
+
+    def test_images_below_the_threshold_take_the_second_models_answer(self):
+        first = self.write("first.json", self.evaluation([0.9, 0.4, 0.8, 0.3], [1, 0, 1, 0], macs=[1e6, 2e6, 1e6, 2e6]))
+        second = self.write("second.json", self.evaluation([0.5] * 4, [1, 1, 0, 1]))
+        out = self.path("cascade.json")
+        code, err = self.run_main(cascade, first, second, "--thresholds", "0,0.5,1.01", "--name", "c", "-o", out)
+        self.assertEqual(code, 0, err)
+        with open(out) as f:
+            arm = json.load(f)["arms"][0]
+        self.assertEqual((arm["name"], arm["kind"]), ("c", "cascade"))
+        none, half, every = arm["curve"]
+        self.assertEqual((none["accuracy"], none["macs_mean"], none["escalated"]), (0.5, 1.5e6, 0.0))
+        # t = 0.5: images 1 and 3 (confidence 0.4, 0.3) run the second model too, which gets both right.
+        self.assertEqual((half["accuracy"], half["macs_mean"], half["escalated"]), (1.0, 1.5e6 + 4.5e6, 0.5))
+        self.assertEqual((every["accuracy"], every["macs_mean"]), (0.75, 1.5e6 + 9e6))
+        self.assertAlmostEqual(cascade.accuracy_at(arm["curve"], 3.75e6), 0.75)  # halfway from t = 0 to t = 0.5
+        self.assertIsNone(cascade.accuracy_at(arm["curve"], 1e6))
+        self.assert_png(plot_tradeoff, (900, 600), out, second)
+
+    def test_bad_inputs(self):
+        first = self.write("first.json", self.evaluation([0.9] * 4, [1] * 4))
+        other = self.evaluation([0.9] * 4, [1] * 4)
+        other["per_example"]["label"] = [3, 2, 1, 0]
+        other["per_example"]["prediction"] = [3, 2, 1, 0]
+        code, err = self.run_main(cascade, first, self.write("other.json", other), "-o", self.path("c.json"))
+        self.assertEqual((code, err), (1, "cascade.py: the two evaluations are not of the same test images "
+                                          "(their labels differ)\n"))
+        old = self.evaluation([0.9] * 4, [1] * 4)
+        del old["per_example"]["confidence"]
+        code, err = self.run_main(cascade, self.write("old.json", old), first, "-o", self.path("c.json"))
+        self.assertEqual(code, 1)
+        self.assertIn('old.json: per_example has no "confidence" list', err)
 
 
 if __name__ == "__main__":

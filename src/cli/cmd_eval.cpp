@@ -160,8 +160,9 @@ void add_eval_command(CLI::App& app, Action& action) {
   cmd->add_option("--threads", args->threads, "threads (engine and LibTorch)");
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->add_flag("--per-example", args->per_example,
-                "with --json: every test image's label, prediction, loss and (gated) MACs and mask, for "
-                "tools/plot_gallery.py, tools/plot_layers.py --by-class and tools/plot_difficulty.py");
+                "with --json: every test image's label, prediction, loss, confidence and (gated) MACs and mask, "
+                "for tools/plot_gallery.py, tools/plot_layers.py --by-class, tools/plot_difficulty.py and "
+                "tools/cascade.py");
   cmd->add_flag("--libtorch", args->libtorch,
                 "run the forward passes on LibTorch instead of the engine (a cross-check; slower)");
   cmd->add_option("--device", args->device,

@@ -95,6 +95,7 @@ void add_batch(EvalResult& r, const Batch& batch, const float* logits, const std
     double sum = 0;
     for (int c = 0; c < classes; ++c) sum += std::exp(row[c] - top);
     r.losses.push_back(top + std::log(sum) - row[label]);
+    r.confidences.push_back(1.0 / sum);  // softmax of the top class: exp(top - top) / sum
     ++r.class_total[label];
     const int predicted = first_argmax(row, classes);
     if (predicted == label) {
@@ -263,7 +264,8 @@ nlohmann::json input_dependence_json(const EvalResult& r, double shuffle_accurac
 }
 
 nlohmann::json per_example_json(const EvalResult& r) {
-  nlohmann::json j = {{"label", r.labels}, {"prediction", r.predictions}, {"loss", r.losses}};
+  nlohmann::json j = {
+      {"label", r.labels}, {"prediction", r.predictions}, {"loss", r.losses}, {"confidence", r.confidences}};
   if (!r.gated) return j;
   j["macs"] = r.macs;
   nlohmann::json masks = nlohmann::json::array();

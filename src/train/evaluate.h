@@ -27,6 +27,7 @@ struct EvalResult {
   std::vector<int> labels;                // per example, in dataset order
   std::vector<int> predictions;           // per example: the first arg-max of the logits
   std::vector<double> losses;             // per example: its cross-entropy
+  std::vector<double> confidences;        // per example: the largest softmax probability
   bool on_engine = false;                 // run on the engine (else LibTorch)
   double accuracy() const { return examples ? double(correct) / examples : 0; }
   double loss() const;                    // mean cross-entropy

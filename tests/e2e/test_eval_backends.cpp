@@ -116,14 +116,16 @@ TEST(EvalBackends, CoreMapsModelGivesTheSameResultOnBoth) {
 }
 
 // per_example_json (`mapgate eval --json --per-example`): one entry per image in dataset
-// order; the predictions give the result's hits, the masks and MACs are the result's own.
+// order; the predictions give the result's hits, the masks and MACs are the result's own;
+// the confidence is the top class's softmax probability, so a hit's loss is -log of it.
 TEST(EvalBackends, PerExampleJsonHasEveryImage) {
   const Dataset data = test::make_quadrant_blobs(70, 16, 6);  // a short last batch of 32
   const Normalization norm = test_normalization();
   DenseNet model = random_model(true, data, norm);
   const EvalResult r = evaluate(model, data, norm, 32);
   const nlohmann::json j = per_example_json(r);
-  for (const char* key : {"label", "prediction", "loss", "macs", "mask"}) ASSERT_EQ(j.at(key).size(), 70u) << key;
+  for (const char* key : {"label", "prediction", "loss", "confidence", "macs", "mask"})
+    ASSERT_EQ(j.at(key).size(), 70u) << key;
   std::size_t hits = 0;
   double loss_sum = 0;
   for (std::size_t i = 0; i < 70; ++i) {
@@ -133,6 +135,11 @@ TEST(EvalBackends, PerExampleJsonHasEveryImage) {
     loss_sum += loss;
     // A wrong prediction's label has at most half the probability: its loss is at least log 2.
     EXPECT_GE(loss, j["prediction"][i] == j["label"][i] ? 0.0 : std::log(2.0)) << "image " << i;
+    const double confidence = j["confidence"][i].get<double>();
+    EXPECT_GE(confidence, 1.0 / data.num_classes - 1e-12) << "image " << i;
+    EXPECT_LE(confidence, 1.0) << "image " << i;
+    if (j["prediction"][i] == j["label"][i]) EXPECT_NEAR(loss, -std::log(confidence), 1e-9) << "image " << i;
+    else EXPECT_GT(loss, -std::log(confidence)) << "image " << i;
     EXPECT_EQ(j["macs"][i].get<std::int64_t>(), r.macs[i]) << "image " << i;
     const std::string mask = j["mask"][i].get<std::string>();
     ASSERT_EQ(mask.size(), r.masks.maps) << "image " << i;
