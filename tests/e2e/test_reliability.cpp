@@ -25,6 +25,7 @@
 #include "model/config.h"
 #include "model/densenet.h"
 #include "synthetic_data.h"
+#include "text_checks.h"
 #include "train/export.h"
 #include "train/checkpoint.h"
 
@@ -731,6 +732,24 @@ class ReliabilityRun : public ::testing::Test {
   const std::string run_ = scratch_ / "run";
   const std::string checkpoint_ = run_ + "/checkpoint.pt";
 };
+
+// A finished format-2 run rewritten without its optimizers' state (a model to ship):
+// smaller, and it evaluates exactly as the run does.
+TEST_F(ReliabilityRun, UpgradeCheckpointDropsTheOptimizersOfAFormat2Run) {
+  const std::string shipped = scratch_ / "shipped.pt";
+  const CliResult up = run(scratch_, "upgrade-checkpoint " + shell_quote(run_) + " --out " + shell_quote(shipped));
+  ASSERT_EQ(up.exit_code, 0) << up.describe();
+  EXPECT_TRUE(test::contains(up.out, "already format 2;")) << up.describe();
+  EXPECT_FALSE(test::contains(up.out, " 0 optimizer tensors dropped")) << up.describe();
+  EXPECT_LT(fs::file_size(shipped), fs::file_size(checkpoint_));
+  const std::string eval = "eval --json --data " + shell_quote(data_) + " --threads 1 --model ";
+  const CliResult a = run(scratch_, eval + shell_quote(run_)), b = run(scratch_, eval + shell_quote(shipped));
+  ASSERT_EQ(a.exit_code, 0) << a.describe();
+  ASSERT_EQ(b.exit_code, 0) << b.describe();
+  const auto ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  EXPECT_EQ(ja.at("accuracy"), jb.at("accuracy"));
+  EXPECT_EQ(ja.at("loss"), jb.at("loss"));
+}
 
 TEST_F(ReliabilityRun, InitMissing) {
   expect_error(run(scratch_, train_args(scratch_ / "b") + "--depth 10 --growth 2 --init " + shell_quote(scratch_ / "none")),
