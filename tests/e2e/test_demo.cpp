@@ -64,10 +64,14 @@ TEST_F(Demo, TrainFineTunesGatesOntoTheDenseRunAndShowsThem) {
 }
 
 TEST_F(Demo, MissingShippedModelNamesTheFlag) {
-  const CliResult r = run_mapgate(dir_, "demo --data " + shell_quote(data_) + " --dense " + shell_quote(dir_ / "none"));
+  // Each call its own --out: the default, mapgate-demo in the shared working directory, is
+  // locked by a demo, and other tests run demos in parallel.
+  const std::string out = " --out " + shell_quote(dir_ / "refused");
+  const CliResult r = run_mapgate(dir_, "demo --data " + shell_quote(data_) + " --dense " + shell_quote(dir_ / "none") + out);
   EXPECT_EQ(r.exit_code, 2) << r.describe();
   EXPECT_TRUE(test::contains(r.err, "--dense")) << r.describe();
-  const CliResult swapped = run_mapgate(dir_, "demo --data " + shell_quote(data_) + " --dense " + shell_quote(gated_));
+  const CliResult swapped =
+      run_mapgate(dir_, "demo --data " + shell_quote(data_) + " --dense " + shell_quote(gated_) + out);
   EXPECT_EQ(swapped.exit_code, 2) << swapped.describe();
   EXPECT_TRUE(test::contains(swapped.err, "is gated")) << swapped.describe();
 }

@@ -401,11 +401,11 @@ const std::map<std::string, FlagCase>& flag_cases() {
       {"bench_repeats_zero", {"bench --random-weights --depth 10 --growth 4 --repeats 0", "--repeats 0"}},
       {"bench_images_zero", {"bench --random-weights --depth 10 --growth 4 --images 0", "--images 0"}},
       {"bench_seed_negative", {"bench --random-weights --depth 10 --growth 4 --seed -3", "--seed"}},
-      {"demo_epochs_without_train", {"demo --data {S} --epochs 2", "--train"}},
+      {"demo_epochs_without_train", {"demo --data {S} --out {S}/demo --epochs 2", "--train"}},
       {"demo_epochs_zero", {"demo --train --data {S} --out {S}/demo --epochs 0", "--epochs 0"}},
-      {"demo_threads_negative", {"demo --data {S} --threads -1", "--threads -1"}},
+      {"demo_threads_negative", {"demo --data {S} --out {S}/demo --threads -1", "--threads -1"}},
       {"demo_train_limit_negative", {"demo --train --data {S} --out {S}/demo --train-limit -1", "--train-limit"}},
-      {"demo_no_dense_run", {"demo --data {S} --dense {S}/none", "--dense"}},
+      {"demo_no_dense_run", {"demo --data {S} --out {S}/demo --dense {S}/none", "--dense"}},
       {"demo_unknown_flag", {"demo --bogus", "--bogus"}},
   };
   return cases;
