@@ -25,6 +25,7 @@ import numpy as np
 from mapgate_files import PlotError, load_evaluation, per_example, run_name
 
 _DEFAULT_THRESHOLDS = [0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.01]
+_MARKED_THRESHOLD = 0.9  # the arm's own point (macs_mean, accuracy): the curve's point nearest it
 
 
 def stage(path):
@@ -89,9 +90,9 @@ def main(argv=None):
         print("cascade.py: %s" % e, file=sys.stderr)
         return 1
     name = a.name or "%s>%s" % (first_name, second_name)
-    middle = min(points, key=lambda p: abs(p["threshold"] - 0.9))
-    arm = {"name": name, "kind": "cascade", "macs_mean": middle["macs_mean"], "accuracy": middle["accuracy"],
-           "threshold": middle["threshold"], "curve": points, "first": a.first, "second": a.second}
+    marked = min(points, key=lambda p: abs(p["threshold"] - _MARKED_THRESHOLD))
+    arm = {"name": name, "kind": "cascade", "macs_mean": marked["macs_mean"], "accuracy": marked["accuracy"],
+           "threshold": marked["threshold"], "curve": points, "first": a.first, "second": a.second}
     with open(a.output, "w", encoding="utf-8") as f:
         json.dump({"name": name, "arms": [arm]}, f, indent=1)
     print("| threshold | escalated | mean MACs | accuracy |\n|---|---|---|---|")

@@ -114,9 +114,9 @@ def _arm_from_run(path):
 
 
 def _tau_point(arm):
-    """(macs, accuracy, threshold) of an arm's marked point: a gated arm's at tau 0.5 from its
-    curve, else its own eval; a cascade's at its own threshold (tools/cascade.py)."""
-    marked = arm.get("threshold", 0.5) if arm["kind"] == "cascade" else 0.5
+    """(macs, accuracy, threshold) of an arm's marked point on its curve: at its "threshold"
+    (a cascade's, tools/cascade.py), else at tau 0.5; without that point, its own eval."""
+    marked = arm.get("threshold", 0.5)
     for p in arm.get("curve") or []:
         if abs(p.get("threshold", -1) - marked) < 1e-9:
             return p["macs_mean"], p["accuracy"], marked
