@@ -16,11 +16,7 @@ namespace {
 
 // One of several processes: without --threads, this machine's cores are shared among its
 // LOCAL_WORLD_SIZE processes (torchrun and --nproc set it).
-int threads_per_process(const WorldSettings& world) {
-  const char* local = std::getenv("LOCAL_WORLD_SIZE");
-  const int local_size = local ? std::max(1, std::atoi(local)) : 1;
-  return std::max(1, default_threads() / std::min(local_size, world.size));
-}
+int threads_per_process(const WorldSettings& world) { return std::max(1, default_threads() / world.local_size); }
 
 void run(TrainConfig config, const std::string& data_flag, int nproc, bool threads_given) {
   check_dataset_flag(config.dataset);
@@ -69,6 +65,9 @@ void add_train_command(CLI::App& app, Action& action) {
   cmd->add_option("--nproc", *nproc,
                   "data-parallel processes on this machine, each on its share of every epoch's batches "
                   "(--batch is per process; docs/scale.md). torchrun-style launchers set WORLD_SIZE etc. instead");
+  add_choice_option(cmd, config->dist_backend,
+                    "c10d backend of several processes: gloo, nccl (GPUs, where LibTorch has it) or auto (nccl "
+                    "when every process of a machine has a GPU of its own and this build has NCCL, else gloo)");
   cmd->add_option("--seed", config->seed, "seed of initialisation, data order and augmentation")
       ->check(non_negative());
   cmd->add_option("--train-limit", config->train_limit, "use only the first N training images (0: all)")

@@ -24,6 +24,8 @@ enum class GateWeights { kLearned, kFrozen }; // frozen: W = 0, a static mask le
 enum class BnStats { kMasked, kAll };         // masked: BN counts the examples that keep a map
 enum class GateUnit { kMap, kLayer };         // what one gate decision switches
 enum class Amp { kOff, kBf16 };               // bf16: training forwards under bfloat16 autocast
+// c10d backend of several processes' collectives (train/data_parallel.h): auto picks
+enum class DistBackend { kAuto, kGloo, kNccl };
 
 template <>
 struct ChoiceNames<Gates> {
@@ -61,6 +63,12 @@ template <>
 struct ChoiceNames<Amp> {
   static constexpr const char* kFlag = "--amp";
   static constexpr std::pair<Amp, const char*> kNames[] = {{Amp::kOff, "off"}, {Amp::kBf16, "bf16"}};
+};
+template <>
+struct ChoiceNames<DistBackend> {
+  static constexpr const char* kFlag = "--dist-backend";
+  static constexpr std::pair<DistBackend, const char*> kNames[] = {
+      {DistBackend::kAuto, "auto"}, {DistBackend::kGloo, "gloo"}, {DistBackend::kNccl, "nccl"}};
 };
 template <>
 struct ChoiceNames<ThetaMasks> {

@@ -46,18 +46,20 @@ void check_device_flag(const char* flag, const std::string& value) {
     throw UsageError(std::string(flag) + " " + quoted(value) + ": expected cpu, cuda or cuda:N");
 }
 
-torch::Device open_device(const char* flag, const std::string& value) {
+int cuda_device_count() { return static_cast<int>(torch::cuda::device_count()); }
+
+torch::Device open_device(const char* flag, const std::string& value, int local_rank) {
   check_device_flag(flag, value);
   if (value == "cpu") return torch::kCPU;
   const int index = cuda_index(value);
-  const auto count = static_cast<int>(torch::cuda::device_count());
+  const int count = cuda_device_count();
   if (count == 0)
     throw Error(std::string(flag) + " " + value +
                 ": no CUDA device here (this LibTorch has no CUDA, or it sees no GPU); use --device cpu");
   if (index >= count)
     throw Error(std::string(flag) + " " + value + ": this machine has " + std::to_string(count) +
                 " CUDA device(s), cuda:0 to cuda:" + std::to_string(count - 1));
-  return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index < 0 ? 0 : index));
+  return torch::Device(torch::kCUDA, static_cast<torch::DeviceIndex>(index < 0 ? local_rank % count : index));
 }
 
 torch::Device device_of(const torch::nn::Module& module) {

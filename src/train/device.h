@@ -20,7 +20,11 @@ namespace mapgate {
 void check_device_flag(const char* flag, const std::string& value);
 // The device `value` names, after check_device_flag. Error (exit 1) when it is a CUDA
 // device this LibTorch or machine does not have: one line naming the flag and the count.
-torch::Device open_device(const char* flag, const std::string& value);
+// "cuda" without an index is cuda:(local_rank mod the GPUs), so that the processes of one
+// machine (LOCAL_RANK) spread over its GPUs, as DDP's set_device(LOCAL_RANK) does.
+torch::Device open_device(const char* flag, const std::string& value, int local_rank = 0);
+// The CUDA devices LibTorch sees here (0 without CUDA).
+int cuda_device_count();
 // The device of a module's first parameter (CPU for a module without parameters).
 torch::Device device_of(const torch::nn::Module& module);
 

@@ -38,6 +38,7 @@ struct TrainConfig {
   int stop_after = 0;               // stop (resumably) once this many epochs are done; 0: never
   bool skip_nonfinite = false;      // skip (and count) a batch with a non-finite loss, advantage or gradient
   WorldSettings world;              // this process among data-parallel ones (docs/scale.md); not saved
+  DistBackend dist_backend = DistBackend::kAuto;  // --dist-backend: their collectives; not saved
 
   // Gates (docs/design.md §3; the choices in choices.h). model.gated follows `gates`
   // (train() sets it); the gate threshold and p clamp live in `model` since the model carries them.

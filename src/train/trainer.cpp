@@ -36,6 +36,14 @@ using Clock = std::chrono::steady_clock;
 // rank 0's test pass and checkpoint make the others wait at their next collective.
 constexpr std::chrono::minutes kGroupTimeout{30};
 
+// This process's place in a data-parallel group (none in one process), its backend from
+// --dist-backend; the flag is checked in one process too.
+std::unique_ptr<DataParallel> join_group(const TrainConfig& c, torch::Device device) {
+  const DistBackend backend = resolve_dist_backend(c.dist_backend, device, c.world.local_size, cuda_device_count());
+  if (c.world.size == 1) return nullptr;
+  return std::make_unique<DataParallel>(c.world, kGroupTimeout, backend, device);
+}
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -121,12 +129,13 @@ class Trainer {
 
 Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* log, const TrainHooks* hooks)
     : c_(checked(std::move(config))),
-      device_(open_device("--device", c_.device)),
-      dp_(c_.world.size > 1 ? std::make_unique<DataParallel>(c_.world, kGroupTimeout) : nullptr),
+      device_(open_device("--device", c_.device, c_.world.local_rank)),
+      dp_(join_group(c_, device_)),
       log_(lead() ? log : nullptr),
       hooks_(hooks),
       progress_(log_, log_ == &std::cerr && ::isatty(STDERR_FILENO)) {
   if (lead()) run_.emplace(c_.out_dir, c_.resume);
+  if (log_ && dp_) *log_ << dp_->size() << " processes, c10d " << choice_name(dp_->backend()) << "\n";
   torch::set_num_threads(c_.threads);
   train_set_ = full.train.head(c_.train_limit);
   test_set_ = full.test.head(c_.test_limit);

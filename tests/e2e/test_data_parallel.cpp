@@ -16,7 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include <torch/cuda.h>
+
 #include "cli_runner.h"
+#include "common/error.h"
 #include "data/loader.h"
 #include "run_files.h"
 #include "text_checks.h"
@@ -190,9 +193,87 @@ TEST_F(DataParallelRun, BadWorldVariablesAreUsageErrors) {
   EXPECT_NE(r.err.find("use one"), std::string::npos) << r.err;
 }
 
+// Two ranks on the GPU of the machine (the device machine has one): --device cuda makes
+// every rank use cuda:(LOCAL_RANK mod 1), auto picks Gloo (NCCL refuses two ranks on one
+// GPU), whose collectives take the CUDA gradients through the host; the weights equal a
+// two-process CPU run's to float tolerance.
+TEST_F(DataParallelRun, TwoProcessesOnOneGpuMatchTheCpu) {
+  if (torch::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  const std::string cpu = dir_ / "cpu", gpu = dir_ / "gpu";
+  ASSERT_EQ(test::run_mapgate(dir_, train_args(cpu, "--epochs 1 --nproc 2")).exit_code, 0);
+  const test::CliResult r = test::run_mapgate(dir_, train_args(gpu, "--epochs 1 --nproc 2 --device cuda"));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  if (torch::cuda::device_count() == 1) EXPECT_NE(r.err.find("2 processes, c10d gloo"), std::string::npos) << r.err;
+  const TrainedModel a = load_trained_model(cpu), b = load_trained_model(gpu);
+  const auto pb = b.model->named_parameters();
+  for (const auto& p : a.model->named_parameters())
+    EXPECT_TRUE(torch::allclose(p.value(), pb[p.key()], 1e-3, 1e-4)) << p.key();
+}
+
+// --dist-backend is checked in one process too: nccl on the CPU is a usage error, an
+// unknown name as well; rank 0 names the backend it runs on.
+TEST_F(DataParallelRun, DistBackendFlag) {
+  test::CliResult r = test::run_mapgate(dir_, train_args(dir_ / "nccl", "--epochs 1 --dist-backend nccl"));
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(test::last_line(r.err).find("--dist-backend nccl"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "nccl"));
+  r = test::run_mapgate(dir_, train_args(dir_ / "mpi", "--epochs 1 --dist-backend mpi"));
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_NE(r.err.find("--dist-backend"), std::string::npos) << r.err;
+  r = test::run_mapgate(dir_, train_args(dir_ / "gloo", "--epochs 1 --train-limit 32 --nproc 2 --dist-backend gloo"));
+  ASSERT_EQ(r.exit_code, 0) << r.describe();
+  EXPECT_NE(r.err.find("2 processes, c10d gloo\n"), std::string::npos) << r.err;
+}
+
+TEST(ResolveDistBackend, AutoPicksNcclOnlyForGpusOfTheirOwn) {
+  const c10::Device cpu(c10::DeviceType::CPU), gpu(c10::DeviceType::CUDA, 1);
+  const DistBackend nccl_if_built = nccl_available() ? DistBackend::kNccl : DistBackend::kGloo;
+  EXPECT_EQ(resolve_dist_backend(DistBackend::kAuto, cpu, 2, 0), DistBackend::kGloo);
+  EXPECT_EQ(resolve_dist_backend(DistBackend::kAuto, cpu, 2, 8), DistBackend::kGloo);
+  EXPECT_EQ(resolve_dist_backend(DistBackend::kAuto, gpu, 2, 2), nccl_if_built);
+  EXPECT_EQ(resolve_dist_backend(DistBackend::kAuto, gpu, 1, 1), nccl_if_built);
+  EXPECT_EQ(resolve_dist_backend(DistBackend::kAuto, gpu, 3, 2), DistBackend::kGloo);  // two ranks would share one
+  EXPECT_EQ(resolve_dist_backend(DistBackend::kGloo, gpu, 2, 2), DistBackend::kGloo);
+  EXPECT_THROW(resolve_dist_backend(DistBackend::kNccl, cpu, 2, 2), UsageError);
+  if (nccl_available())
+    EXPECT_EQ(resolve_dist_backend(DistBackend::kNccl, gpu, 2, 2), DistBackend::kNccl);
+  else
+    EXPECT_THROW(resolve_dist_backend(DistBackend::kNccl, gpu, 2, 2), Error);
+}
+
+// A group of one rank through the backend's collectives: values of several element types
+// and devices come back in place (the sum over one rank, rank 0's own values). NCCL's
+// needs a GPU and a build with NCCL (the device machine's PyTorch); Gloo runs here.
+void expect_one_rank_collectives_keep_values(DistBackend backend, c10::Device device) {
+  WorldSettings world;
+  world.master_port = 0;  // the store's server takes a free port
+  DataParallel group(world, std::chrono::seconds(60), backend, device);
+  const torch::Tensor weights = torch::arange(6, torch::TensorOptions(device)).to(torch::kFloat).view({2, 3});
+  const torch::Tensor counts = torch::tensor({7, 9}, torch::TensorOptions(device).dtype(torch::kInt64));
+  const torch::Tensor host = torch::full({1}, 0.25, torch::kFloat64);
+  group.sum({weights, counts, host}, "summing");
+  group.broadcast({weights, counts, host}, "broadcasting");
+  EXPECT_TRUE(weights.cpu().equal(torch::arange(6).to(torch::kFloat).view({2, 3})));
+  EXPECT_TRUE(counts.cpu().equal(torch::tensor({7, 9}, torch::kInt64)));
+  EXPECT_EQ(host.item<double>(), 0.25);
+  EXPECT_EQ(weights.device(), device);
+  EXPECT_TRUE(host.device().is_cpu());
+}
+
+TEST(OneRankGroup, GlooKeepsValues) {
+  if (!data_parallel_available()) GTEST_SKIP() << "built without Gloo (libgloo-dev)";
+  expect_one_rank_collectives_keep_values(DistBackend::kGloo, c10::Device(c10::DeviceType::CPU));
+}
+
+TEST(OneRankGroup, NcclKeepsValues) {
+  if (!nccl_available() || torch::cuda::device_count() == 0) GTEST_SKIP() << "no NCCL in this build, or no GPU";
+  expect_one_rank_collectives_keep_values(DistBackend::kNccl, c10::Device(c10::DeviceType::CUDA, 0));
+}
+
 TEST(WorldFromEnvironment, ReadsTorchrunVariables) {
   const std::map<std::string, std::string> env = {{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "1"},
-                                                  {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "1234"}};
+                                                  {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "node7"},
+                                                  {"MASTER_PORT", "1234"}};
   const WorldSettings w = world_from_environment([&](const char* name) -> const char* {
     const auto it = env.find(name);
     return it == env.end() ? nullptr : it->second.c_str();
@@ -200,11 +281,28 @@ TEST(WorldFromEnvironment, ReadsTorchrunVariables) {
   EXPECT_EQ(w.size, 4);
   EXPECT_EQ(w.rank, 3);
   EXPECT_EQ(w.local_rank, 1);
+  EXPECT_EQ(w.local_size, 2);
   EXPECT_EQ(w.master_addr, "node7");
   EXPECT_EQ(w.master_port, 1234);
   const WorldSettings alone = world_from_environment([](const char*) -> const char* { return nullptr; });
   EXPECT_EQ(alone.size, 1);
   EXPECT_EQ(alone.rank, 0);
+  EXPECT_EQ(alone.local_size, 1);
+}
+
+// LOCAL_RANK lies below LOCAL_WORLD_SIZE where it is given, below WORLD_SIZE otherwise.
+TEST(WorldFromEnvironment, LocalRankWithinTheLocalProcesses) {
+  auto world = [](std::map<std::string, std::string> env) {
+    env.insert({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"MASTER_PORT", "1234"}});
+    return world_from_environment([env](const char* name) -> const char* {
+      const auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    });
+  };
+  EXPECT_EQ(world({{"LOCAL_RANK", "3"}}).local_rank, 3);
+  EXPECT_THROW(world({{"LOCAL_RANK", "2"}, {"LOCAL_WORLD_SIZE", "2"}}), UsageError);
+  EXPECT_THROW(world({{"LOCAL_WORLD_SIZE", "5"}}), UsageError);
+  EXPECT_THROW(world({{"LOCAL_WORLD_SIZE", "0"}}), UsageError);
 }
 
 }  // namespace
