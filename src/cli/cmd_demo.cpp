@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/demo_gating.h"
@@ -24,28 +25,29 @@ struct DemoArgs {
 
 void log_line(const std::string& line) { std::cerr << line << "\n"; }
 
-// Gates (REINFORCE, lambda --penalty) fine-tuned onto the dense run; returns the new run.
-std::string train_gated(DemoArgs& args) {
+// --train's run settings: gates (REINFORCE, lambda --penalty) fine-tuned onto the dense
+// run in OUT/run, which is the demo's own (a previous demo's run there is replaced), never
+// the dense run it starts from. UsageError naming the flag.
+void prepare_training(DemoArgs& args, const TrainedModel& dense) {
   TrainConfig& c = args.config;
-  c.out_dir = (std::filesystem::path(args.show.out) / "run").string();
-  // OUT/run is the demo's own: a previous demo's run there is replaced, never the dense
-  // run it starts from.
   const std::string previous = (std::filesystem::path(c.out_dir) / kCheckpointFile).string();
   if (same_file(checkpoint_path(args.show.dense), previous))
     throw UsageError("--dense " + quoted(args.show.dense) + ": is the run that --train replaces in " +
                      quoted(c.out_dir) + "; choose another --out");
-  c.gates = Gates::kReinforce;
-  c.threads = args.show.threads;
-  validate(c);  // the flags first, on the default architecture
-  const TrainedModel dense = load_demo_run("--dense", args.show.dense, /*gated=*/false);
   c.model = dense.config;
   c.dataset = dense.dataset;
   c.init = args.show.dense;
   validate(c);
+}
+
+// Trains the run prepare_training set up; returns its directory.
+std::string train_gated(const DemoArgs& args) {
+  TrainConfig c = args.config;
   std::printf("== mapgate demo --train: gates (lambda %g) fine-tuned onto %s for %d epoch(s) on %zu images\n",
               c.penalty, args.show.dense.c_str(), c.epochs, c.train_limit);
   c.data_dir = resolve_data_dir(args.show.data, c.dataset, log_line);
   const DatasetSplits data = load_dataset(c.dataset, c.data_dir);
+  const std::filesystem::path previous = std::filesystem::path(c.out_dir) / kCheckpointFile;
   if (std::filesystem::exists(previous)) {
     std::filesystem::remove(previous);
     std::cout << "replacing the previous demo run in " << c.out_dir << "\n";
@@ -56,13 +58,31 @@ std::string train_gated(DemoArgs& args) {
 }
 
 void run(DemoArgs args) {
+  // Every flag and run is checked before --out is created and locked.
+  check_threads_flag(args.show.threads);
+  TrainConfig& c = args.config;
+  if (args.train) {
+    c.out_dir = (std::filesystem::path(args.show.out) / "run").string();
+    c.gates = Gates::kReinforce;
+    c.threads = args.show.threads;
+    validate(c);  // the flags before the runs, on the default architecture
+  }
+  TrainedModel dense = load_demo_run("--dense", args.show.dense, /*gated=*/false);
+  std::optional<TrainedModel> gated;
+  if (args.train)
+    prepare_training(args, dense);
+  else
+    gated = load_demo_run("--gated", args.show.gated, /*gated=*/true);
   // One demo at a time per --out: the lock holds while it writes there.
   std::error_code ec;
   std::filesystem::create_directories(args.show.out, ec);
   if (ec) throw Error("--out " + quoted(args.show.out) + ": cannot create directory (" + ec.message() + ")");
   const DirLock lock(args.show.out, "--out");
-  if (args.train) args.show.gated = train_gated(args);
-  run_gating_demo(args.show);
+  if (args.train) {
+    args.show.gated = train_gated(args);
+    gated = load_demo_run("--gated", args.show.gated, /*gated=*/true);
+  }
+  run_gating_demo(args.show, dense, *gated);
 }
 
 }  // namespace

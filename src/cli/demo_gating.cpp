@@ -143,12 +143,9 @@ void make_pictures(const std::filesystem::path& out, const std::string& data_dir
 
 }  // namespace
 
-void run_gating_demo(const GatingDemoArgs& args) {
-  check_threads_flag(args.threads);
+void run_gating_demo(const GatingDemoArgs& args, TrainedModel& dense, TrainedModel& gated) {
   torch::set_num_threads(args.threads);
   const auto start = Clock::now();
-  TrainedModel dense = load_demo_run("--dense", args.dense, false);
-  TrainedModel gated = load_demo_run("--gated", args.gated, true);
   std::printf("== mapgate demo: feature maps switched off per image (%d thread(s))\n", args.threads);
   const std::string dir = resolve_data_dir(args.data, gated.dataset, [](const std::string& l) { std::cerr << l << "\n"; });
   const Dataset test = load_test_split(gated.dataset, dir).head(args.test_limit);

@@ -19,7 +19,9 @@ struct GatingDemoArgs {
   int threads = 1;
 };
 
-void run_gating_demo(const GatingDemoArgs& args);
+// Shows `dense` and `gated` (the runs of args.dense and args.gated, loaded by load_demo_run
+// before anything was written) and writes the evaluations and pictures to args.out.
+void run_gating_demo(const GatingDemoArgs& args, TrainedModel& dense, TrainedModel& gated);
 
 // The run behind --dense or --gated (`flag`), checked to exist, to be (un)gated as
 // `gated` says, and to hold the dataset it names; UsageError naming the flag otherwise.

@@ -74,6 +74,7 @@ TEST_F(Demo, MissingShippedModelNamesTheFlag) {
       run_mapgate(dir_, "demo --data " + shell_quote(data_) + " --dense " + shell_quote(gated_) + out);
   EXPECT_EQ(swapped.exit_code, 2) << swapped.describe();
   EXPECT_TRUE(test::contains(swapped.err, "is gated")) << swapped.describe();
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "refused")) << "a refused demo created its --out";
 }
 
 }  // namespace

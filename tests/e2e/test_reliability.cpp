@@ -426,6 +426,7 @@ TEST_P(ReliabilityFlags, UsageError) {
                                                                                     shell_quote(scratch / "home"));
   expect_error(r, c.code, c.names);
   EXPECT_FALSE(fs::exists(scratch / "run")) << "a refused command wrote its run directory";
+  EXPECT_FALSE(fs::exists(scratch / "demo")) << "a refused demo created its --out";
   EXPECT_FALSE(fs::exists(scratch / "home")) << "a refused command touched the data cache";
 }
 
@@ -832,8 +833,10 @@ TEST_F(ReliabilityRun, LockedRunDirectoryIsRefusedUntouched) {
     const std::string in_use = "\": in use by another mapgate process (pid " + std::to_string(::getpid()) + ")";
     expect_error(run(scratch_, train_args(run_) + "--depth 10 --growth 2 --resume"), 1, "--out \"" + run_ + in_use);
     expect_error(run(scratch_, train_args(fresh) + "--depth 10 --growth 2"), 1, "--out \"" + fresh + in_use);
-    expect_error(run(scratch_, "demo --data " + shell_quote(data_) + " --out " + shell_quote(fresh)), 1,
-                 "--out \"" + fresh + in_use);
+    // The demo checks its runs before it locks --out: --train needs only a dense one.
+    expect_error(run(scratch_, "demo --train --data " + shell_quote(data_) + " --dense " + shell_quote(run_) +
+                                   " --out " + shell_quote(fresh)),
+                 1, "--out \"" + fresh + in_use);
     EXPECT_EQ(run_files(run_), before);
     EXPECT_TRUE(run_files(fresh).empty());
   }
