@@ -13,6 +13,9 @@
 #                            the GPU: DenseNet-40 k=12 trained dense, then gated from it
 #                            (issue 12), and the arms of COMPARE_CONFIG that the probe says
 #                            end in time (issue 10)
+#   tools/gpu_run.sh batches (carry .gpu/cifar-c) instead of train: DenseNet-40 dense at each of
+#                            BATCH_SIZES, lr scaled with the batch, the same epochs each
+#                            (issue 12 item 4: the largest batch that keeps the accuracy)
 #
 # The data parts, the build and the probe stay on the machine only while it is held: each
 # call must come within its idle time (30 s) of the last. Results go to $OUT (the device
@@ -102,13 +105,15 @@ build() {
   grep -E "NCCL|nccl" "$OUT/cmake.log" || say "cmake said nothing of NCCL (LibTorch without CUDA, or no Gloo)"
   # ProcessGroupNCCL has never been compiled against a CUDA LibTorch before: if the build
   # fails with it, build without it (several GPUs then use Gloo) and say so.
-  if ! cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1; then
-    grep -m 5 -E "error" "$OUT/build.log" || true
-    say "the build failed (build.log); again with -DMAPGATE_NCCL=OFF"
+  if ! cmake --build "$BUILD" -j "$(nproc)" > "$OUT/compile.log" 2>&1; then
+    grep -m 5 -E "error" "$OUT/compile.log" || true
+    say "the build failed (compile.log); again with -DMAPGATE_NCCL=OFF"
     cmake -S . -B "$BUILD" -DMAPGATE_NCCL=OFF > /dev/null
     cmake --build "$BUILD" -j "$(nproc)" 2>&1 | tail -n 3
   fi
   link_missing_libraries
+  # The engine's OpenMP runtime and the wheel's own may be two copies (docs/build.md).
+  say "OpenMP runtimes the programs load: $(LD_LIBRARY_PATH="$LIBS" ldd "$BUILD/mapgate" | awk '/omp/ {print $1}' | tr '\n' ' ')"
   say "ctest (CUDA tests included; no data: the real-data tests skip)"
   # A failing test is reported, not fatal: the probe and the throughput pairs still run.
   env -u MAPGATE_DATA LD_LIBRARY_PATH="$LIBS" LD_PRELOAD="$(preload)" \
@@ -242,12 +247,53 @@ comparison() {
   say "comparison packed: $(du -h "$OUT/compare.tgz" 2>/dev/null | cut -f1)"
 }
 
-train() {
-  local end left
-  end=$(( $(date +%s) + ${CALL_SECONDS:-540} ))
+# Issue 12 item 4, the largest batch that keeps the recipe's accuracy: DenseNet-40 k=12
+# dense at each of BATCH_SIZES (64 256 1024), one after another, alone on the GPU, the same
+# epochs each (as many as fit BUDGET by the probe), learning rate 0.1 B / 64 (the linear
+# scaling rule), cosine schedule; the test accuracy of each in a table.
+batches() {
+  local budget=$1 runs=/tmp/mapgate-gpu-batches sizes common epochs per b lr
+  # shellcheck disable=SC2206 # BATCH_SIZES, EXTRA_TRAIN_FLAGS: words on purpose
+  sizes=(${BATCH_SIZES:-64 256 1024})
+  # shellcheck disable=SC2206
+  common=(--dataset cifar10 --data "$STASH" --device "$DEVICE" --depth 40 --growth 12 --threads 3 --seed 1
+          --schedule cosine ${EXTRA_TRAIN_FLAGS:-})
+  per=$(( budget / ${#sizes[@]} ))
+  epochs=$(( (per - 20) / $(epoch_seconds 40 dense 1) )) && [ "$epochs" -ge 1 ] || epochs=1
+  need_data
+  rm -rf "$runs" && mkdir -p "$runs"
+  say "batch sizes ${sizes[*]}: $epochs epochs each, at most $per s each"
+  for b in "${sizes[@]}"; do
+    lr=$(awk -v b="$b" 'BEGIN { printf "%g", 0.1 * b / 64 }')
+    run timeout "$per" "$BUILD/mapgate" train "${common[@]}" --out "$runs/b$b" --batch "$b" --lr "$lr" \
+        --epochs "$epochs" 2>&1 | tee "$runs/b$b.log" | grep "done in" \
+      || say "batch $b stopped (timeout or error; exit ${PIPESTATUS[0]}): $(tail -n 1 "$runs/b$b.log")"
+  done
+  echo "| batch | lr | epochs done | test accuracy | images/s |"
+  echo "|---|---|---|---|---|"
+  for b in "${sizes[@]}"; do
+    python3 -c 'import json, sys
+lines = open(sys.argv[1]).read().splitlines() if len(sys.argv) > 1 else []
+m = json.loads(lines[-1]) if lines else {}
+acc, rate = m.get("test_accuracy"), m.get("images_per_s")
+print("| %s | %g | %s | %s | %s |" % (sys.argv[2], 0.1 * int(sys.argv[2]) / 64, m.get("epoch", 0),
+      "-" if acc is None else "%.4f" % acc, "-" if rate is None else "%.0f" % rate))' \
+        "$runs/b$b/metrics.jsonl" "$b" 2>/dev/null || echo "| $b | | 0 | - | - |"
+  done
+  tar -C "$runs" -czf "$OUT/batches.tgz" .
+}
+
+# Every CIFAR-10 part kept: the three calls came while the machine was held.
+need_data() {
   for f in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
     [ -f "$STASH/$f.bin.gz" ] || die "$STASH/$f.bin.gz missing: the three calls must follow each other while the machine is held"
   done
+}
+
+train() {
+  local end left
+  end=$(( $(date +%s) + ${CALL_SECONDS:-540} ))
+  need_data
   [ -f "$PROBE" ] || say "no probe from call 1: epochs chosen from a slow guess"
   left=$(( end - $(date +%s) - 40 ))  # 40 s: the last evaluations and packing
   comparison_plan "$left"
@@ -262,5 +308,6 @@ case "${1:-}" in
   stash) stash ;;
   probe) stash; { probe; bench; } 2>&1 | tee "$OUT/probe.log" ;;
   train) stash; train 2>&1 | tee "$OUT/train.log" ;;
-  *) die "usage: tools/gpu_run.sh build|stash|probe|train (docs/scale.md, \"On a lent GPU machine\")" ;;
+  batches) stash; batches $(( ${CALL_SECONDS:-540} - 40 )) 2>&1 | tee "$OUT/batches.log" ;;
+  *) die "usage: tools/gpu_run.sh build|stash|probe|train|batches (docs/scale.md, \"On a lent GPU machine\")" ;;
 esac
