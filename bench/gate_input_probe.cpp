@@ -22,14 +22,13 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
-#include <torch/nn/functional/loss.h>
-#include <torch/optim/adam.h>
 
 #include "common/error.h"
 #include "common/write_file.h"
 #include "data/data_dir.h"
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "held_out_probe.h"
 #include "train/evaluate.h"
 #include "train/trained_model.h"
 
@@ -60,43 +59,6 @@ double auc(const torch::Tensor& score, const torch::Tensor& positive) {
   }
   const double negatives = static_cast<double>(n - positives);
   return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives);
-}
-
-// A probe x -> `classes` logits (1: logistic): linear, or with one ReLU layer of `hidden`
-// units (a gate with a hidden layer, as ConvNet-AIG's), fit by full-batch Adam with a small
-// L2 penalty on the first half, returned as its logits on the second half.
-torch::Tensor probe_held_out(const torch::Tensor& x, const torch::Tensor& target, int classes, int hidden = 0) {
-  const auto half = x.size(0) / 2;
-  auto fit = x.narrow(0, 0, half), test = x.narrow(0, half, x.size(0) - half);
-  const auto mean = fit.mean(0), scale = fit.std(0).clamp_min(1e-6);
-  fit = (fit - mean) / scale;
-  test = (test - mean) / scale;
-  torch::manual_seed(0);
-  torch::Tensor w1, b1;  // the hidden layer, if any
-  if (hidden > 0) {
-    w1 = (torch::randn({x.size(1), hidden}) / std::sqrt(static_cast<double>(x.size(1)))).requires_grad_();
-    b1 = torch::zeros({hidden}, torch::requires_grad());
-  }
-  auto w = torch::zeros({hidden > 0 ? hidden : x.size(1), classes}, torch::requires_grad());
-  auto b = torch::zeros({classes}, torch::requires_grad());
-  std::vector<torch::Tensor> params{w, b}, weights{w};
-  if (hidden > 0) params.insert(params.end(), {w1, b1}), weights.push_back(w1);
-  auto forward = [&](const torch::Tensor& in) {
-    return torch::matmul(hidden > 0 ? torch::relu(torch::matmul(in, w1) + b1) : in, w) + b;
-  };
-  torch::optim::Adam optimizer(params, torch::optim::AdamOptions(hidden > 0 ? 0.01 : 0.05));
-  const auto y = target.narrow(0, 0, half);
-  for (int step = 0; step < 300; ++step) {
-    optimizer.zero_grad();
-    const auto z = forward(fit);
-    auto loss = classes == 1 ? torch::binary_cross_entropy_with_logits(z.squeeze(1), y.to(torch::kFloat))
-                             : torch::nn::functional::cross_entropy(z, y);
-    for (const auto& weight : weights) loss = loss + 1e-3 * weight.pow(2).sum();
-    loss.backward();
-    optimizer.step();
-  }
-  torch::NoGradGuard no_grad;
-  return forward(test);
 }
 
 struct Passes {
