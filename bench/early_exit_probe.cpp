@@ -9,7 +9,6 @@
 // images that stop at each exit. Heads trained jointly with the network (BranchyNet,
 // MSDNet) would do better: this is a lower bound on the idea, not a method.
 #include <cstdio>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -18,12 +17,11 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
-#include "common/write_file.h"
-#include "data/data_dir.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "held_out_probe.h"
 #include "model/macs.h"
+#include "probe_program.h"
 #include "train/trained_model.h"
 
 namespace {
@@ -154,28 +152,13 @@ nlohmann::json exit_table(const TrainedModel& dense, const Passes& p) {
 
 int main(int argc, char** argv) {
   CLI::App app{"Early exits on a trained dense DenseNet: linear heads after blocks 1 and 2, stopping when confident"};
-  std::string model, data, json_out;
-  std::size_t test_limit = 0;
-  int threads = 2, batch = 64;
-  app.add_option("--model", model, "dense run or checkpoint")->required();
-  app.add_option("--data", data, "dataset directory (default: $MAPGATE_DATA)");
-  app.add_option("--test-limit", test_limit, "first N test images (0: all)");
-  app.add_option("--threads", threads, "LibTorch threads");
-  app.add_option("--json", json_out, "also write the table to this file");
+  ProbeFlags flags;
+  add_probe_flags(app, flags, "dense run or checkpoint");
   CLI11_PARSE(app, argc, argv);
-  try {
-    torch::set_num_threads(threads);
-    TrainedModel dense = load_trained_model(model);
-    if (dense.config.gated) throw UsageError("--model " + model + ": is gated; expected a dense run");
-    const std::string dir = resolve_data_dir(data, dense.dataset, [](const std::string& l) { std::cerr << l << "\n"; });
-    const Dataset test = load_test_split(dense.dataset, dir).head(test_limit);
-    const auto result = exit_table(dense, run_network(dense, test, batch));
-    if (!json_out.empty()) {
-      const std::string text = result.dump(2) + "\n";
-      write_file_atomic(json_out, text.data(), text.size());
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "mapgate_early_exit_probe: " << e.what() << "\n";
-    return 1;
-  }
+  return run_probe("mapgate_early_exit_probe", [&] {
+    TrainedModel dense = load_trained_model(flags.model);
+    if (dense.config.gated) throw UsageError("--model " + flags.model + ": is gated; expected a dense run");
+    const Dataset test = probe_test_split(flags, dense.dataset);
+    write_probe_json(flags, exit_table(dense, run_network(dense, test, /*batch=*/64)));
+  });
 }

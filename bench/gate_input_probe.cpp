@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <iostream>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -24,11 +23,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "common/write_file.h"
-#include "data/data_dir.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "held_out_probe.h"
+#include "probe_program.h"
 #include "train/evaluate.h"
 #include "train/trained_model.h"
 
@@ -132,32 +130,17 @@ nlohmann::json probe_layers(const TrainedModel& gated, const Passes& p) {
 
 int main(int argc, char** argv) {
   CLI::App app{"What a function of each gate's input could know about an image's difficulty and label"};
-  std::string model, reference, data, json_out;
-  std::size_t test_limit = 0;
-  int threads = 2, batch = 64;
-  app.add_option("--model", model, "gated run or checkpoint")->required();
+  ProbeFlags flags;
+  std::string reference;
+  add_probe_flags(app, flags, "gated run or checkpoint");
   app.add_option("--reference", reference, "dense run whose per-image loss ranks difficulty")->required();
-  app.add_option("--data", data, "dataset directory (default: $MAPGATE_DATA)");
-  app.add_option("--test-limit", test_limit, "first N test images (0: all)");
-  app.add_option("--threads", threads, "LibTorch threads");
-  app.add_option("--json", json_out, "also write the rows to this file");
   CLI11_PARSE(app, argc, argv);
-  try {
-    torch::set_num_threads(threads);
-    TrainedModel gated = load_trained_model(model), dense = load_trained_model(reference);
-    if (!gated.config.gated) throw UsageError("--model " + model + ": has no gates");
+  return run_probe("mapgate_gate_input_probe", [&] {
+    TrainedModel gated = load_trained_model(flags.model), dense = load_trained_model(reference);
+    if (!gated.config.gated) throw UsageError("--model " + flags.model + ": has no gates");
     if (dense.dataset != gated.dataset)
       throw UsageError("--reference " + reference + ": trained on " + dense.dataset + ", --model on " + gated.dataset);
-    const std::string dir = resolve_data_dir(data, gated.dataset, [](const std::string& l) { std::cerr << l << "\n"; });
-    const Dataset test = load_test_split(gated.dataset, dir).head(test_limit);
-    const auto passes = run_models(gated, dense, test, batch);
-    const auto result = probe_layers(gated, passes);
-    if (!json_out.empty()) {
-      const std::string text = result.dump(2) + "\n";
-      write_file_atomic(json_out, text.data(), text.size());
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "mapgate_gate_input_probe: " << e.what() << "\n";
-    return 1;
-  }
+    const Dataset test = probe_test_split(flags, gated.dataset);
+    write_probe_json(flags, probe_layers(gated, run_models(gated, dense, test, /*batch=*/64)));
+  });
 }
