@@ -18,7 +18,6 @@
 
 #include "common/error.h"
 #include "data/dataset.h"
-#include "data/loader.h"
 #include "held_out_probe.h"
 #include "model/macs.h"
 #include "probe_program.h"
@@ -57,12 +56,8 @@ Passes run_network(TrainedModel& dense, const Dataset& test, int batch) {
   std::vector<std::vector<torch::Tensor>> means(2);
   std::vector<torch::Tensor> logits;
   Passes p;
-  const auto floats = static_cast<std::int64_t>(test.image_bytes());
   for (std::size_t at = 0; at < test.size(); at += batch) {
-    const auto n = static_cast<std::int64_t>(std::min<std::size_t>(batch, test.size() - at));
-    auto x = torch::empty({n, test.channels, test.height, test.width});
-    for (std::int64_t i = 0; i < n; ++i)
-      prepare_image(test, at + i, dense.normalization, 0, 0, false, x.data_ptr<float>() + i * floats);
+    const auto x = probe_images(test, at, std::min<std::size_t>(batch, test.size() - at), dense.normalization);
     GateControl control;
     control.mode = GateMode::kAllOn;
     control.keep_features = true;

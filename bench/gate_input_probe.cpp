@@ -24,7 +24,6 @@
 
 #include "common/error.h"
 #include "data/dataset.h"
-#include "data/loader.h"
 #include "held_out_probe.h"
 #include "probe_program.h"
 #include "train/evaluate.h"
@@ -73,12 +72,8 @@ Passes run_models(TrainedModel& gated, TrainedModel& reference, const Dataset& t
   gated.model->eval();
   std::vector<std::vector<torch::Tensor>> means(3), kept(gated.config.dense_layers());
   std::vector<torch::Tensor> confidence;
-  const auto floats = static_cast<std::int64_t>(test.image_bytes());
   for (std::size_t at = 0; at < test.size(); at += batch) {
-    const auto n = static_cast<std::int64_t>(std::min<std::size_t>(batch, test.size() - at));
-    auto x = torch::empty({n, test.channels, test.height, test.width});
-    for (std::int64_t i = 0; i < n; ++i)
-      prepare_image(test, at + i, gated.normalization, 0, 0, false, x.data_ptr<float>() + i * floats);
+    const auto x = probe_images(test, at, std::min<std::size_t>(batch, test.size() - at), gated.normalization);
     GateControl control;
     control.keep_features = true;
     const auto out = gated.model->forward_gated(x, control);

@@ -24,6 +24,14 @@ Dataset probe_test_split(const ProbeFlags& flags, const std::string& dataset) {
   return load_test_split(dataset, dir).head(flags.test_limit);
 }
 
+torch::Tensor probe_images(const Dataset& test, std::size_t first, std::size_t count, const Normalization& norm) {
+  const auto n = static_cast<std::int64_t>(count), floats = static_cast<std::int64_t>(test.image_bytes());
+  auto x = torch::empty({n, test.channels, test.height, test.width});
+  for (std::int64_t i = 0; i < n; ++i)
+    prepare_image(test, first + static_cast<std::size_t>(i), norm, 0, 0, false, x.data_ptr<float>() + i * floats);
+  return x;
+}
+
 void write_probe_json(const ProbeFlags& flags, const nlohmann::json& result) {
   if (flags.json_out.empty()) return;
   const std::string text = result.dump(2) + "\n";

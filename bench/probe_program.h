@@ -10,7 +10,10 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <torch/types.h>
+
 #include "data/dataset.h"
+#include "data/loader.h"
 
 namespace mapgate {
 
@@ -24,6 +27,8 @@ void add_probe_flags(CLI::App& app, ProbeFlags& flags, const std::string& model_
 // Sets the LibTorch threads; the first --test-limit test images of `dataset` from --data
 // (default $MAPGATE_DATA).
 Dataset probe_test_split(const ProbeFlags& flags, const std::string& dataset);
+// Test images [first, first + count) normalised as a network takes them: (count, C, H, W).
+torch::Tensor probe_images(const Dataset& test, std::size_t first, std::size_t count, const Normalization& norm);
 // `result` into --json's file, when one was given.
 void write_probe_json(const ProbeFlags& flags, const nlohmann::json& result);
 // Runs `body`; an exception becomes "PROGRAM: WHAT" on stderr and exit status 1.
