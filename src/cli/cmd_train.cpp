@@ -9,6 +9,7 @@
 #include "cli/model_flags.h"
 #include "data/data_dir.h"
 #include "train/data_parallel.h"
+#include "train/device.h"
 #include "train/trainer.h"
 
 namespace mapgate {
@@ -32,7 +33,11 @@ void run(TrainConfig config, const std::string& data_flag, int nproc, bool threa
                      "(libgloo-dev), so it trains in one process only (docs/scale.md)");
   config.data_dir = resolve_data_dir(data_flag, config.dataset,
                                      [](const std::string& line) { std::cerr << line << "\n"; });
-  if (nproc > 1) return launch_workers(nproc);  // the workers find the data resolved
+  if (nproc > 1) {
+    // What every worker would refuse is refused here once: one line, not one per rank.
+    resolve_dist_backend(config.dist_backend, open_device("--device", config.device), nproc, cuda_device_count());
+    return launch_workers(nproc);  // the workers find the data resolved
+  }
   if (config.world.size > 1 && !threads_given) config.threads = threads_per_process(config.world);
   const DatasetSplits data = load_dataset(config.dataset, config.data_dir);
   train(config, data, &std::cerr);

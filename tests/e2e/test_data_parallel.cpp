@@ -217,6 +217,9 @@ TEST_F(DataParallelRun, DistBackendFlag) {
   EXPECT_EQ(r.exit_code, 2) << r.describe();
   EXPECT_NE(test::last_line(r.err).find("--dist-backend nccl"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir_ / "nccl"));
+  r = test::run_mapgate(dir_, train_args(dir_ / "nccl", "--epochs 1 --nproc 2 --dist-backend nccl"));
+  EXPECT_EQ(r.exit_code, 2) << r.describe();
+  EXPECT_TRUE(test::one_line(r.err)) << "refused once, not once per rank: " << r.err;
   r = test::run_mapgate(dir_, train_args(dir_ / "mpi", "--epochs 1 --dist-backend mpi"));
   EXPECT_EQ(r.exit_code, 2) << r.describe();
   EXPECT_NE(r.err.find("--dist-backend"), std::string::npos) << r.err;

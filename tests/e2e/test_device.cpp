@@ -43,6 +43,9 @@ TEST_F(DeviceFlag, CudaWithoutGpuIsOneLineAndExit1) {
   EXPECT_TRUE(test::one_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("--device cuda: no CUDA device here"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir_ / "run")) << "nothing is written before the device is checked";
+  const test::CliResult two = test::run_mapgate(dir_, train_args(dir_ / "run", "cuda") + " --nproc 2");
+  EXPECT_EQ(two.exit_code, 1) << two.describe();
+  EXPECT_TRUE(test::one_line(two.err)) << "refused once, not once per rank: " << two.err;
   ASSERT_EQ(test::run_mapgate(dir_, train_args(dir_ / "cpu", "cpu")).exit_code, 0);
   const test::CliResult e = test::run_mapgate(dir_, "eval --data " + data_ + " --model " + (dir_ / "cpu") +
                                                         " --device cuda:1");
