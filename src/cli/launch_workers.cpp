@@ -105,7 +105,7 @@ pid_t start_worker(const std::vector<std::string>& args, int rank, int nproc, in
   for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   ::execv("/proc/self/exe", argv.data());
-  const std::string message = "mapgate: error: --nproc: starting rank " + r + ": " + std::strerror(errno) + "\n";
+  const std::string message = "mapgate: --nproc: starting rank " + r + ": " + std::strerror(errno) + "\n";
   (void)!::write(STDERR_FILENO, message.data(), message.size());
   ::_exit(127);
 }
