@@ -93,7 +93,8 @@ struct Exit {
   torch::Tensor confidence, prediction;  // held-out half
 };
 
-nlohmann::json exit_table(const TrainedModel& dense, const Passes& p) {
+// `hidden` > 0: heads with one ReLU layer of that many units instead of linear ones.
+nlohmann::json exit_table(const TrainedModel& dense, const Passes& p, int hidden) {
   const auto n = p.labels.size(0), half = n / 2;
   const auto labels = p.labels.narrow(0, half, n - half);
   const auto full_prediction = p.logits.narrow(0, half, n - half).argmax(1);
@@ -103,8 +104,8 @@ nlohmann::json exit_table(const TrainedModel& dense, const Passes& p) {
   double heads = 0;
   for (int b = 0; b < 2; ++b) {
     const auto& x = p.block_means[b];
-    heads += static_cast<double>(x.size(1) * classes);
-    const auto probs = torch::softmax(probe_held_out(x, p.labels, classes), 1);
+    heads += static_cast<double>(hidden > 0 ? x.size(1) * hidden + hidden * classes : x.size(1) * classes);
+    const auto probs = torch::softmax(probe_held_out(x, p.labels, classes, hidden), 1);
     const auto [confidence, prediction] = probs.max(1);
     exits.push_back({b + 1, cost[b] + heads, confidence, prediction});
   }
@@ -139,7 +140,7 @@ nlohmann::json exit_table(const TrainedModel& dense, const Passes& p) {
       rows.push_back({{"exits", name}, {"t", t}, {"accuracy", accuracy}, {"macs_mean", mean_macs},
                       {"stopped_block1", stopped[0]}, {"stopped_block2", stopped[1]}});
     }
-  return {{"held_out_images", n - half}, {"full_accuracy", full_accuracy}, {"macs_dense", cost[2]},
+  return {{"held_out_images", n - half}, {"head_hidden_units", hidden}, {"full_accuracy", full_accuracy}, {"macs_dense", cost[2]},
           {"macs_to_block1", exits[0].macs}, {"macs_to_block2", exits[1].macs}, {"rows", rows}};
 }
 
@@ -148,12 +149,14 @@ nlohmann::json exit_table(const TrainedModel& dense, const Passes& p) {
 int main(int argc, char** argv) {
   CLI::App app{"Early exits on a trained dense DenseNet: linear heads after blocks 1 and 2, stopping when confident"};
   ProbeFlags flags;
+  int hidden = 0;
   add_probe_flags(app, flags, "dense run or checkpoint");
+  app.add_option("--hidden", hidden, "heads with one ReLU layer of this many units (0: linear)")->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   return run_probe("mapgate_early_exit_probe", [&] {
     TrainedModel dense = load_trained_model(flags.model);
     if (dense.config.gated) throw UsageError("--model " + flags.model + ": is gated; expected a dense run");
     const Dataset test = probe_test_split(flags, dense.dataset);
-    write_probe_json(flags, exit_table(dense, run_network(dense, test, /*batch=*/64)));
+    write_probe_json(flags, exit_table(dense, run_network(dense, test, /*batch=*/64), hidden));
   });
 }
