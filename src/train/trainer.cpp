@@ -12,6 +12,8 @@
 #include <optional>
 #include <thread>
 
+#include <c10/core/DeviceGuard.h>
+
 #include "common/error.h"
 #include "data/loader.h"
 #include "model/densenet.h"
@@ -108,6 +110,7 @@ class Trainer {
 
   TrainConfig c_;
   torch::Device device_;               // --device
+  c10::DeviceGuard on_device_;         // the current device while training: device_ (DDP's set_device)
   std::unique_ptr<DataParallel> dp_;  // several processes
   std::ostream* log_;                 // rank 0 only
   const TrainHooks* hooks_;
@@ -130,6 +133,7 @@ class Trainer {
 Trainer::Trainer(TrainConfig config, const DatasetSplits& full, std::ostream* log, const TrainHooks* hooks)
     : c_(checked(std::move(config))),
       device_(open_device("--device", c_.device, c_.world.local_rank)),
+      on_device_(device_),
       dp_(join_group(c_, device_)),
       log_(lead() ? log : nullptr),
       hooks_(hooks),
