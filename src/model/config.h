@@ -47,6 +47,12 @@ struct DenseNetConfig {
   int transition_out(int channels) const;
   int dense_layers() const { return 3 * layers_per_block(); }   // = number of gates
   int gate_outputs() const { return gate_per_layer ? 1 : growth; }  // decisions per gate
+  // How often each routed (non-core) map must be on for a layer to keep `layer_rate` of its
+  // k maps on average, the core's K included: (r k - K) / (k - K); below 0 when r is under
+  // the core's own share K / k.
+  double routed_rate(double layer_rate) const {
+    return (layer_rate * growth - core_maps) / static_cast<double>(growth - core_maps);
+  }
 };
 
 // Largest model validate() accepts, in parameters (conv and linear weights).

@@ -31,16 +31,16 @@ void set_static_mask(DenseNet& model, const DenseNetConfig& c, const std::vector
 
 // W = 0 and b such that p = eps + (1 - 2 eps) sigmoid(b) is the layer's rate. With a core
 // of K of k maps (always on), the rate r is the whole layer's: each other map is on with
-// q = (r k - K) / (k - K), so that K + (k - K) q = r k maps are kept on average; a layer
-// at the core's own share (r = K / k) gets the smallest q the clamp allows.
+// q = routed_rate(r), so that K + (k - K) q = r k maps are kept on average; a layer at the
+// core's own share (r = K / k) gets the smallest q the clamp allows.
 void set_random_rates(DenseNet& model, const DenseNetConfig& c, const std::vector<double>& rates) {
   torch::NoGradGuard no_grad;
-  const double eps = c.p_clamp, k = c.growth, core = c.core_maps;
+  const double eps = c.p_clamp;
   constexpr double kMargin = 1e-3;  // keeps the logit finite at the clamp's edge
   for (int l = 0; l < c.dense_layers(); ++l) {
     auto* gate = model->named_modules()["gates." + std::to_string(l)]->as<GateImpl>();
     gate->fc()->weight.zero_();
-    const double q = std::max((rates[l] * k - core) / (k - core), eps + kMargin);
+    const double q = std::max(c.routed_rate(rates[l]), eps + kMargin);
     const double sigmoid_b = (q - eps) / (1 - 2 * eps);
     gate->fc()->bias.fill_(std::log(sigmoid_b / (1 - sigmoid_b)));
   }

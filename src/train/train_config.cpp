@@ -85,11 +85,10 @@ void validate(const TrainConfig& c) {
     if (static_cast<int>(c.random_keep.size()) != layers)
       throw UsageError("--random-keep: " + std::to_string(c.random_keep.size()) + " rates given, --gates random needs " +
                        std::to_string(layers) + " (one per gated layer)");
-    const double core_share = static_cast<double>(c.model.core_maps) / c.model.growth;
     for (double r : c.random_keep) {
       if (!(r > c.model.p_clamp && r < 1 - c.model.p_clamp))
         throw UsageError("--random-keep " + std::to_string(r) + ": expected eps < rate < 1 - eps (--p-clamp)");
-      if (r < core_share - 1e-9)
+      if (c.model.routed_rate(r) < -1e-9)
         throw UsageError("--random-keep " + std::to_string(r) + ": below the share the core keeps, --core-maps " +
                          std::to_string(c.model.core_maps) + " of " + std::to_string(c.model.growth) + " maps");
     }
