@@ -20,9 +20,9 @@ namespace mapgate {
 namespace {
 
 // Format 2 in, format 2 out: the state record and the model's tensors, no optimizer state.
-void strip_optimizers(const std::string& in, const std::string& bytes, const std::string& out) {
+void strip_optimizers(const std::string& in, const std::string& out) {
   const Checkpoint check(in);  // the reader's checks (format, version, state record)
-  CheckpointContents contents = parse_checkpoint(bytes, in);
+  CheckpointContents contents = check.contents();
   std::size_t dropped = 0;
   for (auto it = contents.tensors.begin(); it != contents.tensors.end();) {
     const bool model = it->first.rfind("model/", 0) == 0;  // the rest: "KEY/I/FIELD" of an optimizer
@@ -66,7 +66,7 @@ void add_upgrade_checkpoint_command(CLI::App& app, Action& action) {
       if (std::filesystem::is_directory(args->model)) lock.emplace(args->model, "upgrade-checkpoint");
       if (std::filesystem::exists(in)) {
         const std::string bytes = read_regular_file<std::string>(in, checkpoint_size_limit(), "checkpoint");
-        if (!is_format1_checkpoint(bytes)) return strip_optimizers(in, bytes, out);
+        if (!is_format1_checkpoint(bytes)) return strip_optimizers(in, out);
       }
       const Format1Checkpoint old = read_format1_checkpoint(in);
       write_checkpoint(out, old.state, old.tensors, {});

@@ -49,6 +49,8 @@ class Checkpoint {
   explicit Checkpoint(const std::string& path);
 
   const nlohmann::json& state() const { return contents_.state; }
+  // Everything the file holds, as parsed (mapgate upgrade-checkpoint rewrites it).
+  const CheckpointContents& contents() const { return contents_; }
   // Epochs done: the state's "epoch" (0 when absent); Error naming the file when it is not
   // an integer in 0..kMaxEpochs.
   int epoch() const;
