@@ -123,6 +123,13 @@ build() {
 
 run() { LD_LIBRARY_PATH="$LIBS" LD_PRELOAD="$(preload)" "$@"; }  # a built program, as ctest ran them
 
+# The flags every DenseNet-40 k=12 training here shares (issue 12), into the array DN40.
+densenet40_flags() {
+  # shellcheck disable=SC2206 # EXTRA_TRAIN_FLAGS: words on purpose
+  DN40=(--dataset cifar10 --data "$STASH" --device "$DEVICE" --depth 40 --growth 12 --threads 3 --seed 1
+        ${EXTRA_TRAIN_FLAGS:-})
+}
+
 bench() {
   local batch
   say "training throughput, DenseNet-40 k=12, batch 64 and 256: mapgate (bare LibTorch loop, mapgate train) and PyTorch from Python, alternating"
@@ -179,15 +186,13 @@ pack_run() {
 # Issue 12: DenseNet-40 k=12 dense, then gated from it, inside BUDGET seconds (its first
 # argument), 30 s of it for each evaluation.
 densenet40() {
-  local end=$(( $(date +%s) + $1 )) runs=/tmp/mapgate-gpu-runs common dense_s gated_s epochs
+  local end=$(( $(date +%s) + $1 )) runs=/tmp/mapgate-gpu-runs dense_s gated_s epochs
   rm -rf "$runs" && mkdir -p "$runs"
-  # shellcheck disable=SC2206 # EXTRA_TRAIN_FLAGS: words on purpose
-  common=(--dataset cifar10 --data "$STASH" --device "$DEVICE" --depth 40 --growth 12 --threads 3 --seed 1
-          ${EXTRA_TRAIN_FLAGS:-})
+  densenet40_flags
   dense_s=$(( ($1 - 60) * 2 / 3 ))
   epochs=$(( (dense_s - 20) / $(epoch_seconds 40 dense "$SIDE_BY_SIDE") )) && [ "$epochs" -ge 1 ] || epochs=1
   say "DenseNet-40 dense: $epochs epochs, at most $dense_s s"
-  run timeout "$dense_s" "$BUILD/mapgate" train "${common[@]}" --out "$runs/dense" \
+  run timeout "$dense_s" "$BUILD/mapgate" train "${DN40[@]}" --out "$runs/dense" \
       --epochs "$epochs" --lr 0.1 --schedule cosine 2>&1 | grep "done in" || say "dense training stopped (timeout or error; exit ${PIPESTATUS[0]})"
   pack_run "$runs/dense"
   gated_s=$(( end - $(date +%s) - 30 ))
@@ -197,7 +202,7 @@ densenet40() {
     return 0
   fi
   say "DenseNet-40 gated from it: $epochs epochs, at most $gated_s s"
-  run timeout "$gated_s" "$BUILD/mapgate" train "${common[@]}" --out "$runs/gated" --init "$runs/dense" \
+  run timeout "$gated_s" "$BUILD/mapgate" train "${DN40[@]}" --out "$runs/gated" --init "$runs/dense" \
       --epochs "$epochs" --lr 0.01 --schedule cosine --gates reinforce --penalty "${PENALTY:-4}" \
       --cost macs --cost-target "${COST_TARGET:-0.333}" --theta-masks greedy --bn-recal 20 2>&1 \
       | grep "done in" || say "gated training stopped (timeout or error; exit ${PIPESTATUS[0]})"
@@ -252,12 +257,10 @@ comparison() {
 # epochs each (as many as fit BUDGET by the probe), learning rate 0.1 B / 64 (the linear
 # scaling rule), cosine schedule; the test accuracy of each in a table.
 batches() {
-  local budget=$1 runs=/tmp/mapgate-gpu-batches sizes common epochs per b lr
-  # shellcheck disable=SC2206 # BATCH_SIZES, EXTRA_TRAIN_FLAGS: words on purpose
+  local budget=$1 runs=/tmp/mapgate-gpu-batches sizes epochs per b lr
+  # shellcheck disable=SC2206 # BATCH_SIZES: words on purpose
   sizes=(${BATCH_SIZES:-64 256 1024})
-  # shellcheck disable=SC2206
-  common=(--dataset cifar10 --data "$STASH" --device "$DEVICE" --depth 40 --growth 12 --threads 3 --seed 1
-          --schedule cosine ${EXTRA_TRAIN_FLAGS:-})
+  densenet40_flags
   per=$(( budget / ${#sizes[@]} ))
   epochs=$(( (per - 20) / $(epoch_seconds 40 dense 1) )) && [ "$epochs" -ge 1 ] || epochs=1
   need_data
@@ -265,15 +268,15 @@ batches() {
   say "batch sizes ${sizes[*]}: $epochs epochs each, at most $per s each"
   for b in "${sizes[@]}"; do
     lr=$(awk -v b="$b" 'BEGIN { printf "%g", 0.1 * b / 64 }')
-    run timeout "$per" "$BUILD/mapgate" train "${common[@]}" --out "$runs/b$b" --batch "$b" --lr "$lr" \
-        --epochs "$epochs" 2>&1 | tee "$runs/b$b.log" | grep "done in" \
+    run timeout "$per" "$BUILD/mapgate" train "${DN40[@]}" --out "$runs/b$b" --batch "$b" --lr "$lr" \
+        --schedule cosine --epochs "$epochs" 2>&1 | tee "$runs/b$b.log" | grep "done in" \
       || say "batch $b stopped (timeout or error; exit ${PIPESTATUS[0]}): $(tail -n 1 "$runs/b$b.log")"
   done
   echo "| batch | lr | epochs done | test accuracy | images/s |"
   echo "|---|---|---|---|---|"
   for b in "${sizes[@]}"; do
     python3 -c 'import json, sys
-lines = open(sys.argv[1]).read().splitlines() if len(sys.argv) > 1 else []
+lines = open(sys.argv[1]).read().splitlines()
 m = json.loads(lines[-1]) if lines else {}
 acc, rate = m.get("test_accuracy"), m.get("images_per_s")
 print("| %s | %g | %s | %s | %s |" % (sys.argv[2], 0.1 * int(sys.argv[2]) / 64, m.get("epoch", 0),

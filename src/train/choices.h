@@ -24,7 +24,7 @@ enum class GateWeights { kLearned, kFrozen }; // frozen: W = 0, a static mask le
 enum class BnStats { kMasked, kAll };         // masked: BN counts the examples that keep a map
 enum class GateUnit { kMap, kLayer };         // what one gate decision switches
 enum class Amp { kOff, kBf16 };               // bf16: training forwards under bfloat16 autocast
-// c10d backend of several processes' collectives (train/data_parallel.h): auto picks
+// c10d backend of several processes' collectives; auto: resolve_dist_backend (train/data_parallel.h)
 enum class DistBackend { kAuto, kGloo, kNccl };
 
 template <>

@@ -125,7 +125,6 @@ DataParallel::DataParallel(const WorldSettings& world, std::chrono::milliseconds
     : group_(std::make_unique<Group>()),
       rank_(world.rank),
       size_(world.size),
-      backend_(backend),
       device_(backend == DistBackend::kNccl ? device : c10::Device(c10::DeviceType::CPU)) {
   const std::string where = "rank " + std::to_string(rank_) + " of " + std::to_string(size_);
   try {
@@ -210,7 +209,7 @@ bool data_parallel_available() { return false; }
 struct DataParallel::Group {};
 
 DataParallel::DataParallel(const WorldSettings& world, std::chrono::milliseconds, DistBackend, c10::Device)
-    : rank_(world.rank), size_(world.size), backend_(DistBackend::kGloo), device_(c10::DeviceType::CPU) {
+    : rank_(world.rank), size_(world.size), device_(c10::DeviceType::CPU) {
   throw UsageError("WORLD_SIZE=" + std::to_string(size_) +
                    ": this mapgate was built without c10d's Gloo backend (libgloo-dev), so it runs "
                    "one process only (docs/scale.md)");

@@ -66,7 +66,7 @@ class DataParallel {
 
   int rank() const { return rank_; }
   int size() const { return size_; }
-  DistBackend backend() const { return backend_; }
+  DistBackend backend() const { return device_.is_cuda() ? DistBackend::kNccl : DistBackend::kGloo; }
   // In place: rank 0's values to every rank.
   void broadcast(const std::vector<at::Tensor>& tensors, const std::string& what);
   // In place: the sum over the ranks.
@@ -76,8 +76,7 @@ class DataParallel {
   struct Group;
   std::unique_ptr<Group> group_;
   int rank_ = 0, size_ = 1;
-  DistBackend backend_;
-  c10::Device device_;  // where the collectives' buffers live
+  c10::Device device_;  // where the collectives' buffers live: the host for Gloo, the GPU for NCCL
 };
 
 }  // namespace mapgate

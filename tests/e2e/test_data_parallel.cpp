@@ -273,21 +273,24 @@ TEST(OneRankGroup, NcclKeepsValues) {
   expect_one_rank_collectives_keep_values(DistBackend::kNccl, c10::Device(c10::DeviceType::CUDA, 0));
 }
 
-TEST(WorldFromEnvironment, ReadsTorchrunVariables) {
-  const std::map<std::string, std::string> env = {{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "1"},
-                                                  {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "node7"},
-                                                  {"MASTER_PORT", "1234"}};
-  const WorldSettings w = world_from_environment([&](const char* name) -> const char* {
+// world_from_environment with `env` as the environment.
+WorldSettings world_of(const std::map<std::string, std::string>& env) {
+  return world_from_environment([&env](const char* name) -> const char* {
     const auto it = env.find(name);
     return it == env.end() ? nullptr : it->second.c_str();
   });
+}
+
+TEST(WorldFromEnvironment, ReadsTorchrunVariables) {
+  const WorldSettings w = world_of({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"LOCAL_RANK", "1"}, {"LOCAL_WORLD_SIZE", "2"},
+                                    {"MASTER_ADDR", "node7"}, {"MASTER_PORT", "1234"}});
   EXPECT_EQ(w.size, 4);
   EXPECT_EQ(w.rank, 3);
   EXPECT_EQ(w.local_rank, 1);
   EXPECT_EQ(w.local_size, 2);
   EXPECT_EQ(w.master_addr, "node7");
   EXPECT_EQ(w.master_port, 1234);
-  const WorldSettings alone = world_from_environment([](const char*) -> const char* { return nullptr; });
+  const WorldSettings alone = world_of({});
   EXPECT_EQ(alone.size, 1);
   EXPECT_EQ(alone.rank, 0);
   EXPECT_EQ(alone.local_size, 1);
@@ -297,10 +300,7 @@ TEST(WorldFromEnvironment, ReadsTorchrunVariables) {
 TEST(WorldFromEnvironment, LocalRankWithinTheLocalProcesses) {
   auto world = [](std::map<std::string, std::string> env) {
     env.insert({{"WORLD_SIZE", "4"}, {"RANK", "3"}, {"MASTER_PORT", "1234"}});
-    return world_from_environment([env](const char* name) -> const char* {
-      const auto it = env.find(name);
-      return it == env.end() ? nullptr : it->second.c_str();
-    });
+    return world_of(env);
   };
   EXPECT_EQ(world({{"LOCAL_RANK", "3"}}).local_rank, 3);
   EXPECT_THROW(world({{"LOCAL_RANK", "2"}, {"LOCAL_WORLD_SIZE", "2"}}), UsageError);
