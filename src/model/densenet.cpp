@@ -28,7 +28,7 @@ torch::Tensor bn_relu(torch::nn::BatchNorm2d& bn, const torch::Tensor& low, cons
                       const MaskedNorm& norm) {
   const torch::Tensor x = low.to(torch::kFloat);
   if (!keep.defined()) return torch::relu(bn->forward(x));
-  if (norm.masked_stats && !norm.sums && masked_bn_relu_applies(*bn, x, keep)) return masked_bn_relu(*bn, x, keep);
+  if (norm.masked_stats && norm.fused_cpu && !norm.sums && masked_bn_relu_applies(*bn, x, keep)) return masked_bn_relu(*bn, x, keep);
   torch::Tensor stats_keep = norm.masked_stats ? keep : torch::Tensor();
   if (norm.sums && !stats_keep.defined()) stats_keep = torch::ones_like(keep);
   const auto a = torch::relu(masked_batch_norm(*bn, x, stats_keep, norm.sums));

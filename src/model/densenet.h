@@ -20,6 +20,8 @@ namespace mapgate {
 struct MaskedNorm {
   bool masked_stats = true;            // training statistics over the kept examples only
   BatchStatAccumulator* sums = nullptr; // recalibration: accumulate instead of updating
+  bool fused_cpu = true;                // the CPU's fused kernel (masked_bn_relu) where it applies;
+                                        // false: LibTorch operators, as on a GPU (bench/step_ops.cpp)
 };
 
 // BN-ReLU-conv3x3 -> k maps (BC: BN-ReLU-conv1x1 -> 4k, BN-ReLU-conv3x3 -> k).
