@@ -24,6 +24,8 @@
 #include "model/densenet.h"
 #include "model/gated_macs.h"
 #include "train/gate_setup.h"
+#include "train/multi_tensor_step.h"
+#include "train/numeric_guard.h"
 #include "train/train_step.h"
 
 namespace {
@@ -65,16 +67,24 @@ class OperatorCounter {
   static bool no_kernel(const std::string& name) {
     return kNoKernel.count(name) || name.rfind("autograd::", 0) == 0;
   }
-  static std::unique_ptr<at::ObserverContext> enter(const at::RecordFunction&) {
+  static bool multi_tensor(const std::string& name) { return name.rfind("aten::_foreach_", 0) == 0; }
+  static std::unique_ptr<at::ObserverContext> enter(const at::RecordFunction& fn) {
+    if (multi_tensor(fn.name())) ++inside_multi_tensor_;
     stack_.push_back(false);  // no kernel callee yet
     return nullptr;
   }
+  // A multi-tensor (_foreach_) operator counts as one kernel, its per-tensor callees (the
+  // CPU's fallback) as none: CUDA runs it as a few multi-tensor kernels, one per chunk of
+  // tensors, so on a GPU the count is a lower bound there.
   static void leave(const at::RecordFunction& fn, at::ObserverContext*) {
     if (stack_.empty()) return;  // entered before the counter existed
     const bool kernel_callee = stack_.back();
     stack_.pop_back();
     const std::string name = fn.name();
-    const bool kernel = !kernel_callee && !no_kernel(name);
+    const bool foreach_op = multi_tensor(name);
+    if (foreach_op) --inside_multi_tensor_;
+    if (inside_multi_tensor_ > 0) return;
+    const bool kernel = foreach_op || (!kernel_callee && !no_kernel(name));
     if (!stack_.empty() && (kernel || kernel_callee)) stack_.back() = true;
     if (!kernel) return;
     std::lock_guard<std::mutex> lock(mutex_);
@@ -83,10 +93,12 @@ class OperatorCounter {
 
   at::CallbackHandle handle_ = 0;
   static thread_local std::vector<bool> stack_;
+  static thread_local int inside_multi_tensor_;
   static std::mutex mutex_;
   static std::map<std::string, long> kernels_;
 };
 thread_local std::vector<bool> OperatorCounter::stack_;
+thread_local int OperatorCounter::inside_multi_tensor_ = 0;
 std::mutex OperatorCounter::mutex_;
 std::map<std::string, long> OperatorCounter::kernels_;
 
@@ -97,9 +109,10 @@ long total(const std::map<std::string, long>& kernels) {
 }
 
 // The phases of a step, in order, and the kernel operators of each, summed over steps.
-const char* const kPhases[] = {"zero_grad", "forward (step's passes, losses)", "backward", "weights' SGD step",
-                               "gates' optimizer step", "number correct"};
-constexpr int kPhaseCount = 6;
+const char* const kPhases[] = {"zero_grad",          "forward (step's passes, losses)", "backward",
+                               "gradient check",     "weights' SGD step",               "gates' optimizer step",
+                               "number correct"};
+constexpr int kPhaseCount = 7;
 
 struct StepCount {
   long kernels = 0, host_reads = 0;
@@ -107,9 +120,9 @@ struct StepCount {
   std::vector<std::pair<long, std::string>> top;  // kernel operators, most frequent first
 };
 
-// `steps` training steps as Trainer::train_batch takes them (zero_grad, the step's
-// forwards, backward, the optimizers' steps, the number correct), counted after one
-// uncounted step.
+// `steps` training steps as Trainer::train_batch takes them in one process (zero_grad,
+// the step's forwards, backward, the gradient check, the optimizers' steps, the number
+// correct), counted after one uncounted step.
 StepCount count_steps(TrainConfig c, bool generic_bn, int batch, int steps) {
   torch::manual_seed(0);
   apply_gate_flags(c);
@@ -141,16 +154,18 @@ StepCount count_steps(TrainConfig c, bool generic_bn, int batch, int steps) {
   };
   for (int s = 0; s <= steps; ++s) {
     const bool counted = s > 0;
-    sgd.zero_grad();
-    if (gate_optimizer) gate_optimizer->zero_grad();
+    multi_tensor_zero_grad(sgd);
+    if (gate_optimizer) multi_tensor_zero_grad(*gate_optimizer);
     end_phase(counted);
     TrainStep step = train_step(model, images, labels, c.gated(), c.penalty, context);
     end_phase(counted);
     step.out.loss.backward();
     end_phase(counted);
-    sgd.step();
+    first_nonfinite_gradient(*model);
     end_phase(counted);
-    if (gate_optimizer) gate_optimizer->step();
+    multi_tensor_step(sgd);
+    end_phase(counted);
+    if (gate_optimizer) multi_tensor_step(*gate_optimizer);
     end_phase(counted);
     step.out.logits.argmax(1).eq(labels).sum().item<std::int64_t>();
     end_phase(counted);

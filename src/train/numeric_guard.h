@@ -13,7 +13,7 @@ namespace mapgate {
 bool all_finite(const torch::Tensor& t);
 
 // Name of the first parameter whose gradient holds a NaN or an infinity, or "" when
-// every gradient is finite. One reduction over all gradients in the common case.
+// every gradient is finite. One multi-tensor reduction over all gradients in the common case.
 std::string first_nonfinite_gradient(const torch::nn::Module& model);
 
 // Copies of every buffer of a module, to undo the running-statistics updates of a

@@ -128,4 +128,14 @@ void restore_optimizer_state(torch::optim::Optimizer& optimizer, const std::map<
   optimizer.state() = std::move(restored);
 }
 
+torch::optim::OptimizerParamState* parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p) {
+  const auto it = optimizer.state().find(state_key(p));
+  return it == optimizer.state().end() ? nullptr : it->second.get();
+}
+
+void set_parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p,
+                         std::unique_ptr<torch::optim::OptimizerParamState> state) {
+  optimizer.state()[state_key(p)] = std::move(state);
+}
+
 }  // namespace mapgate

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,5 +27,11 @@ std::vector<std::pair<std::string, torch::Tensor>> optimizer_state_tensors(const
 // has, a missing moment, a shape other than the parameter's or a negative step.
 void restore_optimizer_state(torch::optim::Optimizer& optimizer, const std::map<std::string, torch::Tensor>& stored,
                              const std::string& who);
+
+// The state LibTorch's optimizers keep for parameter `p` (nullptr before its first step),
+// and a new one in its place: the same entry LibTorch's own step() reads and writes.
+torch::optim::OptimizerParamState* parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p);
+void set_parameter_state(torch::optim::Optimizer& optimizer, const torch::Tensor& p,
+                         std::unique_ptr<torch::optim::OptimizerParamState> state);
 
 }  // namespace mapgate

@@ -24,6 +24,7 @@
 #include "train/epoch_report.h"
 #include "train/evaluate.h"
 #include "train/gate_setup.h"
+#include "train/multi_tensor_step.h"
 #include "train/numeric_guard.h"
 #include "train/progress.h"
 #include "train/run_dir.h"
@@ -253,8 +254,8 @@ EpochReport Trainer::train_epoch(int epoch, int last_epoch) {
 bool Trainer::train_batch(Batch& batch, int epoch, std::size_t step, EpochReport& report) {
   const auto images = images_on(batch, train_set_, device_);
   const auto labels = labels_on(batch, device_);
-  optimizer_->zero_grad();
-  if (gate_optimizer_) gate_optimizer_->zero_grad();
+  multi_tensor_zero_grad(*optimizer_);
+  if (gate_optimizer_) multi_tensor_zero_grad(*gate_optimizer_);
   std::optional<BufferSnapshot> buffers;
   if (c_.skip_nonfinite) buffers.emplace(*model_);
   const StepContext context{c_, gated_cost_.get(), teacher_ ? &*teacher_ : nullptr, &mean_baseline_};
@@ -280,8 +281,8 @@ bool Trainer::train_batch(Batch& batch, int epoch, std::size_t step, EpochReport
     ++report.train.skipped;
     return false;
   }
-  optimizer_->step();
-  if (report.gated_phase && gate_optimizer_) gate_optimizer_->step();
+  multi_tensor_step(*optimizer_);
+  if (report.gated_phase && gate_optimizer_) multi_tensor_step(*gate_optimizer_);
   const auto correct = s.out.logits.argmax(1).eq(labels).sum().item<std::int64_t>();
   report.train.add(s.out, static_cast<std::size_t>(correct), static_cast<std::size_t>(batch.size));
   return true;

@@ -35,6 +35,20 @@ TEST(NumericGuard, NamesTheFirstParameterWithANonFiniteGradient) {
   torch::NoGradGuard no_grad;
   model->named_parameters()["classifier.bias"].grad()[1] = -std::numeric_limits<float>::infinity();
   EXPECT_EQ(first_nonfinite_gradient(*model), "classifier.bias");
+  model->named_parameters()["classifier.bias"].grad()[1] = 0;
+  model->named_parameters()["stem.weight"].grad()[0][0][0][0] = std::nanf("");
+  EXPECT_EQ(first_nonfinite_gradient(*model), "stem.weight");
+  model->named_parameters()["stem.weight"].grad()[0][0][0][0] = 0;
+  EXPECT_EQ(first_nonfinite_gradient(*model), "");
+}
+
+TEST(NumericGuard, LargeFiniteGradientsAreFinite) {
+  // Their sum or sum of squares would overflow float32; each value is still usable.
+  DenseNet model = tiny_model();
+  model->forward(torch::randn({2, 3, 8, 8})).sum().backward();
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->parameters()) p.mutable_grad().fill_(3e38f);
+  EXPECT_EQ(first_nonfinite_gradient(*model), "");
 }
 
 TEST(NumericGuard, BufferSnapshotUndoesRunningStatistics) {
