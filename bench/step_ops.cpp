@@ -1,11 +1,12 @@
-// Operators per training step: how many ATen operators one dense and one REINFORCE-gated
-// training step of mapgate dispatch, forward, backward and both optimizers included, and
-// how many of them read a value back to the host (item()). On a GPU a step of a small
-// DenseNet at batch 64 is bound by launching kernels (docs/scale.md, "Measured on a lent
-// H200"), so the operator count is a device-independent proxy for its time there; on the
-// CPU the count is measured (LibTorch's RecordFunction callbacks), whatever the device.
+// Operators per training step: how many ATen operators that run a kernel one dense and one
+// REINFORCE-gated training step of mapgate launch, forward, backward, the gradient check
+// and both optimizers included, and how many of them read a value back to the host
+// (item()). On a GPU a step of a DenseNet at batch 64 is bound by launching kernels
+// (docs/scale.md, "Measured on a lent H200"), so the count is a device-independent proxy
+// for its time there; it is counted on the CPU with LibTorch's RecordFunction callbacks.
 // --generic-bn runs the masked BatchNorm as a GPU does (masked_batch_norm's LibTorch
-// operators) instead of the CPU's fused kernel (masked_bn_relu). Used for docs/perf.md.
+// operators) instead of the CPU's fused kernel (masked_bn_relu). Used for docs/scale.md,
+// "Fewer operators per step for a GPU".
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -41,9 +42,13 @@ const std::set<std::string> kNoKernel = {
     "aten::resize_", "aten::contiguous", "aten::to",          "aten::lift_fresh", "aten::result_type",
     "aten::is_nonzero", "aten::expand_as", "aten::view_as",   "aten::numpy_T",  "aten::requires_grad_", "aten::resolve_conj", "aten::resolve_neg"};
 
-// Counts, per thread, the kernel operators: those that call no other kernel operator (a
-// kernel of their own, one launch on a GPU), by name; view operators (kNoKernel) and the
-// autograd engine's bookkeeping records count as no kernel.
+// Counts the operators that launch work, per name: the operators mapgate's code (and the
+// autograd engine's backward functions) call that run at least one kernel, themselves or
+// through their callees. One count per such call: on a GPU most ATen operators are one
+// kernel (a reduction, a cast inside an elementwise operator), while the CPU
+// implementations call helpers (fill_, copy_) that a count of every kernel would add. View
+// operators (kNoKernel) run none. A multi-tensor (_foreach_) operator counts once: CUDA
+// runs it as a few kernels, one per chunk of tensors, the CPU tensor by tensor.
 class OperatorCounter {
  public:
   OperatorCounter() {
@@ -64,41 +69,41 @@ class OperatorCounter {
   }
 
  private:
-  static bool no_kernel(const std::string& name) {
-    return kNoKernel.count(name) || name.rfind("autograd::", 0) == 0;
-  }
+  struct Frame {
+    bool kernel_below = false;  // this call, or one of its callees, runs a kernel
+    bool autograd = false;      // an autograd engine record: its callees count as called by code
+  };
+  static bool autograd_record(const std::string& name) { return name.rfind("autograd::", 0) == 0; }
   static bool multi_tensor(const std::string& name) { return name.rfind("aten::_foreach_", 0) == 0; }
+
   static std::unique_ptr<at::ObserverContext> enter(const at::RecordFunction& fn) {
-    if (multi_tensor(fn.name())) ++inside_multi_tensor_;
-    stack_.push_back(false);  // no kernel callee yet
+    const std::string name = fn.name();
+    stack_.push_back(Frame{multi_tensor(name), autograd_record(name)});
     return nullptr;
   }
-  // A multi-tensor (_foreach_) operator counts as one kernel, its per-tensor callees (the
-  // CPU's fallback) as none: CUDA runs it as a few multi-tensor kernels, one per chunk of
-  // tensors, so on a GPU the count is a lower bound there.
   static void leave(const at::RecordFunction& fn, at::ObserverContext*) {
     if (stack_.empty()) return;  // entered before the counter existed
-    const bool kernel_callee = stack_.back();
+    const Frame frame = stack_.back();
     stack_.pop_back();
     const std::string name = fn.name();
-    const bool foreach_op = multi_tensor(name);
-    if (foreach_op) --inside_multi_tensor_;
-    if (inside_multi_tensor_ > 0) return;
-    const bool kernel = foreach_op || (!kernel_callee && !no_kernel(name));
-    if (!stack_.empty() && (kernel || kernel_callee)) stack_.back() = true;
-    if (!kernel) return;
+    if (frame.autograd) return;
+    const bool runs = frame.kernel_below || !kNoKernel.count(name);
+    const bool called_by_code = stack_.empty() || stack_.back().autograd;
+    if (!called_by_code) {
+      stack_.back().kernel_below |= runs;
+      return;
+    }
+    if (!runs) return;
     std::lock_guard<std::mutex> lock(mutex_);
     ++kernels_[name];
   }
 
   at::CallbackHandle handle_ = 0;
-  static thread_local std::vector<bool> stack_;
-  static thread_local int inside_multi_tensor_;
+  static thread_local std::vector<Frame> stack_;
   static std::mutex mutex_;
   static std::map<std::string, long> kernels_;
 };
-thread_local std::vector<bool> OperatorCounter::stack_;
-thread_local int OperatorCounter::inside_multi_tensor_ = 0;
+thread_local std::vector<OperatorCounter::Frame> OperatorCounter::stack_;
 std::mutex OperatorCounter::mutex_;
 std::map<std::string, long> OperatorCounter::kernels_;
 
@@ -172,7 +177,7 @@ StepCount count_steps(TrainConfig c, bool generic_bn, int batch, int steps) {
   }
   for (const auto& [name, n] : sum) {
     out.kernels += n / steps;
-    if (name == "aten::_local_scalar_dense") out.host_reads += n / steps;
+    if (name == "aten::item") out.host_reads += n / steps;
     out.top.emplace_back(n / steps, name);
   }
   std::sort(out.top.rbegin(), out.top.rend());

@@ -145,19 +145,22 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
   const GateMode mode =
       control.mode == GateMode::kThreshold && config_.sampled_inference ? GateMode::kSample : control.mode;
   GatedOutput out;
-  torch::Tensor log_prob = torch::zeros({n}, x.options());
+  // Every map on, known here (the dense warm-up): plain BN-ReLU, no keep masks (the same
+  // values as all-ones masks, without their operators); recalibration still sums through them.
+  const bool all_on = mode == GateMode::kAllOn && !masked_norm_.sums;
+  std::vector<torch::Tensor> decided_p, decided_m;  // the decisions' p and m, for log pi once at the end
   auto as_4d = [n](const torch::Tensor& m) { return m.view({n, -1, 1, 1}); };
 
   auto h = stem_->forward(x);
   // keep: (N, C) 0/1 per channel of the running concatenation. Stem and transition
   // outputs are not gated (all 1); each layer appends its own mask.
-  torch::Tensor keep = torch::ones({n, h.size(1)}, x.options());
+  torch::Tensor keep = all_on ? torch::Tensor() : torch::ones({n, h.size(1)}, x.options());
   int l = 0;
   for (int b = 0; b < 3; ++b) {
     std::vector<torch::Tensor> maps{h}, keeps{keep};
     for (const auto& module : *blocks_[b]) {
       auto input = maps.size() == 1 ? maps[0] : torch::cat(maps, 1);
-      auto in_keep = keeps.size() == 1 ? keeps[0] : torch::cat(keeps, 1);
+      auto in_keep = all_on || keeps.size() == 1 ? keeps[0] : torch::cat(keeps, 1);
       auto s = input.detach().mean({2, 3});  // (N, C_in)
       // One decision per map (N, k), or per layer (N, 1) widened to the layer's k maps.
       auto p = gate_probability(gates_[l]->as<GateImpl>()->forward(s), config_.p_clamp);
@@ -184,32 +187,32 @@ GatedOutput DenseNetImpl::forward_gated(const torch::Tensor& x, const GateContro
         p = torch::cat({always, p.narrow(1, core, units - core)}, 1);
         if (!given.defined()) m = torch::cat({always, m.narrow(1, core, units - core)}, 1);
       }
-      log_prob = log_prob + bernoulli_log_prob(p.narrow(1, core, units - core),
-                                               m.detach().narrow(1, core, units - core));  // once per decision
+      decided_p.push_back(p.narrow(1, core, units - core));  // once per decision
+      decided_m.push_back(m.detach().narrow(1, core, units - core));
       if (units != config_.growth) {
         p = p.expand({n, config_.growth}).contiguous();
         m = m.expand({n, config_.growth}).contiguous();
       }
       if (given.defined()) m = given;
       auto y = module->as<DenseLayerImpl>()->forward(input, in_keep, masked_norm_);
-      maps.push_back(y * as_4d(m));  // a switched-off map is exactly zero
-      keeps.push_back(m);
+      maps.push_back(all_on ? y : y * as_4d(m));  // a switched-off map is exactly zero
+      keeps.push_back(all_on ? torch::Tensor() : m);
       out.masks.push_back(m);
       out.probs.push_back(p);
       ++l;
     }
     h = torch::cat(maps, 1);
-    keep = torch::cat(keeps, 1);
+    if (!all_on) keep = torch::cat(keeps, 1);
     if (control.keep_features) out.features.push_back(h);
     if (b < 2) {
       h = transitions_[b]->forward(h, keep, masked_norm_);
-      keep = torch::ones({n, h.size(1)}, x.options());
+      if (!all_on) keep = torch::ones({n, h.size(1)}, x.options());
     }
   }
+  out.log_prob = bernoulli_log_prob(torch::cat(decided_p, 1), torch::cat(decided_m, 1));
   h = bn_relu(norm_, h, keep, masked_norm_);
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   out.logits = classifier_->forward(h).to(torch::kFloat);  // float32 logits under --amp bf16 too
-  out.log_prob = log_prob;
   return out;
 }
 

@@ -70,9 +70,7 @@ torch::Tensor gumbel_straight_through(const torch::Tensor& p, double temperature
 }
 
 torch::Tensor kept_counts(const std::vector<torch::Tensor>& masks) {
-  std::vector<torch::Tensor> counts;
-  for (const auto& m : masks) counts.push_back(m.detach().sum(1).round().to(torch::kInt64));
-  return torch::stack(counts, 1).to(torch::kCPU).contiguous();
+  return torch::stack(masks, 1).detach().sum(2).round().to(torch::kInt64).to(torch::kCPU).contiguous();
 }
 
 std::vector<std::int64_t> example_macs(const GatedCost& cost, const std::vector<torch::Tensor>& masks) {

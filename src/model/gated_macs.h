@@ -32,9 +32,10 @@ class GatedCost {
 };
 
 // The walk behind GatedCost::macs (without the gate cost), over any count type T with
-// T + T, T * T and T * int64: the integers of one mask, or (expected_macs in
-// src/train/reinforce.cpp) expected counts, since the count is linear in each layer's
-// kept maps given the earlier layers', and masks of different layers are independent.
+// T + T, T * T and T * int64: the integers of one mask, or expected counts (the count is
+// linear in each layer's kept maps given the earlier layers', and masks of different
+// layers are independent). batch_gated_macs (src/train/reinforce.h) computes the same for
+// a batch of tensors a block at a time; its tests hold it to this walk.
 // any_on[l]: 1 when layer l keeps a map (the BC bottleneck is skipped otherwise), or its
 // probability.
 template <class T>

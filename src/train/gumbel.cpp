@@ -30,13 +30,13 @@ GatedStep gumbel_step(DenseNet& model, const torch::Tensor& images, const torch:
   step.logits = out.logits;
   step.loss = loss;
   step.ce_loss = ce;
-  step.ce = ce.item<double>();
-  step.rate_loss = rate.item<double>();
-  step.kept = mask_cost(out.masks, cost, GateCost::kMaps).mean().item<double>();
-  double macs = 0;
-  for (auto m : example_macs(cost, out.masks)) macs += static_cast<double>(m);
-  step.macs = macs / images.size(0);
-  step.entropy = entropy.mean().item<double>() / p_all.size(1);
+  const auto v = host_values({ce, rate, mask_cost(out.masks, cost, GateCost::kMaps).mean(),
+                              mask_macs(out.masks, cost).mean(), entropy.mean()});
+  step.ce = v[0];
+  step.rate_loss = v[1];
+  step.kept = v[2];
+  step.macs = v[3];
+  step.entropy = v[4] / p_all.size(1);
   return step;
 }
 

@@ -17,14 +17,21 @@ bool all_finite(const torch::Tensor& t);
 std::string first_nonfinite_gradient(const torch::nn::Module& model);
 
 // Copies of every buffer of a module, to undo the running-statistics updates of a
-// forward pass (a skipped batch, the greedy baseline's extra pass).
+// forward pass (a skipped batch, the greedy baseline's extra pass, every gated step). The
+// buffers of one dtype and device are saved as one flat copy and restored by two
+// multi-tensor operators: a handful of kernels, not two per buffer.
 class BufferSnapshot {
  public:
   explicit BufferSnapshot(const torch::nn::Module& model);
   void restore(torch::nn::Module& model) const;
 
  private:
-  std::vector<torch::Tensor> saved_;
+  struct Group {
+    std::vector<std::size_t> index;   // positions in model.buffers()
+    torch::Tensor saved;              // their values, flattened one after another
+  };
+  std::vector<Group> groups_;
+  std::size_t count_ = 0;
 };
 
 }  // namespace mapgate

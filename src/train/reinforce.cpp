@@ -29,27 +29,70 @@ torch::Tensor mean_batch_variance(const torch::Tensor& all) {
 
 }  // namespace
 
+torch::Tensor batch_gated_macs(const DenseNetConfig& c, const torch::Tensor& active, const torch::Tensor& any_on) {
+  const std::int64_t k = c.growth, n = c.layers_per_block();
+  std::int64_t h = c.image_size, w = c.image_size, channels = c.stem_channels();
+  auto total = torch::full({active.size(0)}, double(9 * c.in_channels * channels * h * w), active.options());
+  double block_input = static_cast<double>(channels);  // maps into the block: all on (stem, transitions)
+  torch::Tensor on_at_end;
+  for (int b = 0; b < 3; ++b) {
+    const auto a = active.narrow(1, b * n, n);           // (N, n)
+    const auto on = a.cumsum(1) - a + block_input;        // maps each layer reads
+    if (c.bc)
+      total = total + (any_on.narrow(1, b * n, n) * on).sum(1) * double(4 * k * h * w) +
+              a.sum(1) * double(9 * 4 * k * h * w);
+    else
+      total = total + (on * a).sum(1) * double(9 * h * w);
+    channels += n * k;
+    on_at_end = a.sum(1) + block_input;
+    if (b == 2) break;
+    const std::int64_t out = c.transition_out(static_cast<int>(channels));
+    total = total + on_at_end * double(out * h * w);  // conv1x1 before the 2x2 pooling
+    channels = out;
+    block_input = static_cast<double>(out);
+    h /= 2;
+    w /= 2;
+  }
+  return total + on_at_end * double(c.num_classes);  // classifier
+}
+
+namespace {
+
+// (N, L) per-layer sums of (N, k) tensors of every layer, in double.
+torch::Tensor per_layer_sums(const std::vector<torch::Tensor>& per_layer) {
+  return torch::stack(per_layer, 1).to(torch::kDouble).sum(2);
+}
+
+}  // namespace
+
+torch::Tensor mask_macs(const std::vector<torch::Tensor>& masks, const GatedCost& cost) {
+  TORCH_CHECK(!masks.empty(), "mask_macs: no masks");
+  torch::NoGradGuard no_grad;
+  const auto kept = per_layer_sums(masks).round();  // whole maps: every product and sum exact in double
+  return batch_gated_macs(cost.config(), kept, kept.gt(0).to(torch::kDouble)) + double(cost.gate_macs());
+}
+
+std::vector<double> host_values(const std::vector<torch::Tensor>& scalars) {
+  std::vector<torch::Tensor> flat;
+  for (const auto& t : scalars) flat.push_back(t.detach().to(torch::kDouble).reshape({1}));
+  const auto host = torch::cat(flat).to(torch::kCPU);
+  const double* v = host.data_ptr<double>();
+  return std::vector<double>(v, v + host.numel());
+}
+
 torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost, GateCost kind) {
   TORCH_CHECK(!masks.empty(), "mask_cost: no masks");
   if (kind == GateCost::kMaps) return all_maps(masks).detach().mean(1);
-  const auto macs = example_macs(cost, masks);
-  auto out = torch::empty({static_cast<std::int64_t>(macs.size())}, torch::kDouble);
-  for (std::size_t i = 0; i < macs.size(); ++i)
-    out[i] = static_cast<double>(macs[i]) / static_cast<double>(cost.dense_macs());
-  return out.to(masks[0].options());
+  return (mask_macs(masks, cost) / static_cast<double>(cost.dense_macs())).to(masks[0].scalar_type());
 }
 
 torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost, GateCost kind) {
   TORCH_CHECK(!probs.empty(), "expected_mask_cost: no probabilities");
   if (kind == GateCost::kMaps) return all_maps(probs).mean(1);
-  std::vector<torch::Tensor> counts, any_on;
-  for (const auto& p : probs) {
-    const auto pd = p.to(torch::kDouble);
-    counts.push_back(pd.sum(1));             // E[a_l]
-    any_on.push_back(1 - (1 - pd).prod(1));  // P(a_l > 0)
-  }
-  const auto zero = torch::zeros({probs[0].size(0)}, counts[0].options());
-  const auto macs = gated_macs_walk(cost.config(), counts, any_on, zero) + cost.gate_macs();
+  const auto p = torch::stack(probs, 1).to(torch::kDouble);  // (N, L, k)
+  const auto counts = p.sum(2);                              // E[a_l]
+  const auto any_on = 1 - (1 - p).prod(2);                   // P(a_l > 0)
+  const auto macs = batch_gated_macs(cost.config(), counts, any_on) + double(cost.gate_macs());
   return (macs / static_cast<double>(cost.dense_macs())).to(probs[0].scalar_type());
 }
 
@@ -180,20 +223,23 @@ GatedStep reinforce_step(DenseNet& model, const torch::Tensor& images, const tor
   const auto entropy = bernoulli_entropy(p_all);     // (N)
   const auto loss = ce + gate_loss(out.log_prob, out.probs, reward, baseline, cost, s);
 
+  // Reported as -CE - lambda * cost(m) of the sample whichever way the cost's gradient is taken.
+  const auto reported_reward = (reward - (s.penalty - lambda_in_reward) * sampled_cost).mean();
+  const auto v = host_values({ce, reported_reward, baseline.mean(),
+                              mask_cost(trained.masks, cost, GateCost::kMaps).mean(),
+                              mask_macs(trained.masks, cost).mean(), entropy.mean(),
+                              torch::isfinite(reward - baseline).all()});
   GatedStep step;
-  step.advantage_finite = all_finite(reward - baseline);
   step.logits = trained.logits;
   step.loss = loss;
   step.ce_loss = ce;
-  step.ce = ce.item<double>();
-  // Reported as -CE - lambda * cost(m) of the sample whichever way the cost's gradient is taken.
-  step.reward = (reward - (s.penalty - lambda_in_reward) * sampled_cost).mean().item<double>();
-  step.baseline = baseline.mean().item<double>();
-  step.kept = mask_cost(trained.masks, cost, GateCost::kMaps).mean().item<double>();
-  double macs = 0;
-  for (auto m : example_macs(cost, trained.masks)) macs += static_cast<double>(m);
-  step.macs = macs / images.size(0);
-  step.entropy = entropy.mean().item<double>() / p_all.size(1);
+  step.ce = v[0];
+  step.reward = v[1];
+  step.baseline = v[2];
+  step.kept = v[3];
+  step.macs = v[4];
+  step.entropy = v[5] / p_all.size(1);
+  step.advantage_finite = v[6] != 0;
   return step;
 }
 
@@ -206,11 +252,11 @@ GatedStep fixed_gates_step(DenseNet& model, const torch::Tensor& images, const t
   step.logits = out.logits;
   step.loss = F::cross_entropy(out.logits, labels);
   step.ce_loss = step.loss;
-  step.ce = step.loss.item<double>();
-  step.kept = mask_cost(out.masks, cost, GateCost::kMaps).mean().item<double>();
-  double macs = 0;
-  for (auto m : example_macs(cost, out.masks)) macs += static_cast<double>(m);
-  step.macs = macs / images.size(0);
+  const auto v = host_values(
+      {step.loss, mask_cost(out.masks, cost, GateCost::kMaps).mean(), mask_macs(out.masks, cost).mean()});
+  step.ce = v[0];
+  step.kept = v[1];
+  step.macs = v[2];
   step.reward = -step.ce;
   return step;
 }

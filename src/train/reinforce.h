@@ -21,12 +21,28 @@
 
 namespace mapgate {
 
+// gated_macs_walk for a whole batch at once, without the gate cost: active (N, L) kept maps
+// per dense layer (or their expectations), any_on (N, L) whether a layer keeps any (or its
+// probability), double; MACs (N), differentiable. A block at a time: the maps a layer
+// reads are the block's input plus the earlier layers' kept maps (a cumulative sum), so
+// a DenseNet-40 takes about 30 operators, not 10 per layer (docs/perf.md, "Operators
+// per training step").
+torch::Tensor batch_gated_macs(const DenseNetConfig& c, const torch::Tensor& active, const torch::Tensor& any_on);
+
+// Exact MACs (N, double, the gates' included) of every example's masks, computed where the
+// masks are (no host read); no gradient. The same numbers as example_macs (model/gate.h).
+torch::Tensor mask_macs(const std::vector<torch::Tensor>& masks, const GatedCost& cost);
+
+// Scalars (any dtype, on any device) read back to the host in one copy: on a GPU one wait
+// for the queue instead of one per number (item()).
+std::vector<double> host_values(const std::vector<torch::Tensor>& scalars);
+
 // Per-example cost (N) of masks: kMaps = fraction of gated maps on, in [0, 1];
 // kMacs = exact MACs / dense MACs (gate cost included, so all-on is slightly above 1).
 torch::Tensor mask_cost(const std::vector<torch::Tensor>& masks, const GatedCost& cost, GateCost kind);
 
 // E[cost(m) | x] (N) for m ~ Bernoulli(p), differentiable w.r.t. p: kMaps, the mean of p;
-// kMacs, expected MACs / dense MACs (exact: gated_macs_walk on expected counts).
+// kMacs, expected MACs / dense MACs (exact: the MAC count on expected counts, batch_gated_macs).
 torch::Tensor expected_mask_cost(const std::vector<torch::Tensor>& probs, const GatedCost& cost, GateCost kind);
 
 // Bengio et al. (2015)'s batch-variance term: mean over gated maps of the variance of p_j

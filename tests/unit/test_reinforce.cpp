@@ -163,6 +163,60 @@ TEST(Reinforce, ExpectedCostEqualsEnumeration) {
   }
 }
 
+// batch_gated_macs against the walk it vectorises, on fractional counts and
+// probabilities (expected costs), with and without bottlenecks, compression, other image
+// sizes, channels and classes.
+TEST(Reinforce, BatchGatedMacsEqualsTheWalk) {
+  for (int variant = 0; variant < 3; ++variant) {
+    DenseNetConfig c;
+    c.depth = variant == 1 ? 16 : variant == 2 ? 13 : 22;
+    c.growth = variant == 1 ? 4 : 12;
+    c.bc = variant == 1;
+    c.compression = variant == 1 ? 0.5 : 1.0;
+    if (variant == 2) {
+      c.image_size = 28;
+      c.in_channels = 1;
+      c.num_classes = 100;
+    }
+    c.gated = true;
+    const int layers = c.dense_layers();
+    torch::manual_seed(variant);
+    const auto active = torch::rand({3, layers}, torch::kDouble) * c.growth;
+    const auto any_on = torch::rand({3, layers}, torch::kDouble);
+    const auto batch = batch_gated_macs(c, active, any_on);
+    for (int i = 0; i < 3; ++i) {
+      std::vector<double> a(layers), any(layers);
+      for (int l = 0; l < layers; ++l) {
+        a[l] = active[i][l].item<double>();
+        any[l] = any_on[i][l].item<double>();
+      }
+      const double walk = gated_macs_walk<double>(c, a, any, 0.0);
+      EXPECT_NEAR(batch[i].item<double>(), walk, 1e-9 * walk) << "variant " << variant << " example " << i;
+    }
+  }
+}
+
+// mask_cost's MACs are the exact integer count of every example's masks (example_macs).
+TEST(Reinforce, MaskCostInMacsIsTheExactCount) {
+  const DenseNetConfig c = [] {
+    DenseNetConfig d;
+    d.depth = 22;
+    d.growth = 6;
+    d.gated = true;
+    return d;
+  }();
+  const GatedCost cost(c);
+  torch::manual_seed(5);
+  std::vector<torch::Tensor> masks;
+  for (int l = 0; l < c.dense_layers(); ++l) masks.push_back(torch::bernoulli(torch::full({4, 6}, l % 3 == 0 ? 0.1 : 0.6)));
+  masks[2].zero_();  // a layer that keeps nothing
+  const auto relative = mask_cost(masks, cost, GateCost::kMacs).to(torch::kDouble);
+  const auto exact = example_macs(cost, masks);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(relative[i].item<double>(), static_cast<double>(static_cast<float>(double(exact[i]) / cost.dense_macs())))
+        << "example " << i;
+}
+
 TEST(Reinforce, GreedyBaselineReducesVariance) {
   Toy toy;
   const auto none = reinforce_gradient(toy, "none", 20000, 20);
