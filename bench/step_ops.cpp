@@ -24,6 +24,8 @@
 #include "cli/choice_option.h"
 #include "model/densenet.h"
 #include "model/gated_macs.h"
+#include "common/error.h"
+#include "train/device.h"
 #include "train/gate_setup.h"
 #include "train/multi_tensor_step.h"
 #include "train/numeric_guard.h"
@@ -128,10 +130,11 @@ struct StepCount {
 // `steps` training steps as Trainer::train_batch takes them in one process (zero_grad,
 // the step's forwards, backward, the gradient check, the optimizers' steps, the number
 // correct), counted after one uncounted step.
-StepCount count_steps(TrainConfig c, bool generic_bn, int batch, int steps) {
+StepCount count_steps(TrainConfig c, bool generic_bn, int batch, int steps, torch::Device device) {
   torch::manual_seed(0);
   apply_gate_flags(c);
   DenseNet model(c.model);
+  model->to(device);
   model->train();
   model->set_masked_norm(MaskedNorm{true, nullptr, /*fused_cpu=*/!generic_bn});
   initialise_gates(model, c);
@@ -144,8 +147,8 @@ StepCount count_steps(TrainConfig c, bool generic_bn, int batch, int steps) {
   if (c.gated()) cost = std::make_unique<GatedCost>(c.model);
   double mean_baseline = std::nan("");
   const StepContext context{c, cost.get(), nullptr, &mean_baseline};
-  const auto images = torch::randn({batch, 3, 32, 32});
-  const auto labels = torch::randint(0, 10, {batch}, torch::kInt64);
+  const auto images = torch::randn({batch, 3, 32, 32}).to(device);
+  const auto labels = torch::randint(0, 10, {batch}, torch::kInt64).to(device);
   const OperatorCounter counter;
   StepCount out;
   std::map<std::string, long> sum;
@@ -208,6 +211,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "batch size (the count does not depend on it)");
   app.add_option("--steps", steps, "counted steps, after one uncounted");
   app.add_option("--top", top, "most frequent operators to list");
+  std::string device_name = "cpu";
+  app.add_option("--device", device_name,
+                 "where the steps run: cpu, cuda or cuda:N (on a GPU the count is of its own operators, "
+                 "and the masked BatchNorm is the generic one)");
   app.add_flag("--generic-bn", generic_bn,
                "masked BatchNorm by LibTorch operators, as on a GPU (default: the CPU's fused kernel)");
   add_choice_option(&app, c.cost, "gated arm: the cost lambda weighs, as mapgate train --cost");
@@ -215,16 +222,24 @@ int main(int argc, char** argv) {
   add_choice_option(&app, c.theta_masks, "gated arm: as mapgate train --theta-masks");
   CLI11_PARSE(app, argc, argv);
   torch::set_num_threads(1);
+  torch::Device device = torch::kCPU;
+  try {
+    device = open_device("--device", device_name);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "mapgate_step_ops: %s\n", e.what());
+    return 1;
+  }
 
   TrainConfig dense = c;
   dense.gates = Gates::kOff;
   TrainConfig gated = c;
   gated.gates = Gates::kReinforce;
-  const StepCount a = count_steps(dense, generic_bn, batch, steps);
-  const StepCount b = count_steps(gated, generic_bn, batch, steps);
-  std::printf("DenseNet-%d k=%d, batch %d, %s masked BatchNorm, gated: lambda 4, cost %s, baseline %s\n",
-              c.model.depth, c.model.growth, batch, generic_bn ? "generic (GPU)" : "fused CPU", choice_name(c.cost),
-              choice_name(c.baseline));
+  const StepCount a = count_steps(dense, generic_bn, batch, steps, device);
+  const StepCount b = count_steps(gated, generic_bn, batch, steps, device);
+  const bool generic = generic_bn || !device.is_cpu();
+  std::printf("DenseNet-%d k=%d, batch %d, %s, %s masked BatchNorm, gated: lambda 4, cost %s, baseline %s\n",
+              c.model.depth, c.model.growth, batch, device.str().c_str(), generic ? "generic (GPU)" : "fused CPU",
+              choice_name(c.cost), choice_name(c.baseline));
   print("dense", a, top);
   print("gated", b, top);
   std::printf("gated / dense kernel operators: %.2f\n", static_cast<double>(b.kernels) / a.kernels);

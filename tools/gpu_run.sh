@@ -142,6 +142,9 @@ bench() {
   say "bf16 autocast on the GPU (the >= 2.4 autocast API): float32 against bf16, mapgate train"
   run "$BUILD/mapgate_train_bench" --device "$DEVICE" --depth 40 --growth 12 --batch 64 --threads 8 \
       --steps "${BENCH_STEPS:-40}" --repeats 3 --amp | tail -n 2
+  say "operators per training step on the device, dense and gated (the probe's settings; docs/scale.md)"
+  run "$BUILD/mapgate_step_ops" --device "$DEVICE" --depth 40 --growth 12 --batch 64 --top 15 \
+    || say "mapgate_step_ops failed"
 }
 
 # Images/s alone on the GPU, dense and gated, of DenseNet-22 and DenseNet-40 (batch 64): call 3
