@@ -37,12 +37,13 @@ using namespace mapgate;
 
 // Operators that only make a new view or read metadata: no kernel on any device.
 const std::set<std::string> kNoKernel = {
-    "aten::view",    "aten::reshape", "aten::_reshape_alias", "aten::narrow",   "aten::select",
-    "aten::slice",   "aten::expand",  "aten::as_strided",     "aten::as_strided_", "aten::flatten",  "aten::unsqueeze",
-    "aten::squeeze", "aten::t",       "aten::transpose",      "aten::permute",  "aten::detach",
-    "aten::detach_", "detach", "detach_", "aten::alias",   "aten::empty",          "aten::empty_like", "aten::empty_strided",
-    "aten::resize_", "aten::contiguous", "aten::to",          "aten::lift_fresh", "aten::result_type",
-    "aten::is_nonzero", "aten::expand_as", "aten::view_as",   "aten::numpy_T",  "aten::requires_grad_", "aten::resolve_conj", "aten::resolve_neg"};
+    "aten::view",       "aten::reshape",      "aten::_reshape_alias", "aten::narrow",        "aten::select",
+    "aten::slice",      "aten::expand",       "aten::expand_as",      "aten::view_as",       "aten::as_strided",
+    "aten::as_strided_", "aten::flatten",     "aten::unsqueeze",      "aten::squeeze",       "aten::t",
+    "aten::transpose",  "aten::permute",      "aten::numpy_T",        "aten::detach",        "aten::detach_",
+    "detach",           "detach_",            "aten::alias",          "aten::empty",         "aten::empty_like",
+    "aten::empty_strided", "aten::resize_",   "aten::contiguous",     "aten::to",            "aten::lift_fresh",
+    "aten::result_type", "aten::is_nonzero",  "aten::requires_grad_", "aten::resolve_conj",  "aten::resolve_neg"};
 
 // Counts the operators that launch work, per name: the operators mapgate's code (and the
 // autograd engine's backward functions) call that run at least one kernel, themselves or
@@ -75,12 +76,8 @@ class OperatorCounter {
     bool kernel_below = false;  // this call, or one of its callees, runs a kernel
     bool autograd = false;      // an autograd engine record: its callees count as called by code
   };
-  static bool autograd_record(const std::string& name) { return name.rfind("autograd::", 0) == 0; }
-  static bool multi_tensor(const std::string& name) { return name.rfind("aten::_foreach_", 0) == 0; }
-
   static std::unique_ptr<at::ObserverContext> enter(const at::RecordFunction& fn) {
-    const std::string name = fn.name();
-    stack_.push_back(Frame{multi_tensor(name), autograd_record(name)});
+    stack_.push_back(Frame{false, std::string(fn.name()).rfind("autograd::", 0) == 0});
     return nullptr;
   }
   static void leave(const at::RecordFunction& fn, at::ObserverContext*) {

@@ -70,11 +70,11 @@ torch::Tensor gumbel_straight_through(const torch::Tensor& p, double temperature
 }
 
 torch::Tensor kept_counts(const std::vector<torch::Tensor>& masks) {
-  return torch::stack(masks, 1).detach().sum(2).round().to(torch::kInt64).to(torch::kCPU).contiguous();
+  return torch::stack(masks, 1).detach().sum(2).round().to(torch::kInt64);
 }
 
 std::vector<std::int64_t> example_macs(const GatedCost& cost, const std::vector<torch::Tensor>& masks) {
-  const auto counts = kept_counts(masks);  // (N, L)
+  const auto counts = kept_counts(masks).to(torch::kCPU).contiguous();  // (N, L)
   const auto n = counts.size(0);
   const int layers = static_cast<int>(counts.size(1));
   const auto* data = counts.data_ptr<std::int64_t>();

@@ -71,7 +71,7 @@ struct GatedOutput {
 };
 
 class GatedCost;
-// Kept maps per example and gate: (N, L) int64, from the per-layer (N, k) masks.
+// Kept maps per example and gate: (N, L) int64 where the masks are, from the per-layer (N, k) masks.
 torch::Tensor kept_counts(const std::vector<torch::Tensor>& masks);
 // Exact MACs of each example (N values) under its masks.
 std::vector<std::int64_t> example_macs(const GatedCost& cost, const std::vector<torch::Tensor>& masks);

@@ -3,7 +3,7 @@
 // tensor the same kernels on the CPU (bit for bit what torch::optim::SGD / Adam::step()
 // give: tests/unit/test_multi_tensor_step.cpp), and on a GPU a few multi-tensor kernels
 // instead of five to eight launches per parameter, which bound a DenseNet's step there
-// (docs/perf.md, "Operators per training step"). The state lives where LibTorch's own
+// (docs/scale.md, "Fewer operators per step for a GPU"). The state lives where LibTorch's own
 // step() keeps it, so checkpoints and --resume are unchanged.
 #pragma once
 

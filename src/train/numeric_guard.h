@@ -31,7 +31,6 @@ class BufferSnapshot {
     torch::Tensor saved;              // their values, flattened one after another
   };
   std::vector<Group> groups_;
-  std::size_t count_ = 0;
 };
 
 }  // namespace mapgate

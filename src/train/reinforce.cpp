@@ -56,19 +56,10 @@ torch::Tensor batch_gated_macs(const DenseNetConfig& c, const torch::Tensor& act
   return total + on_at_end * double(c.num_classes);  // classifier
 }
 
-namespace {
-
-// (N, L) per-layer sums of (N, k) tensors of every layer, in double.
-torch::Tensor per_layer_sums(const std::vector<torch::Tensor>& per_layer) {
-  return torch::stack(per_layer, 1).to(torch::kDouble).sum(2);
-}
-
-}  // namespace
-
 torch::Tensor mask_macs(const std::vector<torch::Tensor>& masks, const GatedCost& cost) {
   TORCH_CHECK(!masks.empty(), "mask_macs: no masks");
   torch::NoGradGuard no_grad;
-  const auto kept = per_layer_sums(masks).round();  // whole maps: every product and sum exact in double
+  const auto kept = kept_counts(masks).to(torch::kDouble);  // whole maps: every product and sum exact in double
   return batch_gated_macs(cost.config(), kept, kept.gt(0).to(torch::kDouble)) + double(cost.gate_macs());
 }
 

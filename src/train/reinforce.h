@@ -25,8 +25,8 @@ namespace mapgate {
 // per dense layer (or their expectations), any_on (N, L) whether a layer keeps any (or its
 // probability), double; MACs (N), differentiable. A block at a time: the maps a layer
 // reads are the block's input plus the earlier layers' kept maps (a cumulative sum), so
-// a DenseNet-40 takes about 30 operators, not 10 per layer (docs/perf.md, "Operators
-// per training step").
+// a DenseNet-40 takes about 30 operators, not 10 per layer (docs/scale.md, "Fewer
+// operators per step for a GPU").
 torch::Tensor batch_gated_macs(const DenseNetConfig& c, const torch::Tensor& active, const torch::Tensor& any_on);
 
 // Exact MACs (N, double, the gates' included) of every example's masks, computed where the
